@@ -63,10 +63,10 @@ def call_with(fn: Callable, values: dict):
 
 def solve_root(m: ForwardModel, values: dict, branch: str = "hyperpolarized") -> np.ndarray:
     """Zero (mV) of the model's net current (before any pump_mv offset); one per input point."""
-    if m.bracket is not None:
-        return solve_increasing(m.current, m.bracket, values)
-    lo, hi = m.bounds(**values)
-    return _pick_branch(m, all_zeros(m.current, values, lo, hi), branch)
+    if m.newton_setup is not None:
+        return solve_increasing(m.newton_setup, values)
+    lo, hi, step = m.bounds(**values)
+    return _pick_branch(m, all_zeros(m.current, values, lo, hi, step), branch)
 
 
 def _pick_branch(m: ForwardModel, states: SteadyStates, branch: str) -> np.ndarray:

@@ -41,7 +41,7 @@ def bistable_range(
     if not 0 < k_o_min < k_o_max:
         raise ValueError(f"k_o range: expected 0 < k_o_min < k_o_max, got {k_o_min:g}..{k_o_max:g} mM")
     m, values = resolve_inputs(model, {**inputs, "k_o": k_o_min}, preset)
-    if m.current is None or m.bracket is not None:
+    if m.current is None or m.newton_setup is not None:
         return []  # closed-form and monotone models have a single steady state
     if any(np.size(v) != 1 for v in values.values()):
         raise ValueError("bistable_range: inputs other than k_o must be scalars")

@@ -81,6 +81,15 @@ PARAMS: dict[str, Param] = {
     )
 }
 
+_LOWER_LIMITS = {  # kind -> (lowest allowed value, whether the limit itself is excluded)
+    Kind.CONCENTRATION: (0.0, True),
+    Kind.POSITIVE: (0.0, True),
+    Kind.NON_NEGATIVE: (0.0, False),
+    Kind.REAL: (-np.inf, False),
+    Kind.TEMPERATURE: (0.0, True),
+    Kind.AT_LEAST_ONE: (1.0, False),
+}
+
 TEMP_WARN_C = (0.0, 45.0)
 """Outside this range (degrees Celsius) a temperature is accepted with a warning."""
 
@@ -99,24 +108,17 @@ def check(name: str, value: object) -> np.ndarray:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected a number ({param.unit}), got {value!r}") from None
-    if not np.all(np.isfinite(arr)):
+    low, high = (float(np.min(arr)), float(np.max(arr))) if arr.size else (1.0, 1.0)
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"{name}: expected {param.kind.value} values ({param.unit}), got a non-finite value")
-    bad = {
-        Kind.CONCENTRATION: arr <= 0,
-        Kind.POSITIVE: arr <= 0,
-        Kind.NON_NEGATIVE: arr < 0,
-        Kind.REAL: np.zeros(arr.shape, bool),
-        Kind.TEMPERATURE: arr <= 0,
-        Kind.AT_LEAST_ONE: arr < 1,
-    }[param.kind]
-    if np.any(bad):
-        first = arr[bad].flat[0]
-        raise ValueError(f"{name}: expected {param.kind.value} values ({param.unit}), got {first:g}")
+    limit, strict = _LOWER_LIMITS[param.kind]
+    if low < limit or (strict and low == limit):
+        raise ValueError(f"{name}: expected {param.kind.value} values ({param.unit}), got {low:g}")
     if param.kind is Kind.TEMPERATURE:
-        temp_c = arr - ZERO_CELSIUS_K
-        if np.any((temp_c < TEMP_WARN_C[0]) | (temp_c > TEMP_WARN_C[1])):
+        outside = [t for t in (low, high) if not TEMP_WARN_C[0] <= t - ZERO_CELSIUS_K <= TEMP_WARN_C[1]]
+        if outside:
             warnings.warn(
-                f"{name}: {arr.flat[0] - ZERO_CELSIUS_K:.1f} degrees C is outside the "
+                f"{name}: {outside[0] - ZERO_CELSIUS_K:.1f} degrees C is outside the "
                 f"physiological-experimental range {TEMP_WARN_C[0]:g}-{TEMP_WARN_C[1]:g} C",
                 OutOfRangeWarning,
                 stacklevel=3,

@@ -14,12 +14,12 @@ from types import MappingProxyType
 
 from .chord import chord_gradient, chord_voltage
 from .ghk import ghk_voltage, ghk_voltage_gradient
-from .ghk_general import ghk_ca_bracket, ghk_ca_current, ghk_ca_partials
+from .ghk_general import ghk_ca_current, ghk_ca_partials, ghk_ca_setup
 from .mullins_noda import mullins_noda_gradient, mullins_noda_voltage
 from .rectifying import (
-    rectifying_ghk_bracket,
     rectifying_ghk_current,
     rectifying_ghk_partials,
+    rectifying_ghk_setup,
     rectifying_kir_bounds,
     rectifying_kir_current,
     rectifying_kir_partials,
@@ -35,8 +35,8 @@ class ForwardModel:
     Closed-form models set ``voltage`` and ``gradient``. Fixed-point models set
     ``current`` ((I, dI/dV) at V for the inputs), ``partials`` (dI/dx for every
     input and ``v``) and, when I(V) is monotone (exactly one steady state),
-    ``bracket`` (lo, hi, start) for the fast solver; otherwise ``bounds`` gives a
-    voltage range (lo, hi) that contains every steady state.
+    ``newton_setup`` (bracket, start and I of V) for the fast solver; otherwise ``bounds`` gives a
+    voltage range (lo, hi) that contains every steady state and a scan step.
     """
 
     name: str
@@ -48,7 +48,7 @@ class ForwardModel:
     gradient: Callable | None = None
     current: Callable | None = None
     partials: Callable | None = None
-    bracket: Callable | None = None
+    newton_setup: Callable | None = None
     bounds: Callable | None = None
     optional: tuple[str, ...] = ()
     zero_only: tuple[str, ...] = field(default=())
@@ -81,7 +81,7 @@ MODELS: dict[str, ForwardModel] = {
             gradient=ghk_voltage_gradient,
             current=ghk_ca_current,
             partials=ghk_ca_partials,
-            bracket=ghk_ca_bracket,
+            newton_setup=ghk_ca_setup,
             zero_only=("i_pump",),
         ),
         _m(
@@ -112,7 +112,7 @@ MODELS: dict[str, ForwardModel] = {
             {"p_na": 0.04, "p_cl": 0.45, "perm_k": 1.0, "i_pump": 0.0},
             current=rectifying_ghk_current,
             partials=rectifying_ghk_partials,
-            bracket=rectifying_ghk_bracket,
+            newton_setup=rectifying_ghk_setup,
             zero_only=("pump_mv",),
         ),
         _m(

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from ..backend import namespace
 from ..constants import thermal_voltage_mv
-from .bernoulli import bernoulli, bernoulli_and_prime
+from .bernoulli import bernoulli, bernoulli_terms
 
 
 def _ghk_terms(v_mv, z, temp_k):
     """(V_T, u, B(u), B'(u), B(-u)) for u = z V / V_T."""
     vt = thermal_voltage_mv(temp_k)
     u = z * v_mv / vt
-    b, db = bernoulli_and_prime(u)
-    return vt, u, b, db, bernoulli(-u)
+    b, b_neg, db = bernoulli_terms(u)
+    return vt, u, b, db, b_neg
 
 
 def ghk_current_and_slope(v_mv, c_in, c_out, z, temp_k, perm=1.0):

@@ -44,10 +44,14 @@ def ghk_ca_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, 
     }
 
 
-def ghk_ca_bracket(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv=0.0):
-    """(lo, hi, start) around the zero: it lies between the monovalent GHK potential and E_Ca."""
+def ghk_ca_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv=0.0):
+    """(lo, hi, start, current_of_v): the zero lies between the monovalent GHK potential and E_Ca."""
     vt = thermal_voltage_mv(temp_k)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     v_mono = vt * np.log(a_out / a_in)
     e_ca = vt / 2 * np.log(ca_o / ca_i)
-    return np.minimum(v_mono, e_ca) - 1.0, np.maximum(v_mono, e_ca) + 1.0, v_mono
+
+    def current_of_v(v):
+        return ghk_ca_current(v, k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca)
+
+    return np.minimum(v_mono, e_ca) - 1.0, np.maximum(v_mono, e_ca) + 1.0, v_mono, current_of_v, False

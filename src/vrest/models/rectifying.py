@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from ..backend import namespace
 from ..constants import thermal_voltage_mv
+from .bernoulli import inverse_bernoulli_terms
 from .ghk import ghk_current_and_slope, ghk_current_partials, permeant_sums
 from .nernst import nernst_mv
 
@@ -66,19 +67,39 @@ def rectifying_ghk_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na
     }
 
 
-def rectifying_ghk_bracket(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0):
-    """(lo, hi, start) bracketing the single zero of the net current (mV).
+def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0):
+    """Solver setup (see :data:`vrest.models.solver.Setup`) for the single zero of the net current.
 
-    dI/dV >= perm_k min(A_in, A_out) / V_T, so the zero lies within
-    |I_pump| V_T / (perm_k min(A)) of the pump-free GHK potential.
+    Since I = perm_k B(u) (A_in e^u - A_out) + I_pump with B > 0 (u = V/V_T), the
+    zero is that of H(V) = A_in e^u - A_out + (I_pump/perm_k)/B(u), which for an
+    outward pump is increasing and convex with the pump-free GHK potential at or
+    right of its zero: plain Newton from there converges monotonically. An inward
+    pump falls back to bracketed Newton on the current itself, using
+    dI/dV >= perm_k min(A_in, A_out)/V_T to bound the zero.
     """
     import numpy as np
 
     vt = thermal_voltage_mv(temp_k)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     v0 = vt * (np.log(a_out) - np.log(a_in))
+    if np.all(np.asarray(i_pump) >= 0):
+        c = i_pump / perm_k
+
+        def scaled(v, rows):
+            vt_r, c_r = vt[rows], c[rows]
+            e, inv_b, d_inv_b = inverse_bernoulli_terms(v / vt_r)
+            a_in_e = a_in[rows] * e
+            return a_in_e - a_out[rows] + c_r * inv_b, (a_in_e + c_r * d_inv_b) / vt_r
+
+        return v0, v0, v0, scaled, True
+
     reach = np.abs(i_pump) * vt / (perm_k * np.minimum(a_in, a_out)) + 1.0
-    return v0 - reach, v0 + reach, v0
+
+    def current(v):
+        i, slope = ghk_current_and_slope(v, a_in, a_out, 1, temp_k, perm_k)
+        return i + i_pump, slope
+
+    return v0 - reach, v0 + reach, v0, current, False
 
 
 # --- rectifying-kir -------------------------------------------------------------
@@ -154,17 +175,24 @@ def rectifying_kir_partials(
 
 
 def rectifying_kir_bounds(
-    k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_na, g_cl, i_pump=0.0, **_unused
+    k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
 ):  # fmt: skip
-    """(lo, hi) in mV containing every zero of :func:`rectifying_kir_current`.
+    """(lo, hi, step) in mV: a range containing every zero of :func:`rectifying_kir_current`
+    and a scan step that resolves its two extrema (a quarter of the block slope factor).
 
-    Below min(E) - |I_pump|/(g_na + g_cl) every term is outward-negative, above
-    max(E) + |I_pump|/(g_na + g_cl) positive; the search also covers -200..+100 mV.
+    With E_lin = (g_na E_Na + g_cl E_Cl)/(g_na + g_cl): for V <= E_K the K+ block is
+    at least f_K = 1/(1 + exp(-v_half/k)), so I < 0 below the zero of the linear
+    bound (g_max f_K + g_lin)(V - ...) - ...; above max(E_K, E_lin - I_pump/g_lin)
+    every term is positive.
     """
     import numpy as np
 
-    e = np.stack(np.broadcast_arrays(
-        nernst_mv(k_o, k_i, 1, temp_k), nernst_mv(na_o, na_i, 1, temp_k), nernst_mv(cl_o, cl_i, -1, temp_k)
-    ))  # fmt: skip
-    pad = np.minimum(1000.0, np.abs(i_pump) / np.maximum(g_na + g_cl, 1e-12)) + 20.0
-    return np.minimum(e.min(axis=0), -200.0) - pad, np.maximum(e.max(axis=0), 100.0) + pad
+    e_k = nernst_mv(k_o, k_i, 1, temp_k)
+    g_lin = g_na + g_cl
+    e_lin = (g_na * nernst_mv(na_o, na_i, 1, temp_k) + g_cl * nernst_mv(cl_o, cl_i, -1, temp_k)) / np.maximum(g_lin, 1e-300)
+    g_low = g_k * (k_o / k_ref) ** kir_n * logistic_block(-v_half / k_slope) + g_lin
+    lo = np.minimum(e_k, (g_low * e_k + g_lin * (e_lin - e_k) - i_pump) / g_low) - 1.0
+    reach = np.minimum(np.abs(np.minimum(i_pump, 0.0)) / np.maximum(g_lin, 1e-300), 1e3)
+    hi = np.maximum(e_k, np.where(g_lin > 0, e_lin, e_k)) + reach + 1.0
+    step = float(np.clip(np.min(k_slope) / 4.0, 0.05, 2.0))
+    return lo, hi, step
