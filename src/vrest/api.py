@@ -133,7 +133,7 @@ def nernst_gradient_mv(c_out, c_in, z: int = 1, temp_k=310.15) -> dict[str, np.n
 
 
 def steady_states(
-    model: str, *, preset: str = DEFAULT_PRESET, v_min: float = -200.0, v_max: float = 100.0, step: float = 0.5, **inputs
+    model: str, *, preset: str = DEFAULT_PRESET, v_min: float = -200.0, v_max: float = 100.0, step: float = 1.0, **inputs
 ) -> SteadyStates:
     """Every zero of the net current on [v_min, v_max] mV, each with its stability."""
     m, values = resolve_inputs(model, inputs, preset)

@@ -30,7 +30,7 @@ def bistable_range(
     n_scan: int = 200,
     v_min: float = -200.0,
     v_max: float = 100.0,
-    step: float = 0.5,
+    step: float = 1.0,
     **inputs,
 ) -> list[tuple[float, float]]:
     """Intervals (K_o low, K_o high) in mM where >= 2 stable states exist, within [k_o_min, k_o_max].

@@ -17,7 +17,7 @@ SERIES_BELOW = 1e-2
 """|x| below which the Taylor series is used (truncation error < 1e-21)."""
 
 _EXP_MAX = 700.0
-"""Arguments above this are clipped before exp (B(700) ~ 7e-302, i.e. zero)."""
+"""Arguments above this are clipped before exp (B(700) ~ 7e-302, i.e. zero; B(-x) = x there)."""
 
 
 def _taylor(x):
@@ -37,7 +37,7 @@ def bernoulli_terms(x):
     small = xp.abs(x) < SERIES_BELOW
     s = xp.minimum(xp.where(small, 1.0, x), _EXP_MAX)
     b = s / xp.expm1(s)
-    b_neg = b * xp.exp(s)
+    b_neg = b * xp.exp(s) + (x - s)  # B(-x) = B(x) + x: exact also where x was clipped
     db = b * (1.0 - b_neg) / s
     if xp is np:
         if np.any(small):

@@ -20,6 +20,8 @@ Two conductance sets are provided:
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import namespace
 from ..constants import thermal_voltage_mv
 from .bernoulli import inverse_bernoulli_terms
@@ -30,6 +32,10 @@ from .nernst import nernst_mv
 def logistic_block(x):
     """1 / (1 + e^x), evaluated without overflow; elementwise, NumPy or PyTensor."""
     xp = namespace(x)
+    if xp is np:  # one exponential; the tensor form below keeps exact gradients at x = 0
+        e = np.exp(-np.abs(x))
+        r = 1.0 / (1.0 + e)
+        return np.where(x > 0, e * r, r)
     pos = x > 0
     e_neg = xp.exp(-xp.where(pos, x, 0.0))  # e^-x for x > 0
     e_pos = xp.exp(xp.where(pos, 0.0, x))  # e^x for x <= 0
@@ -77,8 +83,6 @@ def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, p
     pump falls back to bracketed Newton on the current itself, using
     dI/dV >= perm_k min(A_in, A_out)/V_T to bound the zero.
     """
-    import numpy as np
-
     vt = thermal_voltage_mv(temp_k)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     v0 = vt * (np.log(a_out) - np.log(a_in))
@@ -143,8 +147,6 @@ def rectifying_kir_partials(
     v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
 ) -> dict:  # fmt: skip
     """Analytic partial derivatives of :func:`rectifying_kir_current` (key ``v`` = dI/dV)."""
-    import numpy as np
-
     vt = thermal_voltage_mv(temp_k)
     e_k, scale, x, f, drive = _kir_terms(v_mv, k_o, k_i, temp_k, 1.0, k_ref, kir_n, v_half, k_slope)
     e_na = nernst_mv(na_o, na_i, 1, temp_k)
@@ -185,8 +187,6 @@ def rectifying_kir_bounds(
     bound (g_max f_K + g_lin)(V - ...) - ...; above max(E_K, E_lin - I_pump/g_lin)
     every term is positive.
     """
-    import numpy as np
-
     e_k = nernst_mv(k_o, k_i, 1, temp_k)
     g_lin = g_na + g_cl
     e_lin = (g_na * nernst_mv(na_o, na_i, 1, temp_k) + g_cl * nernst_mv(cl_o, cl_i, -1, temp_k)) / np.maximum(g_lin, 1e-300)
@@ -194,5 +194,5 @@ def rectifying_kir_bounds(
     lo = np.minimum(e_k, (g_low * e_k + g_lin * (e_lin - e_k) - i_pump) / g_low) - 1.0
     reach = np.minimum(np.abs(np.minimum(i_pump, 0.0)) / np.maximum(g_lin, 1e-300), 1e3)
     hi = np.maximum(e_k, np.where(g_lin > 0, e_lin, e_k)) + reach + 1.0
-    step = float(np.clip(np.min(k_slope) / 4.0, 0.05, 2.0))
+    step = np.clip(k_slope / 4.0, 0.05, 2.0)
     return lo, hi, step

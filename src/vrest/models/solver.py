@@ -37,12 +37,17 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
 
     Newton steps that would leave the bracket are replaced by bisection; the
     iteration ends when every Newton step is below TOL_MV (and returns after that
-    step, whose error is of the order of its square) or every bracket is that narrow.
+    step, whose error is of the order of its square) or every bracket is that
+    narrow. A bracket that closes without fn ever changing sign in it is an error.
     """
     lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
+    seen_neg = np.zeros(np.shape(x), bool)
+    seen_pos = np.zeros(np.shape(x), bool)
     for _ in range(MAX_ITER):
         f, df = fn(x)
         below = f < 0
+        seen_neg |= below
+        seen_pos |= ~below
         np.copyto(lo, x, where=below)
         np.copyto(hi, x, where=~below)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -50,7 +55,10 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
         newton = x - step
         inside = (newton >= lo) & (newton <= hi)
         x_new = np.where(inside, newton, 0.5 * (lo + hi))
-        if np.all((inside & (np.abs(step) <= TOL_MV)) | (hi - lo <= TOL_MV)):
+        by_newton = inside & (np.abs(step) <= TOL_MV)
+        if np.all(by_newton | (hi - lo <= TOL_MV)):
+            if not np.all(by_newton | (seen_neg & seen_pos)):
+                raise SolverError(f"{what}: the net current does not change sign in the search range")
             return x_new
         x = x_new
     raise SolverError(f"{what}: no convergence to {TOL_MV:g} mV in {MAX_ITER} iterations")
@@ -123,8 +131,8 @@ class SteadyStates:
         return self.stable.sum(axis=-1)
 
 
-def _bisect_sign_change(fn: Callable, lo, hi, f_lo, iters: int = 60):
-    """Shrink [lo, hi] (fn changes sign) by bisection; returns the midpoint."""
+def _bisect_sign_change(fn: Callable, lo, hi, f_lo, iters: int = 40):
+    """Shrink [lo, hi] (fn changes sign) by bisection; returns the midpoint (to 1e-12 of the cell)."""
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         f_mid = fn(mid)
@@ -135,28 +143,27 @@ def _bisect_sign_change(fn: Callable, lo, hi, f_lo, iters: int = 60):
     return 0.5 * (lo + hi)
 
 
-def all_zeros(current: Current, inputs: dict, v_min=-200.0, v_max=100.0, step: float = 0.5) -> SteadyStates:
-    """Every zero of ``current`` on [v_min, v_max] (mV; scalars or arrays broadcast with the inputs).
+def all_zeros(current: Current, inputs: dict, v_min=-200.0, v_max=100.0, step=1.0) -> SteadyStates:
+    """Every zero of ``current`` on [v_min, v_max] (mV), for broadcast inputs.
 
-    The grid has ceil(max(v_max - v_min) / step) + 1 nodes for every point.
+    ``v_min``, ``v_max`` and the scan ``step`` (mV) may be arrays broadcast with the
+    inputs. Each grid cell is split at its interior extremum, so two zeros closer
+    than the step are still found as long as a cell holds at most one extremum.
     """
-    if not step > 0:
-        raise ValueError(f"step: expected a positive voltage step (mV), got {step:g}")
-    shape, flat = _broadcast_flat({**inputs, "__lo": v_min, "__hi": v_max})
-    lo, hi = flat.pop("__lo"), flat.pop("__hi")
+    shape, flat = _broadcast_flat({**inputs, "__lo": v_min, "__hi": v_max, "__step": step})
+    lo, hi, steps = flat.pop("__lo"), flat.pop("__hi"), flat.pop("__step")
+    if not np.all(steps > 0):
+        raise ValueError(f"step: expected a positive voltage step (mV), got {np.min(steps):g}")
     if not np.all(hi > lo):
         raise ValueError(f"v range: expected v_min < v_max, got {np.min(lo):g}..{np.max(hi):g} mV")
     n = int(np.prod(shape))
-    m = max(2, int(np.ceil(np.max(hi - lo, initial=0.0) / step)) + 1)
-    rows_per_chunk = max(1, (1 << 21) // m)
-    parts = [
-        _zeros_on_grid(
-            current,
-            {k: a[s : s + rows_per_chunk] for k, a in flat.items()},
-            lo[s : s + rows_per_chunk, None] + (hi - lo)[s : s + rows_per_chunk, None] * np.linspace(0.0, 1.0, m),
-        )
-        for s in range(0, n, rows_per_chunk)
-    ]
+    parts = []
+    block = 1024  # rows per block: bounded memory, few Python-level passes
+    for s in range(0, n, block):
+        rows = slice(s, s + block)
+        m = max(2, int(np.ceil(np.max((hi[rows] - lo[rows]) / steps[rows]))) + 1)
+        grid = lo[rows, None] + (hi - lo)[rows, None] * np.linspace(0.0, 1.0, m)
+        parts.append(_zeros_on_grid(current, {k: a[rows] for k, a in flat.items()}, grid))
     width = max([1] + [p[0].shape[1] for p in parts])
 
     def stack(i: int) -> np.ndarray:
@@ -176,22 +183,25 @@ def all_zeros(current: Current, inputs: dict, v_min=-200.0, v_max=100.0, step: f
 def _zeros_on_grid(current: Current, flat: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(zeros, slopes), NaN-padded (rows, k), for one chunk of flat input rows on its (rows, m) grid."""
     n, m = grid.shape
+    columns = {k: a[:, None] for k, a in flat.items()}  # broadcast each input row along its grid
 
-    def at(v, rows):  # current and slope at v[k] for input row rows[k]
-        return current(v, **{k: a[rows] for k, a in flat.items()})
+    def rows_of(rows: np.ndarray) -> dict:
+        return {k: a[rows] for k, a in flat.items()}
 
-    _, slope = at(grid.ravel(), np.repeat(np.arange(n), m))
-    slope = slope.reshape(n, m)
+    f_grid, slope = current(grid, **columns)
 
     # split each cell at its interior extremum (slope sign change), else at the midpoint
     mids = 0.5 * (grid[:, :-1] + grid[:, 1:])
     r, c = np.nonzero(np.signbit(slope[:, :-1]) != np.signbit(slope[:, 1:]))
     if r.size:
-        mids[r, c] = _bisect_sign_change(lambda v: at(v, r)[1], grid[r, c], grid[r, c + 1], slope[r, c])
+        sub = rows_of(r)
+        mids[r, c] = _bisect_sign_change(lambda v: current(v, **sub)[1], grid[r, c], grid[r, c + 1], slope[r, c])
     nodes = np.empty((n, 2 * m - 1))
     nodes[:, 0::2] = grid
     nodes[:, 1::2] = mids
-    f_nodes = at(nodes.ravel(), np.repeat(np.arange(n), 2 * m - 1))[0].reshape(n, 2 * m - 1)
+    f_nodes = np.empty((n, 2 * m - 1))
+    f_nodes[:, 0::2] = f_grid
+    f_nodes[:, 1::2] = current(mids, **columns)[0]
 
     neg = f_nodes < 0
     r, c = np.nonzero(neg[:, :-1] != neg[:, 1:])
@@ -200,15 +210,16 @@ def _zeros_on_grid(current: Current, flat: dict, grid: np.ndarray) -> tuple[np.n
     v_out = np.full((n, width), np.nan)
     s_out = np.full((n, width), np.nan)
     if r.size:
+        sub = rows_of(r)
         sign = np.where(neg[r, c], 1.0, -1.0)  # make every bracketed piece increasing
 
         def increasing(v):
-            f, df = at(v, r)
+            f, df = current(v, **sub)
             return sign * f, sign * df
 
         lo_v, hi_v = nodes[r, c], nodes[r, c + 1]
         roots = _newton_in_bracket(increasing, lo_v, hi_v, 0.5 * (lo_v + hi_v), "steady states")
         rank = np.arange(r.size) - (np.cumsum(count) - count)[r]
         v_out[r, rank] = roots
-        s_out[r, rank] = at(roots, r)[1]
+        s_out[r, rank] = current(roots, **sub)[1]
     return v_out, s_out

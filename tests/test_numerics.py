@@ -1,0 +1,119 @@
+"""Finite values, no warnings and smooth behaviour over physiological and extreme inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import vrest
+from vrest.models.bernoulli import bernoulli, bernoulli_terms
+from vrest.models.ghk import ghk_chord_conductance, ghk_current, ghk_current_and_slope
+
+EXTREME_CONC = np.geomspace(1e-6, 1e3, 10)
+EXTREME_RATIO = np.geomspace(1e-8, 1e4, 7)
+
+
+def _grid(*axes):
+    return [a.ravel() for a in np.meshgrid(*axes, indexing="ij")]
+
+
+@pytest.fixture(autouse=True)
+def numpy_errors_raise():
+    with np.errstate(over="raise", divide="raise", invalid="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def test_bernoulli_matches_exact_values_and_series_boundary():
+    x = np.array([-50.0, -1.0, -1e-2, -9.99e-3, -1e-8, 0.0, 1e-8, 9.99e-3, 1e-2, 1.0, 50.0, 800.0])
+    with np.errstate(under="ignore"):
+        exact = np.array([xi / np.expm1(xi) if xi != 0 else 1.0 for xi in np.minimum(x, 700.0)])
+    np.testing.assert_allclose(bernoulli(x), exact, rtol=2e-15)
+    b, b_neg, db = bernoulli_terms(x)
+    np.testing.assert_allclose(b_neg, bernoulli(-x), rtol=1e-14)
+    # B'(x) against a central difference, on both sides of the series switch
+    h = 1e-6
+    fd = (bernoulli(x[1:-1] + h) - bernoulli(x[1:-1] - h)) / (2 * h)
+    np.testing.assert_allclose(db[1:-1], fd, rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("z", [-2, -1, 1, 2])
+def test_ghk_current_and_gradient_finite_and_continuous_across_zero(z):
+    v = np.concatenate([-np.geomspace(1.0, 1e-14, 60), [0.0], np.geomspace(1e-14, 1.0, 60)])
+    i, slope = ghk_current_and_slope(v, 140.0, 5.0, z, 310.0)
+    assert np.all(np.isfinite(i)) and np.all(np.isfinite(slope))
+    # the limit at V = 0: I = z (c_in - c_out), dI/dV = z^2 (c_in + c_out) / (2 V_T)
+    vt = vrest.constants.thermal_voltage_mv(310.0)
+    assert i[60] == pytest.approx(z * (140.0 - 5.0), rel=1e-15)
+    assert slope[60] == pytest.approx(z * z * 145.0 / (2 * vt), rel=1e-15)
+    # continuity: neighbouring values differ by slope * dV, to rounding
+    np.testing.assert_allclose(np.diff(i), slope[:-1] * np.diff(v), rtol=2e-2, atol=1e-12)
+    # PyTensor autodiff through the same formula is finite and equals the analytic slope at and near 0
+    vs = pt.dvector("v")
+    g = pytensor.function([vs], pytensor.grad(ghk_current(vs, 140.0, 5.0, z, 310.0).sum(), vs))(v)
+    np.testing.assert_allclose(g, slope, rtol=1e-12)
+
+
+@pytest.mark.parametrize("z", [-2, -1, 1, 2])
+def test_ghk_current_and_chord_conductance_finite_for_extreme_inputs(z):
+    v, c_in, c_out = _grid(np.linspace(-500, 500, 41), EXTREME_CONC, EXTREME_CONC)
+    for temp_k in (273.15, 310.0, 318.15):
+        i, s = ghk_current_and_slope(v, c_in, c_out, z, temp_k)
+        g = ghk_chord_conductance(v, c_in, c_out, z, temp_k)
+        assert np.all(np.isfinite(i)) and np.all(np.isfinite(s)) and np.all(np.isfinite(g))
+        assert np.all(s > 0) and np.all(g >= 0)
+
+
+def _extreme_inputs(model: str) -> dict:
+    conc = EXTREME_CONC[[0, 3, 6, 9]]
+    if model in ("ghk", "mullins-noda", "rectifying-ghk"):
+        k_o, k_i, na_o, p = _grid(conc, conc, conc, EXTREME_RATIO)
+        return dict(k_o=k_o, k_i=k_i, na_o=na_o, na_i=1.0, cl_o=conc[2], cl_i=conc[1], p_na=p, p_cl=p[::-1])
+    k_o, k_i, na_o, g = _grid(conc, conc, conc, EXTREME_RATIO)
+    return dict(k_o=k_o, k_i=k_i, na_o=na_o, na_i=1.0, cl_o=conc[2], cl_i=conc[1], g_na=g, g_cl=g[::-1])
+
+
+@pytest.mark.parametrize("model", list(vrest.MODELS))
+def test_models_and_gradients_finite_without_warnings_at_extremes(model):
+    x = _extreme_inputs(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", vrest.MultipleSteadyStatesWarning)
+        v = vrest.predict(model, **x)
+        grad = vrest.gradient(model, **x)
+    assert np.all(np.isfinite(v))
+    for name, g in grad.items():
+        assert np.all(np.isfinite(g)), f"{model}: dV/d{name} not finite"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    k_o=st.floats(1e-6, 1e3),
+    k_i=st.floats(1e-6, 1e3),
+    p_na=st.floats(1e-8, 1e4),
+    i_pump=st.floats(0, 1e3),
+    perm_k=st.floats(1e-3, 1e3),
+)
+def test_rectifying_ghk_solves_to_1e_9_mv_anywhere(k_o, k_i, p_na, i_pump, perm_k):
+    from vrest.models.rectifying import rectifying_ghk_current
+
+    x = dict(k_o=k_o, k_i=k_i, p_na=p_na, i_pump=i_pump, perm_k=perm_k)
+    v = vrest.predict("rectifying-ghk", **x)
+    _, values = vrest.resolve_inputs("rectifying-ghk", x)
+    i, slope = rectifying_ghk_current(v, **values)
+    assert np.isfinite(v) and abs(i / slope) < 1e-9
+
+
+def test_solver_reports_when_it_cannot():
+    from vrest.models.solver import SolverError, _newton_in_bracket
+
+    def no_zero(v):  # increasing but positive everywhere: the bracket holds no zero
+        return np.exp(v) + 1.0, np.exp(v)
+
+    with pytest.raises(SolverError, match="does not change sign"):
+        _newton_in_bracket(no_zero, np.array([-10.0]), np.array([10.0]), np.array([0.0]), "test")

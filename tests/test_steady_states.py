@@ -1,0 +1,101 @@
+"""All steady states, their stability, the single-value solver's choice and the bistable range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vrest
+from vrest.models.rectifying import rectifying_kir_current
+
+KIR = vrest.get_model("rectifying-kir")
+
+
+def _brute_force_zeros(k_o: float, step: float = 0.01) -> np.ndarray:
+    """Zeros of I(V) from sign changes on a fine voltage grid (no cleverness)."""
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": k_o})
+    v = np.arange(-200.0, 100.0, step)
+    i = rectifying_kir_current(v, **values)[0]
+    return v[:-1][np.signbit(i[:-1]) != np.signbit(i[1:])]
+
+
+def test_one_stable_state_at_reference_potassium():
+    ss = vrest.steady_states("rectifying-kir", k_o=5.4)
+    assert int(ss.count) == 1 and bool(ss.stable[0])
+    assert -90 < ss.v_mv[0] < -70  # hyperpolarised, near E_K = -85 mV
+
+
+def test_low_potassium_has_two_stable_and_one_unstable_state():
+    ss = vrest.steady_states("rectifying-kir", k_o=3.5)
+    assert int(ss.count) == 3
+    assert ss.stable[:3].tolist() == [True, False, True]
+    v = ss.v_mv[:3]
+    assert v[0] < v[1] < v[2]
+    e_k = vrest.nernst(3.5, 140.0, 1, 310.15)
+    assert v[0] < -80 and v[0] > e_k  # hyperpolarised state just above E_K
+    assert v[2] > -40  # the depolarised state of paradoxical depolarisation
+    np.testing.assert_allclose(np.sort(v), _brute_force_zeros(3.5), atol=0.011)
+
+
+def test_very_low_potassium_leaves_only_the_depolarised_state():
+    ss = vrest.steady_states("rectifying-kir", k_o=1.0)
+    assert int(ss.count) == 1 and ss.v_mv[0] > -40
+
+
+def test_stability_is_the_sign_of_the_slope_and_zeros_are_zeros():
+    k_o = np.geomspace(0.5, 20, 200)
+    ss = vrest.steady_states("rectifying-kir", k_o=k_o)
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": k_o[:, None]})
+    i, slope = rectifying_kir_current(ss.v_mv, **values)
+    found = np.isfinite(ss.v_mv)
+    assert np.all(np.abs(i[found] / slope[found]) < 1e-9)
+    assert np.array_equal(ss.stable[found], slope[found] > 0)
+    # stable and unstable states alternate (a continuous current crossing zero)
+    for v, s, n in zip(ss.v_mv, ss.stable, ss.count):
+        assert s[:n].tolist() == [j % 2 == 0 for j in range(n)]
+
+
+def test_single_value_solver_warns_and_says_which_state():
+    with pytest.warns(vrest.MultipleSteadyStatesWarning, match="most hyperpolarized"):
+        hyper = vrest.predict("rectifying-kir", k_o=3.5)
+    with pytest.warns(vrest.MultipleSteadyStatesWarning, match="most depolarized"):
+        depol = vrest.predict("rectifying-kir", k_o=3.5, branch="depolarized")
+    ss = vrest.steady_states("rectifying-kir", k_o=3.5)
+    assert hyper == pytest.approx(ss.v_mv[0], abs=1e-9) and depol == pytest.approx(ss.v_mv[2], abs=1e-9)
+
+
+def test_bistable_range_matches_brute_force_scan():
+    ranges = vrest.bistable_range("rectifying-kir", 0.5, 20.0)
+    assert len(ranges) == 1
+    low, high = ranges[0]
+    assert 2.0 < low < high < 5.4
+    # brute force: count sign changes on a 0.01 mV grid over a fine K_o grid
+    k_o = np.arange(2.5, 5.5, 0.002)
+    three = np.array([_brute_force_zeros(k).size == 3 for k in k_o])
+    assert k_o[three].min() == pytest.approx(low, abs=0.004)
+    assert k_o[three].max() == pytest.approx(high, abs=0.004)
+
+
+def test_bistable_bounds_are_saddle_nodes():
+    low, high = vrest.bistable_range("rectifying-kir", 0.5, 20.0)[0]
+    for k_o in (low, high):
+        # just inside: three states; just outside: one
+        inside = k_o * (1 + 1e-6) if k_o == low else k_o * (1 - 1e-6)
+        outside = k_o * (1 - 1e-4) if k_o == low else k_o * (1 + 1e-4)
+        assert int(vrest.steady_states("rectifying-kir", k_o=inside).count) == 3
+        assert int(vrest.steady_states("rectifying-kir", k_o=outside).count) == 1
+
+
+def test_monotone_models_have_exactly_one_state_and_no_bistability():
+    k_o = np.geomspace(0.5, 100, 50)
+    ss = vrest.steady_states("rectifying-ghk", k_o=k_o, i_pump=2.0)
+    assert np.all(ss.count == 1) and np.all(ss.stable[:, 0])
+    np.testing.assert_allclose(ss.v_mv[:, 0], vrest.predict("rectifying-ghk", k_o=k_o, i_pump=2.0), atol=1e-9)
+    assert vrest.bistable_range("rectifying-ghk") == []
+
+
+def test_steady_states_vectorised_over_any_shape():
+    k_o = np.array([[1.0, 3.5], [5.4, 8.0]])
+    ss = vrest.steady_states("rectifying-kir", k_o=k_o, g_na=np.array([0.02, 0.02]))
+    assert ss.count.shape == (2, 2) and ss.v_mv.shape[:2] == (2, 2)
+    assert ss.count.tolist() == [[1, 3], [1, 1]]
