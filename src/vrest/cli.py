@@ -44,7 +44,8 @@ def _flag_help(name: str) -> str:
         return "temperature, degrees C (default: from --preset)"
     owners = sorted({f"{m.name}={m.defaults[name]:g}" for m in MODELS.values() if name in m.defaults})
     default = "; ".join(owners) if owners else ("from --preset" if name in get_preset(DEFAULT_PRESET).values() else "see model")
-    return f"{p.doc}, {p.unit} (default: {default})"
+    unit = "dimensionless" if p.unit == "1" else p.unit
+    return f"{p.doc}, {unit} (default: {default})"
 
 
 def _add_inputs(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:

@@ -82,7 +82,7 @@ def ghk_voltage(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv=0.
     """Closed-form GHK voltage equation for K+, Na+, Cl- (mV) minus a pump offset (mV)."""
     xp = namespace(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
-    return thermal_voltage_mv(temp_k) * (xp.log(a_out) - xp.log(a_in)) - pump_mv
+    return thermal_voltage_mv(temp_k) * xp.log(a_out / a_in) - pump_mv
 
 
 def ghk_voltage_gradient(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv=0.0) -> dict:
