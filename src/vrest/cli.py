@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__
 from .api import gradient, nernst, nernst_gradient_mv, predict, steady_states
 from .bistability import bistable_range
+from .inference.cli import add_parsers as add_fit_parsers
 from .constants import ZERO_CELSIUS_K
 from .models import MODELS, get_model
 from .models.solver import SolverError
@@ -111,6 +112,8 @@ def build_parser() -> Parser:
             )
         _add_inputs(p, [n for n in MODEL_INPUTS if not (name == "bistable-range" and n == "k_o")])
         _add_common(p)
+
+    add_fit_parsers(sub)
 
     p = sub.add_parser("presets", help="list the preparation presets with their sources")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -287,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = lambda msg, *a, **k: print(f"vrest: warning: {_flagged(str(msg))}", file=sys.stderr)
     try:
         args = build_parser().parse_args(argv)
+        if args.command in ("fit", "compare"):
+            from .inference.cli import dispatch
+
+            return dispatch(args)
         COMMANDS[args.command](args)
     except UsageError as err:
         print(f"{err}", file=sys.stderr)
@@ -297,6 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SolverError as err:
         print(f"vrest: could not solve: {err}", file=sys.stderr)
         return 1
+    except FileExistsError as err:
+        print(f"vrest: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vrest: interrupted; nothing was written", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
     return 0

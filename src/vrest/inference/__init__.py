@@ -1,0 +1,1 @@
+"""Bayesian fitting of resting-potential recordings (PyMC): priors, design, identifiability, fit."""

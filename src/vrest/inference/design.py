@@ -1,0 +1,169 @@
+"""From validated recordings and assumptions to per-row model inputs (the design).
+
+Every model input that is not fitted gets a value for every row, from (first that
+applies) the data column, the row's condition in the study file, the global
+settings (flags or the study's ``[fixed]``), the model's default, or the preset.
+Each value not read from the data is recorded as an assumption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..constants import celsius_to_kelvin
+from ..models import get_model
+from ..parameters import PARAMS, check
+from ..presets import get_preset
+
+DATA_COLUMNS = {
+    "k_o": "K_o_mM",
+    "na_o": "Na_o_mM",
+    "cl_o": "Cl_o_mM",
+    "k_i": "K_i_mM",
+    "na_i": "Na_i_mM",
+    "cl_i": "Cl_i_mM",
+    "ca_o": "Ca_o_mM",
+    "temp_k": "temperature_C",
+}
+
+
+@dataclass
+class Design:
+    """Per-row inputs of one fit."""
+
+    model: str
+    inputs: dict[str, np.ndarray]  # every non-fitted model input, one value per row
+    v_obs: np.ndarray  # mV
+    sem: np.ndarray  # mV, known measurement error of each row (0 where none)
+    condition: np.ndarray  # str per row
+    cell: np.ndarray | None  # str per row, or None
+    assumptions: list[dict] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return self.v_obs.size
+
+    def with_rows(self, extra: dict[str, np.ndarray], condition: str) -> Design:
+        """A copy with extra rows (inputs given as arrays of equal length) and no observations."""
+        n = len(next(iter(extra.values())))
+        inputs = {k: np.concatenate([v, np.broadcast_to(extra.get(k, v[0]), (n,))]) for k, v in self.inputs.items()}
+        return Design(
+            self.model,
+            inputs,
+            np.concatenate([self.v_obs, np.full(n, np.nan)]),
+            np.concatenate([self.sem, np.zeros(n)]),
+            np.concatenate([self.condition, np.full(n, condition)]),
+            None if self.cell is None else np.concatenate([self.cell, np.full(n, condition)]),
+            self.assumptions,
+        )
+
+
+def build_design(
+    recordings,
+    model: str,
+    fitted: list[str],
+    *,
+    preset: str,
+    settings: dict | None = None,
+    conditions: dict[str, dict] | None = None,
+) -> Design:
+    """Per-row inputs for ``model`` from ``recordings`` (a :class:`vrest.data.Recordings`).
+
+    ``settings``: global fixed values by input name (``temp_k`` in K), including the
+    option ``k_replaces_na`` (K+ raised by replacing Na+: Na_o = (Na_o + K_o)_assumed - K_o).
+    ``conditions``: per-condition overrides of the same kind, keyed by condition label.
+    """
+    m = get_model(model)
+    table: pd.DataFrame = recordings.table
+    n = len(table)
+    settings = dict(settings or {})
+    conditions = conditions or {}
+    labels = table["condition"].astype(str).to_numpy() if "condition" in table else np.full(n, "all")
+    unknown = sorted(set(conditions) - set(labels))
+    if unknown:
+        raise ValueError(f"conditions: {unknown[0]!r} does not occur in the data (conditions: {', '.join(sorted(set(labels)))})")
+    preset_values = get_preset(preset).values()
+    assumptions: list[dict] = []
+    inputs: dict[str, np.ndarray] = {}
+    for name in m.inputs:
+        if name in fitted:
+            continue
+        column = DATA_COLUMNS.get(name)
+        if column and column in table:
+            values = table[column].to_numpy(float)
+            inputs[name] = celsius_to_kelvin(values) if name == "temp_k" else values
+            continue
+        per_row = np.empty(n)
+        for label in np.unique(labels):
+            rows = labels == label
+            value, source = _assumed(name, conditions.get(label, {}), settings, m.defaults, preset_values, preset)
+            if value is None:
+                if name in m.optional:
+                    break
+                raise ValueError(f"{name}: no value for model {model!r}; give it in the data, a flag or the study file")
+            per_row[rows] = value
+            scope = f"condition {str(label)!r}" if label in conditions and name in conditions[label] else "all rows"
+            assumptions.append({"input": name, "value": value, "unit": PARAMS[name].unit, "source": source, "applies_to": scope})
+        else:
+            inputs[name] = per_row
+    _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions)
+    for name, values in inputs.items():
+        check(name, values)
+    sem = _measurement_error(table)
+    cell = table["cell"].astype(str).to_numpy() if "cell" in table else None
+    return Design(model, inputs, table["V_m_mV"].to_numpy(float), sem, labels, cell, _dedupe(assumptions))
+
+
+def _assumed(name, condition: dict, settings: dict, defaults, preset_values: dict, preset: str):
+    if name in condition:
+        return float(condition[name]), "study file (condition)"
+    if name in settings:
+        return float(settings[name]), "flag or study file"
+    if name in defaults:
+        return float(defaults[name]), "model default"
+    if name in preset_values:
+        return float(preset_values[name]), f"preset {preset}"
+    return None, ""
+
+
+def _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions) -> None:
+    """Na_o = (Na_o + K_o)_assumed - K_o on rows whose condition (or the study) says K replaces Na."""
+    if "na_o" not in inputs or "Na_o_mM" in table or "K_o_mM" not in table:
+        return
+    for label in np.unique(labels):
+        flag = conditions.get(label, {}).get("k_replaces_na", settings.get("k_replaces_na", False))
+        if not flag:
+            continue
+        rows = labels == label
+        k_o = table["K_o_mM"].to_numpy(float)[rows]
+        reference_k = float(conditions.get(label, {}).get("k_o_reference", settings.get("k_o_reference", k_o.min())))
+        na = inputs["na_o"][rows] + reference_k - k_o
+        if np.any(na <= 0):
+            raise ValueError(f"k_replaces_na: Na_o would be <= 0 at K_o = {k_o[na <= 0][0]:g} mM (condition {label!r})")
+        inputs["na_o"][rows] = na
+        total = float(inputs["na_o"][rows][0] + k_o[0])
+        assumptions.append({"input": "na_o", "value": f"{total:g} - K_o", "unit": "mM",
+                            "source": "K+ raised by replacing Na+ (k_replaces_na)", "applies_to": f"condition {str(label)!r}"})  # fmt: skip
+
+
+def _measurement_error(table: pd.DataFrame) -> np.ndarray:
+    """Known error of each row's mean (mV): sem_mV, or sd_mV / sqrt(n); 0 for single measurements."""
+    if "sem_mV" in table:
+        return table["sem_mV"].to_numpy(float)
+    if "sd_mV" in table:
+        n = table["n"].to_numpy(float) if "n" in table else np.ones(len(table))
+        return table["sd_mV"].to_numpy(float) / np.sqrt(n)
+    return np.zeros(len(table))
+
+
+def _dedupe(assumptions: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for a in assumptions:
+        key = (a["input"], str(a["value"]), a["applies_to"])
+        if key not in seen:
+            seen.add(key)
+            out.append(a)
+    return out

@@ -1,0 +1,85 @@
+"""Posterior summaries and diagnostics that speak (plain NumPy on draws + ArviZ R-hat/ESS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+CONTRACTION_MIN = 0.1
+CORRELATION_MAX = 0.9
+QUANTILES = {"q2.5": 0.025, "q5": 0.05, "q5.5": 0.055, "q50": 0.5, "q94.5": 0.945, "q95": 0.95, "q97.5": 0.975}
+
+
+def summary_table(idata, names: list[str], prior_sd: dict[str, float], log_scale: dict[str, bool]) -> pd.DataFrame:
+    """One row per parameter: mean, sd, quantiles (89 % = q5.5-q94.5, 95 % = q2.5-q97.5, 90 % = q5-q95),
+    R-hat, bulk and tail ESS, and prior-to-posterior contraction 1 - var_post/var_prior
+    (on the parameter's unconstrained scale; NaN where no prior sd applies)."""
+    import arviz_stats as azs
+
+    rhat = azs.rhat(idata, var_names=names)
+    ess_bulk = azs.ess(idata, var_names=names, method="bulk")
+    ess_tail = azs.ess(idata, var_names=names, method="tail")
+    rows = []
+    for name in names:
+        draws = idata.posterior[name].values.reshape(-1)
+        row = {"parameter": name, "mean": draws.mean(), "sd": draws.std(ddof=1)}
+        row.update({k: np.quantile(draws, q) for k, q in QUANTILES.items()})
+        row.update(
+            r_hat=float(rhat[name].values),
+            ess_bulk=float(ess_bulk[name].values),
+            ess_tail=float(ess_tail[name].values),
+        )
+        if name in prior_sd:
+            unconstrained = np.log(draws) if log_scale[name] else draws
+            row["contraction"] = 1.0 - unconstrained.var(ddof=1) / prior_sd[name] ** 2
+        else:
+            row["contraction"] = np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def posterior_correlations(idata, names: list[str], log_scale: dict[str, bool]) -> pd.DataFrame:
+    """Correlation matrix of the parameters' posterior draws (log scale for ratios)."""
+    cols = {}
+    for n in names:
+        d = idata.posterior[n].values.reshape(-1)
+        cols[("log " if log_scale.get(n) else "") + n] = np.log(d) if log_scale.get(n) else d
+    return pd.DataFrame(cols).corr()
+
+
+def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int, n_draws: int) -> list[str]:
+    """Problems in plain words (empty when everything is fine)."""
+    out = []
+    if divergences:
+        out.append(
+            f"{divergences} of {n_draws} draws diverged: the sampler could not follow the posterior everywhere; "
+            "intervals may be wrong (see the pair plot; consider more informative priors or an extra condition)"
+        )
+    for _, r in summary.iterrows():
+        if r["r_hat"] > RHAT_MAX:
+            out.append(f"{r['parameter']}: R-hat {r['r_hat']:.3f} > {RHAT_MAX}: chains disagree; do not trust its interval")
+        if r["ess_bulk"] < ESS_MIN:
+            out.append(f"{r['parameter']}: bulk ESS {r['ess_bulk']:.0f} < {ESS_MIN}: too few effective draws")
+        if np.isfinite(r["contraction"]) and r["contraction"] < CONTRACTION_MIN:
+            out.append(
+                f"{r['parameter']}: posterior is about the prior (contraction {r['contraction']:.2f}): "
+                "the data do not inform it; its interval reflects the prior"
+            )
+    pump = summary[summary["parameter"] == "pump_mv"]
+    if len(pump) and pump["q95"].iloc[0] < 0:
+        out.append(
+            f"pump_mv is negative (95 % upper bound {pump['q95'].iloc[0]:.2g} mV): an electrogenic Na+/K+ pump "
+            "hyperpolarises, so the model or the assumed concentrations are probably wrong for these data"
+        )
+    names = list(correlations.columns)
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            c = correlations.iloc[i, j]
+            if abs(c) > CORRELATION_MAX:
+                out.append(
+                    f"{names[i]} and {names[j]} are strongly correlated (r = {c:+.2f}): "
+                    "the data constrain a combination of them, not each one"
+                )
+    return out

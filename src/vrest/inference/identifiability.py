@@ -1,0 +1,154 @@
+"""What the design can inform: Laplace fit, sensitivity rank, identified combinations, advice.
+
+All in the unconstrained coordinates theta of the priors (log ratios, linear pump),
+scaled by the prior sd so that directions are comparable. The data Jacobian J
+(rows x parameters, from the analytic derivatives of the forward model, divided by
+each row's noise sd) has singular values s_k along right singular vectors v_k:
+
+* s_k ~ 0 (below 1e-6 of the largest): the combination v_k does not change V at
+  all over the design - structurally unidentifiable;
+* s_k < 1: the data carry less information along v_k than the prior - weakly
+  identified, carried by the prior;
+* otherwise the data identify v_k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from ..api import gradient, predict
+from .design import Design
+from .priors import Prior
+
+STRUCTURAL_RTOL = 1e-6
+MIN_SIGMA_MV = 0.5
+
+
+@dataclass
+class Laplace:
+    """Gaussian approximation of the posterior in theta at its mode."""
+
+    names: list[str]
+    theta: np.ndarray  # posterior mode (unconstrained)
+    cov: np.ndarray  # posterior covariance (unconstrained)
+    sigma_mv: float  # residual scatter at the mode
+    singular_values: np.ndarray  # of the prior-scaled data Jacobian
+    directions: np.ndarray  # rows: right singular vectors in prior-scaled theta
+
+    @property
+    def chol(self) -> np.ndarray:
+        return np.linalg.cholesky(self.cov)
+
+    @property
+    def rank(self) -> int:
+        return int(np.sum(self.singular_values > STRUCTURAL_RTOL * self.singular_values.max()))
+
+    @property
+    def condition_number(self) -> float:
+        s = self.singular_values
+        return float(s.max() / s.min()) if s.min() > 0 else float("inf")
+
+
+def natural(priors: list[Prior], theta: np.ndarray) -> dict[str, np.ndarray]:
+    """Natural-scale parameters from unconstrained theta (last axis = parameter)."""
+    return {p.name: p.to_natural(theta[..., j]) for j, p in enumerate(priors)}
+
+
+def forward(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarray:
+    """Model V (mV) for every design row at theta."""
+    return predict(design.model, **design.inputs, **natural(priors, theta))
+
+
+def jacobian(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarray:
+    """dV/dtheta (rows x parameters) from the analytic gradient."""
+    grad = gradient(design.model, **design.inputs, **natural(priors, theta))
+    cols = []
+    for j, p in enumerate(priors):
+        d = np.broadcast_to(grad[p.name], (design.n_rows,))
+        cols.append(d * np.exp(theta[j]) if p.log_scale else d)
+    return np.stack(cols, axis=1)
+
+
+def laplace_fit(design: Design, priors: list[Prior], sigma_mv: float | None = None) -> Laplace:
+    """Posterior mode and Laplace covariance, with the residual sd estimated alongside.
+
+    Rows without observations (NaN) are excluded. The noise sd of each row is
+    sqrt(sigma^2 + sem^2); sigma is re-estimated from the residuals three times unless given.
+    """
+    observed = np.isfinite(design.v_obs)
+    mean0 = np.array([p.mean for p in priors])
+    sd0 = np.array([p.sd for p in priors])
+    theta = mean0.copy()
+    sigma = sigma_mv if sigma_mv is not None else 3.0
+    sub = _subset(design, observed)
+    for _ in range(1 if sigma_mv is not None else 3):
+        scale = np.sqrt(sigma**2 + sub.sem**2)
+
+        def residuals(t):
+            return np.concatenate([(forward(sub, priors, t) - sub.v_obs) / scale, (t - mean0) / sd0])
+
+        def jac(t):
+            return np.vstack([jacobian(sub, priors, t) / scale[:, None], np.diag(1.0 / sd0)])
+
+        theta = least_squares(residuals, theta, jac=jac, method="trf", x_scale=sd0).x
+        if sigma_mv is None:
+            res = forward(sub, priors, theta) - sub.v_obs
+            sigma = float(np.sqrt(max(np.mean(res**2) - np.mean(sub.sem**2), MIN_SIGMA_MV**2)))
+    scale = np.sqrt(sigma**2 + sub.sem**2)
+    j_data = jacobian(sub, priors, theta) / scale[:, None]
+    precision = j_data.T @ j_data + np.diag(1.0 / sd0**2)
+    _, s, vt = np.linalg.svd(j_data * sd0, full_matrices=False)
+    return Laplace([p.name for p in priors], theta, np.linalg.inv(precision), sigma, s, vt)
+
+
+def _subset(design: Design, rows: np.ndarray) -> Design:
+    return Design(
+        design.model,
+        {k: v[rows] for k, v in design.inputs.items()},
+        design.v_obs[rows],
+        design.sem[rows],
+        design.condition[rows],
+        None if design.cell is None else design.cell[rows],
+        design.assumptions,
+    )
+
+
+def describe(lap: Laplace, priors: list[Prior]) -> list[str]:
+    """The structural check in words: what the data identify and what they cannot."""
+    names = [("log " if p.log_scale else "") + p.name for p in priors]
+    s_max = lap.singular_values.max()
+    lines = [
+        f"sensitivity Jacobian: rank {lap.rank} of {len(priors)} "
+        f"(condition number {lap.condition_number:.3g}; singular values in prior-sd units: "
+        + ", ".join(f"{s:.3g}" for s in lap.singular_values)
+        + ")"
+    ]
+    for s, v in zip(lap.singular_values, lap.directions, strict=True):
+        combo = _combination(v, names, priors)
+        if s <= STRUCTURAL_RTOL * s_max:
+            lines.append(f"NOT identifiable: V_m does not change along {combo}; only the prior constrains it")
+        elif s < 1.0:
+            lines.append(f"weakly identified (the data carry {s**2:.2g} x the prior's information): {combo}, carried by its prior")
+        else:
+            lines.append(f"identified (the data narrow it to ~1/{s:.3g} of its prior width): {combo}")
+    return lines
+
+
+def _combination(direction: np.ndarray, names: list[str], priors: list[Prior]) -> str:
+    """A one-prior-sd move along a direction, in natural units: '(+0.55 log p_na, -2.5 mV pump_mv)'."""
+    v = direction * np.sign(direction[np.argmax(np.abs(direction))])
+    terms = [
+        f"{c * p.sd:+.2g}{'' if p.log_scale else ' ' + p.unit} {n}"
+        for c, n, p in zip(v, names, priors, strict=True)
+        if abs(c) > 0.05
+    ]
+    return "(" + ", ".join(terms) + ")"
+
+
+def correlations(cov: np.ndarray) -> np.ndarray:
+    """Correlation matrix of a covariance."""
+    sd = np.sqrt(np.diag(cov))
+    return cov / np.outer(sd, sd)
