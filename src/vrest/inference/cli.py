@@ -170,7 +170,8 @@ def _fit_one(recordings, settings, out: Path, force: bool) -> list[str]:
     result = fit(recordings, settings)
     print(f"\n# {settings.model}: {'hierarchical' if result.hierarchical else 'pooled'} model, seed {settings.seed}")
     for a in result.design.assumptions:
-        print(f"assumption: {a['input']} = {a['value']} {a['unit']} ({a['source']}; {a['applies_to']})")
+        unit = "" if a["unit"] == "1" else f" {a['unit']}"
+        print(f"assumption: {a['input']} = {a['value']}{unit} ({a['source']}; {a['applies_to']})")
     for note in result.notes:
         print(f"note: {note}")
     cols = ["parameter", "mean", "sd", "q5", "q50", "q95", "r_hat", "ess_bulk", "contraction"]
