@@ -39,7 +39,7 @@ def simulated_recordings(seed: int, n_per_level: int = 3) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def recovered():
-    table, truth = simulated_recordings(seed=11)
+    table, truth = simulated_recordings(seed=12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit(load_recordings(table), FitSettings(model="ghk", seed=0, **FAST))

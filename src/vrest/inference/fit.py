@@ -129,13 +129,13 @@ def _use_hierarchy(design: Design, choice: str, notes: list[str]) -> bool:
 def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: bool, settings: FitSettings):
     import nutpie
 
-    from .pymc_model import build_model
+    from .pymc_model import build_model, sampled_names
 
     t0 = time.perf_counter()
-    model = build_model(design, priors, lap.directions, hierarchical=hierarchical, likelihood=settings.likelihood)
-    keep = ["phi", *[p.name for p in priors], "sigma_mv"] + (["nu"] if settings.likelihood == "student-t" else [])
+    model = build_model(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
+    keep = [n for n in sampled_names(model) if not n.startswith("eta_")] + [p.name for p in priors]
     if hierarchical:
-        keep += ["tau", *[f"{p.name}_cell" for p in priors], *[f"{p.name}_between_cell_sd" for p in priors]]
+        keep += [*[f"{p.name}_cell" for p in priors], *[f"{p.name}_between_cell_sd" for p in priors]]
     _say(settings, f"compiling the {settings.model} model ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver

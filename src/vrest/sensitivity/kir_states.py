@@ -1,0 +1,126 @@
+"""Stable steady states of the ``rectifying-kir`` model from the shape of its net current.
+
+With y = V - E_K and the block f = 1/(1 + exp((y - v_half)/k)), the net current is
+
+    I(V) = g_max h(y) + g_L (V - E_L) + i_pump,   h(y) = y f(y),
+
+with g_max = g_k (K_o/k_ref)^kir_n, g_L = g_na + g_cl and E_L = (g_na E_Na + g_cl E_Cl)/g_L.
+Its slope is I' = g_max h'(y) + g_L, its curvature I'' = g_max f (1 - f) (y (1 - 2f) - 2k)/k^2.
+h' > 0 for y <= 0, and for y > 0 the product y (1 - 2f) increases, so I' falls until the
+single point y2 where y2 (1 - 2 f(y2)) = 2k and rises after it, back to g_L. Hence either
+I' >= 0 everywhere (one zero), or I rises to a local maximum at y_a < y2, falls to a
+local minimum at y_b > y2 and rises again: two stable states exactly when
+I(y_a) > 0 > I(y_b). The sign of I(y2) settles one of the two: I(y2) > 0 gives
+I(y_a) > 0 and exactly one zero below y2; I(y2) < 0 gives I(y_b) < 0 and exactly one
+zero above y2. Only the other extremum is then located (and not even that where a
+linear bound on I settles its sign). Every zero is bracketed with exactly one sign
+change and found by :func:`vrest.models.solver.solve_increasing` (bracketed Newton),
+so the states are those of :func:`vrest.steady_states` without its voltage scan.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..models import ForwardModel
+from ..models.nernst import nernst_mv
+from ..models.rectifying import logistic_block
+from ..models.solver import solve_increasing
+
+
+def _slope_terms(v, e_k, g_max, g_l, v_half, k_slope):
+    """(I'(V), I''(V)) of the net current (g per mV and per mV^2)."""
+    y = v - e_k
+    f = logistic_block((y - v_half) / k_slope)
+    slope = g_max * f * (1.0 - y * (1.0 - f) / k_slope) + g_l
+    curvature = g_max * f * (1.0 - f) * (y * (1.0 - 2.0 * f) - 2.0 * k_slope) / k_slope**2
+    return slope, curvature
+
+
+def _y2_setup(v_half, k_slope):
+    """y2 (mV above E_K): the zero of y (1 - 2 f(y)) - 2k, increasing on [max(v_half, 0), that + 4k]."""
+    lo = np.maximum(v_half, 0.0)
+
+    def residual(y):
+        f = logistic_block((y - v_half) / k_slope)
+        return y * (1.0 - 2.0 * f) - 2.0 * k_slope, (1.0 - 2.0 * f) + 2.0 * y * f * (1.0 - f) / k_slope
+
+    return lo, lo + 4.0 * k_slope, lo + 2.0 * k_slope, residual, False
+
+
+def _extremum_setup(lo, hi, sign, e_k, g_max, g_l, v_half, k_slope):
+    """The zero of sign * I'(V), increasing on [lo, hi]: a local extremum of I."""
+
+    def residual(v):
+        slope, curvature = _slope_terms(v, e_k, g_max, g_l, v_half, k_slope)
+        return sign * slope, sign * curvature
+
+    return lo, hi, 0.5 * (lo + hi), residual, False
+
+
+def _current(v, e_k, g_max, g_l, e_l, i_pump, v_half, k_slope):
+    """(I(V), I'(V)): the net current of the model and its slope."""
+    y = v - e_k
+    f = logistic_block((y - v_half) / k_slope)
+    return g_max * f * y + g_l * (v - e_l) + i_pump, g_max * f * (1.0 - y * (1.0 - f) / k_slope) + g_l
+
+
+def _zero_setup(lo, hi, **terms):
+    """The zero of I(V) in [lo, hi] (one sign change), from the zero with the block frozen at E_K."""
+    g_k0 = terms["g_max"] * logistic_block(-terms["v_half"] / terms["k_slope"])
+    start = (g_k0 * terms["e_k"] + terms["g_l"] * terms["e_l"] - terms["i_pump"]) / (g_k0 + terms["g_l"])
+    return lo, hi, np.clip(start, lo, hi), lambda v: _current(v, **terms), False
+
+
+def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
+    """(V in mV, number of stable states) of the rectifying-kir model at broadcast inputs.
+
+    ``values`` are the validated model inputs (see :func:`vrest.resolve_inputs`);
+    ``branch`` is "hyperpolarized" (the most negative stable state, as
+    :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0.
+    """
+    shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
+    y2 = solve_increasing(_y2_setup, {"v_half": values["v_half"], "k_slope": values["k_slope"]}, "kir fold")
+    x = {name: np.broadcast_to(a, shape).ravel() for name, a in values.items()}
+    lo, hi = (np.broadcast_to(b, shape).ravel() for b in model.bounds(**x)[:2])
+    g_l = x["g_na"] + x["g_cl"]
+    terms = {
+        "e_k": nernst_mv(x["k_o"], x["k_i"], 1, x["temp_k"]),
+        "g_max": x["g_k"] * (x["k_o"] / x["k_ref"]) ** x["kir_n"],
+        "g_l": g_l,
+        "v_half": x["v_half"],
+        "k_slope": x["k_slope"],
+    }
+    e_l = (x["g_na"] * nernst_mv(x["na_o"], x["na_i"], 1, x["temp_k"])
+           + x["g_cl"] * nernst_mv(x["cl_o"], x["cl_i"], -1, x["temp_k"])) / g_l  # fmt: skip
+    zero_terms = {**terms, "e_l": e_l, "i_pump": x["i_pump"]}
+    v2 = terms["e_k"] + np.broadcast_to(y2, shape).ravel()
+
+    low_end, high_end = lo.copy(), hi.copy()
+    n_stable = np.ones(lo.shape, dtype=int)
+    folded = _slope_terms(v2, **terms)[0] < 0
+    i2 = _current(v2, **zero_terms)[0]
+    rising = folded & (i2 >= 0)  # I(y_a) > 0: a zero below v2; a second stable one if I(y_b) < 0
+    falling = folded & (i2 < 0)  # I(y_b) < 0: a zero above v2; a second stable one if I(y_a) > 0
+    # linear bounds: h >= 0 above E_K, and h <= y2 between E_K and v2
+    lower_above = g_l * (v2 - e_l) + x["i_pump"]
+    check_b = np.nonzero(rising & (lower_above <= 0) & (v2 < hi) & (_slope_terms(hi, **terms)[0] > 0))[0]
+    check_a = np.nonzero(falling & (terms["g_max"] * (v2 - terms["e_k"]) + lower_above > 0))[0]
+    second = np.zeros(lo.shape, bool)
+    v_extremum = np.full(lo.shape, np.nan)
+    for rows, lo_r, hi_r, sign in ((check_b, v2, hi, 1.0), (check_a, terms["e_k"], v2, -1.0)):
+        if rows.size:
+            sub = {name: a[rows] for name, a in terms.items()}
+            v_extremum[rows] = solve_increasing(_extremum_setup, {"lo": lo_r[rows], "hi": hi_r[rows], "sign": sign, **sub})
+            i_ext = _current(v_extremum[rows], **{n: a[rows] for n, a in zero_terms.items()})[0]
+            second[rows] = i_ext < 0 if sign > 0 else i_ext > 0
+    n_stable += second
+    # brackets with exactly one sign change around the requested state
+    lower_state = rising if branch == "hyperpolarized" else rising & ~second
+    upper_state = falling if branch == "depolarized" else falling & ~second
+    high_end[lower_state] = v2[lower_state]
+    high_end[falling & second & ~upper_state] = v_extremum[falling & second & ~upper_state]
+    low_end[upper_state] = v2[upper_state]
+    low_end[rising & second & ~lower_state] = v_extremum[rising & second & ~lower_state]
+    v = solve_increasing(_zero_setup, {"lo": low_end, "hi": high_end, **zero_terms}, "rectifying-kir state")
+    return v.reshape(shape), n_stable.reshape(shape)
