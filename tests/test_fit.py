@@ -195,3 +195,56 @@ def test_estimates_converge_as_data_grow():
         errors.append(s.loc["p_na", "sd"])
     assert errors[0] > errors[1] > errors[2]
     assert errors[2] < errors[0] / 2.5  # roughly 1/sqrt(n)
+
+
+def _design(table: pd.DataFrame, **settings):
+    from vrest.inference.design import build_design
+    from vrest.inference.priors import fitted_priors
+
+    priors = fitted_priors("ghk")
+    return build_design(load_recordings(table), "ghk", [p.name for p in priors], preset="mammalian_neuron",
+                        settings=settings), priors  # fmt: skip
+
+
+def test_single_k_o_level_says_the_ratios_are_not_identifiable():
+    from vrest.inference.identifiability import describe, laplace_fit
+
+    v = vrest.predict("ghk", k_o=np.full(6, 5.0)) + np.random.default_rng(0).normal(0, 2, 6)
+    design, priors = _design(pd.DataFrame({"K_o_mM": 5.0, "V_m_mV": v}))
+    lap = laplace_fit(design, priors)
+    lines = describe(lap, priors)
+    assert lap.rank == 1 and sum("NOT identifiable" in line for line in lines) == 2
+
+
+def test_advice_names_a_condition_that_identifies_the_usual_protocol():
+    from vrest.inference.identifiability import advise, laplace_fit
+
+    k_o = np.geomspace(1, 100, 12)
+    v = vrest.predict("ghk", k_o=k_o, na_o=150 - k_o, pump_mv=3.0) + np.random.default_rng(1).normal(0, 2, 12)
+    design, priors = _design(pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v}), k_replaces_na=True)
+    lap = laplace_fit(design, priors)
+    advice = advise(design, priors, lap, seed=0)
+    na_free = next(line for line in advice if "Na-free" in line)
+    assert "pump_mv sd x" in na_free  # the unidentified pump becomes identified
+    ratio = float(na_free.split("pump_mv sd x")[1].split()[0])
+    assert ratio < 0.5
+    assert advise(design, priors, lap, seed=0) == advice  # seeded: reproducible
+
+
+def test_one_cell_or_one_row_per_cell_uses_the_pooled_model():
+    from vrest.inference.fit import _use_hierarchy
+
+    design, _ = _design(pd.DataFrame({"K_o_mM": [2.0, 5.0, 10.0], "V_m_mV": [-90.0, -75.0, -60.0], "cell": "a"}))
+    notes: list[str] = []
+    assert _use_hierarchy(design, "auto", notes) is False and "pooled" in notes[0]
+    design, _ = _design(pd.DataFrame({"K_o_mM": [2.0, 5.0], "V_m_mV": [-90.0, -75.0], "cell": ["a", "b"]}))
+    assert _use_hierarchy(design, "auto", []) is False
+
+
+def test_very_noisy_data_are_reported_as_uninformative():
+    k_o = np.geomspace(2, 20, 8)
+    v = vrest.predict("ghk", k_o=k_o) + np.random.default_rng(3).normal(0, 40, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(load_recordings(pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v})), FitSettings(model="ghk", seed=0, **FAST))
+    assert any("posterior is about the prior" in p for p in result.problems)

@@ -17,7 +17,7 @@ from ..api import MultipleSteadyStatesWarning, predict
 from ..models.nernst import nernst_mv
 from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
-from .identifiability import Laplace, describe, laplace_fit
+from .identifiability import Laplace, advise, describe, laplace_fit
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
@@ -52,6 +52,7 @@ class FitResult:
     priors: list[Prior]
     laplace: Laplace
     structure: list[str]
+    advice: list[str]
     hierarchical: bool
     idata: object
     summary: pd.DataFrame
@@ -97,6 +98,11 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     structure = describe(lap, priors)
     for line in structure:
         _say(settings, "structure: " + line)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
+        advice = advise(design, priors, lap, settings.seed)
+    for line in advice:
+        _say(settings, "advice: " + line)
 
     idata, timings = _sample(design, priors, lap, hierarchical, settings)
     names = [p.name for p in priors] + ["sigma_mv"]
@@ -109,7 +115,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     predictive = predictive_grid(design, priors, idata, settings)
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
-    return FitResult(settings, design, priors, lap, structure, hierarchical, idata, summary, corr,
+    return FitResult(settings, design, priors, lap, structure, advice, hierarchical, idata, summary, corr,
                      problems, notes, predictive, derived, timings)  # fmt: skip
 
 

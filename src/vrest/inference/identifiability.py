@@ -152,3 +152,54 @@ def correlations(cov: np.ndarray) -> np.ndarray:
     """Correlation matrix of a covariance."""
     sd = np.sqrt(np.diag(cov))
     return cov / np.outer(sd, sd)
+
+
+def _candidate_conditions(design: Design, priors: list[Prior]) -> dict[str, dict[str, np.ndarray]]:
+    """Extra conditions that could identify more, as input overrides at three K_o levels."""
+    observed = np.isfinite(design.v_obs)
+    k_o = design.inputs["k_o"][observed]
+    levels = np.unique(np.quantile(k_o, [0.0, 0.5, 1.0]))
+    fitted = {p.name for p in priors}
+    out: dict[str, dict[str, np.ndarray]] = {}
+    if "na_o" in design.inputs and design.inputs["na_o"].min() > 5.0:
+        out["a Na-free saline (Na_o 1 mM) at the recorded K_o levels"] = {"k_o": levels, "na_o": np.full(levels.size, 1.0)}
+    if "cl_o" in design.inputs and ({"p_cl", "g_cl"} & fitted) and design.inputs["cl_o"].min() > 0.2 * design.inputs["cl_o"].max():
+        low = 0.1 * np.median(design.inputs["cl_o"])
+        out[f"a low-Cl saline (Cl_o {low:.3g} mM) at the recorded K_o levels"] = {"k_o": levels, "cl_o": np.full(levels.size, low)}
+    if k_o.max() / k_o.min() < 30:
+        wide = np.geomspace(1.0, 100.0, 5)
+        out["a wider K_o range (1 to 100 mM)"] = {"k_o": wide}
+    return out
+
+
+def advise(design: Design, priors: list[Prior], lap: Laplace, seed: int, repeats: int = 3) -> list[str]:
+    """Which extra condition would identify what the data cannot, checked by refitting simulated data.
+
+    For each candidate, data are simulated at the posterior mode (noise sigma_mv,
+    as many rows per added level as the design's median per K_o level), appended to
+    the observed design and refitted (Laplace); the typical posterior sd of each
+    parameter is compared with the current one. Empty when everything is identified.
+    """
+    weak = lap.singular_values < 1.0
+    if not weak.any():
+        return []
+    rng = np.random.default_rng(seed)
+    observed = np.isfinite(design.v_obs)
+    per_level = int(np.median(np.unique(design.inputs["k_o"][observed], return_counts=True)[1]))
+    current = np.sqrt(np.diag(lap.cov))
+    names = [("log " if p.log_scale else "") + p.name for p in priors]
+    lines = []
+    for label, extra in _candidate_conditions(design, priors).items():
+        extra = {k: np.repeat(v, per_level) for k, v in extra.items()}
+        grown = design.with_rows(extra, condition="advice")
+        new = ~np.isfinite(grown.v_obs)
+        sds = []
+        for _ in range(repeats):
+            truth_v = forward(_subset(grown, new), priors, lap.theta)
+            trial = Design(grown.model, grown.inputs, grown.v_obs.copy(), grown.sem, grown.condition, grown.cell)
+            trial.v_obs[new] = truth_v + rng.normal(0.0, lap.sigma_mv, truth_v.size)
+            sds.append(np.sqrt(np.diag(laplace_fit(trial, priors, sigma_mv=lap.sigma_mv).cov)))
+        ratio = np.median(sds, axis=0) / current
+        gains = ", ".join(f"{n} sd x{r:.2g}" for n, r in zip(names, ratio, strict=True) if r < 0.8)
+        lines.append(f"adding {label}: {gains or 'no parameter narrows by more than 20 %'} (Laplace refit of simulated data)")
+    return lines

@@ -97,6 +97,7 @@ def write_fit(result, recordings, out: str | os.PathLike, force: bool = False) -
                         "target_accept": s.target_accept,
                         "parametrisation": "rotation onto the design's singular directions (see structure)"},
             "structure": result.structure,
+            "advice": result.advice,
             "diagnostics": {"divergences": int(result.idata.sample_stats["diverging"].sum()),
                             "max_r_hat": float(result.summary["r_hat"].max()),
                             "min_ess_bulk": float(result.summary["ess_bulk"].min()),
