@@ -166,11 +166,12 @@ def build_model(
         mu = pm.Deterministic("mu", symbolic_voltage(design.model, **inputs, **params), dims="obs")
         sigma = pm.HalfNormal("sigma_mv", SIGMA_PRIOR_SD_MV)
         scale = pt.sqrt(sigma**2 + design.sem[rows] ** 2)
+        observed = pm.Data("v_obs", design.v_obs[rows], dims="obs")  # swappable: one compiled model, many data sets
         if likelihood == "student-t":
             nu = pm.Gamma("nu", *STUDENT_NU_PRIOR)
-            pm.StudentT("v_m", nu=nu, mu=mu, sigma=scale, observed=design.v_obs[rows], dims="obs")
+            pm.StudentT("v_m", nu=nu, mu=mu, sigma=scale, observed=observed, dims="obs")
         else:
-            pm.Normal("v_m", mu=mu, sigma=scale, observed=design.v_obs[rows], dims="obs")
+            pm.Normal("v_m", mu=mu, sigma=scale, observed=observed, dims="obs")
     return model
 
 

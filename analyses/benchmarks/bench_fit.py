@@ -1,0 +1,131 @@
+"""Benchmark: `vrest fit` end to end against plain `pm.sample()` on the same data, in one run.
+
+Run from the project root:  python analyses/benchmarks/bench_fit.py [--write]
+
+Task A: one cell, 12 K_o levels (1-100 mM, K+ replacing Na+), GHK + pump, noise 2 mV,
+4 chains x 1000 draws after 1000 tuning. `vrest fit` is timed as a separate process
+(process start to files written) with an empty PyTensor compile cache and again with
+the cache from that run; plain PyMC samples the textbook parametrisation (log ratios,
+pump) with `pm.sample()` defaults in this process. Task B: 40 cells x 12 levels,
+hierarchical. Reported: wall time, divergences, max R-hat, min bulk ESS and bulk ESS
+per second. --write appends the table, with date and machine, to RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import vrest
+
+HERE = Path(__file__).resolve().parent
+
+
+def simulate(n_cells: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    k_o = np.geomspace(1, 100, 12)
+    frames = []
+    for c in range(n_cells):
+        p_na, p_cl = np.exp(np.log([0.04, 0.45]) + (0.3 * rng.normal(size=2) if n_cells > 1 else 0))
+        pump = 3.0 + (rng.normal() if n_cells > 1 else 0.0)
+        v = vrest.predict("ghk", k_o=k_o, na_o=150 - k_o, p_na=p_na, p_cl=p_cl, pump_mv=pump)
+        frames.append(pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v + rng.normal(0, 2.0, 12), "cell": f"c{c:02d}"}))
+    table = pd.concat(frames, ignore_index=True)
+    return table if n_cells > 1 else table.drop(columns="cell")
+
+
+def run_vrest(csv: Path, out: Path, cache: Path) -> tuple[float, dict]:
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}"}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "vrest.cli", "fit", str(csv), "--model", "ghk", "--out", str(out), "--force",
+                    "--seed", "0", "--k-replaces-na"], env=env, check=True, capture_output=True)  # fmt: skip
+    wall = time.perf_counter() - t0
+    summary = pd.read_csv(out / "summary.csv")
+    info = json.loads((out / "fit.json").read_text())
+    return wall, {"divergences": info["diagnostics"]["divergences"], "max_r_hat": summary["r_hat"].max(),
+                  "min_ess_bulk": summary["ess_bulk"].min(), "sample_s": info["wall_time_s"]["sample_s"]}  # fmt: skip
+
+
+def run_plain_pymc(table: pd.DataFrame) -> tuple[float, dict]:
+    """The textbook model: log-normal ratios, half-normal pump, pm.sample() defaults."""
+    import arviz_stats as azs
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    k_o = table["K_o_mM"].to_numpy()
+    cells, idx = np.unique(table["cell"], return_inverse=True) if "cell" in table else (["c"], np.zeros(len(k_o), int))
+    t0 = time.perf_counter()
+    with pm.Model(coords={"cell": cells}):
+        mu_na, mu_cl = pm.Normal("mu_log_p_na", np.log(0.05), 1.0), pm.Normal("mu_log_p_cl", np.log(0.3), 1.5)
+        mu_pump = pm.Normal("mu_pump_mv", 0.0, 5.0)
+        if len(cells) > 1:
+            sd = pm.HalfNormal("sd", 0.5, shape=3)
+            z = pm.Normal("z", 0, 1, shape=(len(cells), 3))
+            log_na, log_cl = mu_na + sd[0] * z[:, 0], mu_cl + sd[1] * z[:, 1]
+            pump = mu_pump + 5 * sd[2] * z[:, 2]
+            log_na, log_cl, pump = log_na[idx], log_cl[idx], pump[idx]
+        else:
+            log_na, log_cl, pump = mu_na, mu_cl, mu_pump
+        p_na, p_cl = pt.exp(log_na), pt.exp(log_cl)
+        vt = 1e3 * 8.314462618 * 310.15 / 96485.33212
+        mu = vt * pt.log((k_o + p_na * (150 - k_o) + p_cl * 10) / (140 + p_na * 12 + p_cl * 110)) - pump
+        sigma = pm.HalfNormal("sigma", 5.0)
+        pm.Normal("v", mu, sigma, observed=table["V_m_mV"].to_numpy())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = pm.sample(random_seed=0, progressbar=False)
+    wall = time.perf_counter() - t0
+    names = ["mu_log_p_na", "mu_log_p_cl", "mu_pump_mv", "sigma"]
+    return wall, {"divergences": int(idata.sample_stats["diverging"].sum()),
+                  "max_r_hat": float(max(azs.rhat(idata, var_names=names)[n] for n in names)),
+                  "min_ess_bulk": float(min(azs.ess(idata, var_names=names)[n] for n in names)), "sample_s": np.nan}  # fmt: skip
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="append the results to RESULTS.md")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for label, n_cells in (("A: 1 cell x 12 levels", 1), ("B: 40 cells x 12 levels, hierarchical", 40)):
+            table = simulate(n_cells, seed=1)
+            csv = tmp / f"cells{n_cells}.csv"
+            table.to_csv(csv, index=False)
+            cache = tmp / f"cache{n_cells}"
+            for run in ("empty cache", "warm cache"):
+                wall, d = run_vrest(csv, tmp / f"out{n_cells}", cache)
+                rows.append((label, f"vrest fit ({run})", wall, d))
+            wall, d = run_plain_pymc(table)
+            rows.append((label, "plain pm.sample() (same process)", wall, d))
+    lines = [f"### {dt.date.today().isoformat()} - {machine()}", "",
+             "`python analyses/benchmarks/bench_fit.py`", "",
+             "| task | run | wall s | divergences | max R-hat | min bulk ESS | bulk ESS / s |", "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for task, run, wall, d in rows:
+        lines.append(f"| {task} | {run} | {wall:.1f} | {d['divergences']} | {d['max_r_hat']:.3f} | "
+                     f"{d['min_ess_bulk']:.0f} | {d['min_ess_bulk'] / wall:.0f} |")  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        with open(HERE / "RESULTS.md", "a") as f:
+            f.write("\n## bench_fit.py\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
