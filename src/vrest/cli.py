@@ -19,6 +19,8 @@ from . import __version__
 from .api import gradient, nernst, nernst_gradient_mv, predict, steady_states
 from .bistability import bistable_range
 from .inference.cli import add_parsers as add_fit_parsers
+from .report.cli import add_parser as add_report_parser
+from .sensitivity import cli as sensitivity_cli
 from .constants import ZERO_CELSIUS_K
 from .models import MODELS, get_model
 from .models.solver import SolverError
@@ -114,6 +116,8 @@ def build_parser() -> Parser:
         _add_common(p)
 
     add_fit_parsers(sub)
+    sensitivity_cli.add_parser(sub)
+    add_report_parser(sub)
 
     p = sub.add_parser("presets", help="list the preparation presets with their sources")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -269,6 +273,7 @@ COMMANDS = {
     "steady-states": cmd_steady_states,
     "bistable-range": cmd_bistable_range,
     "presets": cmd_presets,
+    "sensitivity": sensitivity_cli.run,
 }
 
 
@@ -294,6 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .inference.cli import dispatch
 
             return dispatch(args)
+        if args.command == "report":
+            from .report.cli import run as run_report
+
+            return run_report(args)
         COMMANDS[args.command](args)
     except UsageError as err:
         print(f"{err}", file=sys.stderr)

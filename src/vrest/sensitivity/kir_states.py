@@ -65,11 +65,14 @@ def _current(v, e_k, g_max, g_l, e_l, i_pump, v_half, k_slope):
     return g_max * f * y + g_l * (v - e_l) + i_pump, g_max * f * (1.0 - y * (1.0 - f) / k_slope) + g_l
 
 
-def _zero_setup(lo, hi, **terms):
-    """The zero of I(V) in [lo, hi] (one sign change), from the zero with the block frozen at E_K."""
-    g_k0 = terms["g_max"] * logistic_block(-terms["v_half"] / terms["k_slope"])
-    start = (g_k0 * terms["e_k"] + terms["g_l"] * terms["e_l"] - terms["i_pump"]) / (g_k0 + terms["g_l"])
+def _zero_setup(lo, hi, start, **terms):
+    """The zero of I(V) in [lo, hi] (one sign change), Newton from ``start``."""
     return lo, hi, np.clip(start, lo, hi), lambda v: _current(v, **terms), False
+
+
+def _take(a, rows: np.ndarray):
+    """``a`` at ``rows``; a scalar stands for every row."""
+    return a[rows] if np.ndim(a) else a
 
 
 def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
@@ -80,9 +83,14 @@ def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np
     :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0.
     """
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
-    y2 = solve_increasing(_y2_setup, {"v_half": values["v_half"], "k_slope": values["k_slope"]}, "kir fold")
-    x = {name: np.broadcast_to(a, shape).ravel() for name, a in values.items()}
-    lo, hi = (np.broadcast_to(b, shape).ravel() for b in model.bounds(**x)[:2])
+    x = {name: np.broadcast_to(a, shape).ravel() if np.ndim(a) else a for name, a in values.items()}
+    size = int(np.prod(shape))
+
+    def full(a) -> np.ndarray:
+        return np.broadcast_to(a, (size,))
+
+    y2 = solve_increasing(_y2_setup, {"v_half": x["v_half"], "k_slope": x["k_slope"]}, "kir fold")
+    lo, hi = (full(b) for b in model.bounds(**x)[:2])
     g_l = x["g_na"] + x["g_cl"]
     terms = {
         "e_k": nernst_mv(x["k_o"], x["k_i"], 1, x["temp_k"]),
@@ -94,10 +102,8 @@ def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np
     e_l = (x["g_na"] * nernst_mv(x["na_o"], x["na_i"], 1, x["temp_k"])
            + x["g_cl"] * nernst_mv(x["cl_o"], x["cl_i"], -1, x["temp_k"])) / g_l  # fmt: skip
     zero_terms = {**terms, "e_l": e_l, "i_pump": x["i_pump"]}
-    v2 = terms["e_k"] + np.broadcast_to(y2, shape).ravel()
+    v2 = full(terms["e_k"] + y2)
 
-    low_end, high_end = lo.copy(), hi.copy()
-    n_stable = np.ones(lo.shape, dtype=int)
     folded = _slope_terms(v2, **terms)[0] < 0
     i2 = _current(v2, **zero_terms)[0]
     rising = folded & (i2 >= 0)  # I(y_a) > 0: a zero below v2; a second stable one if I(y_b) < 0
@@ -106,21 +112,28 @@ def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np
     lower_above = g_l * (v2 - e_l) + x["i_pump"]
     check_b = np.nonzero(rising & (lower_above <= 0) & (v2 < hi) & (_slope_terms(hi, **terms)[0] > 0))[0]
     check_a = np.nonzero(falling & (terms["g_max"] * (v2 - terms["e_k"]) + lower_above > 0))[0]
-    second = np.zeros(lo.shape, bool)
-    v_extremum = np.full(lo.shape, np.nan)
-    for rows, lo_r, hi_r, sign in ((check_b, v2, hi, 1.0), (check_a, terms["e_k"], v2, -1.0)):
+    second = np.zeros(size, bool)
+    v_extremum = np.full(size, np.nan)
+    for rows, lo_r, hi_r, sign in ((check_b, v2, hi, 1.0), (check_a, full(terms["e_k"]), v2, -1.0)):
         if rows.size:
-            sub = {name: a[rows] for name, a in terms.items()}
-            v_extremum[rows] = solve_increasing(_extremum_setup, {"lo": lo_r[rows], "hi": hi_r[rows], "sign": sign, **sub})
-            i_ext = _current(v_extremum[rows], **{n: a[rows] for n, a in zero_terms.items()})[0]
+            sub = {name: _take(a, rows) for name, a in terms.items()}
+            v_extremum[rows] = solve_increasing(
+                _extremum_setup, {"lo": lo_r[rows], "hi": hi_r[rows], "sign": sign, **sub}
+            )
+            i_ext = _current(v_extremum[rows], **{n: _take(a, rows) for n, a in zero_terms.items()})[0]
             second[rows] = i_ext < 0 if sign > 0 else i_ext > 0
-    n_stable += second
     # brackets with exactly one sign change around the requested state
     lower_state = rising if branch == "hyperpolarized" else rising & ~second
     upper_state = falling if branch == "depolarized" else falling & ~second
+    low_end, high_end = lo.copy(), hi.copy()
     high_end[lower_state] = v2[lower_state]
     high_end[falling & second & ~upper_state] = v_extremum[falling & second & ~upper_state]
     low_end[upper_state] = v2[upper_state]
     low_end[rising & second & ~lower_state] = v_extremum[rising & second & ~lower_state]
-    v = solve_increasing(_zero_setup, {"lo": low_end, "hi": high_end, **zero_terms}, "rectifying-kir state")
-    return v.reshape(shape), n_stable.reshape(shape)
+    # start: the zero with the block frozen at its value at E_K (lower states) or fully blocked (upper)
+    g_k0 = np.where(low_end > lo, 0.0, terms["g_max"] * logistic_block(-terms["v_half"] / terms["k_slope"]))
+    start = (g_k0 * terms["e_k"] + g_l * e_l - x["i_pump"]) / (g_k0 + g_l)
+    v = solve_increasing(
+        _zero_setup, {"lo": low_end, "hi": high_end, "start": start, **zero_terms}, "rectifying-kir state"
+    )
+    return v.reshape(shape), (1 + second).reshape(shape)

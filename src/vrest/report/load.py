@@ -1,0 +1,189 @@
+"""Read vrest fit and sensitivity folders into plain containers for the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..inference.priors import Prior
+
+FIT_FILES = ("fit.json", "posterior.nc", "summary.csv", "predictive_grid.csv", "derived.csv")
+SENSITIVITY_FILES = ("indices.csv", "sensitivity.json")
+
+CITATIONS = {
+    "faec39b969759348706344a83ca28c88ea7540e6120c372b96454fc13bbeebe4":
+        "Teaching-lab recordings of G. Ernstrom (Middlebury College, 2019 course); protocol of Baierlein B. et al. "
+        "(2011) J. Vis. Exp. 47:2322, doi:10.3791/2322. Cite the protocol paper and credit the Ernstrom course data.",
+    "0c673353a6e3c053ed2751c550ee4771d236b9eea27cdf5f38b5c44210118279":
+        "Gelband H. et al. (1972) Circ. Res. 30:293, doi:10.1161/01.RES.30.3.293, Fig. 6, as digitised by Clerx M., "
+        "Mirams G.R., Rogers A.J., Narayan S.M. & Giles W.R. (2021) Front. Physiol. 12:651162. Cite both papers.",
+}  # fmt: skip
+"""Citations of the bundled data files (data/README.md), by sha256."""
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class FitRun:
+    """One ``vrest fit`` folder."""
+
+    folder: Path
+    info: dict
+    tree: object  # xarray.DataTree
+    summary: pd.DataFrame
+    correlations: pd.DataFrame
+    predictive: pd.DataFrame
+    derived: pd.DataFrame
+
+    @property
+    def label(self) -> str:
+        return f"{self.info['model']} ({self.folder.name})"
+
+    @property
+    def sha256(self) -> str:
+        return self.info["data"]["sha256"]
+
+
+@dataclass(frozen=True)
+class SensitivityRun:
+    """One ``vrest sensitivity`` folder."""
+
+    folder: Path
+    info: dict
+    indices: pd.DataFrame
+    summary: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class Observations:
+    """The fitted data: a table with K_o_mM, V_m_mV (and condition, sem_mV, ...) and where it came from."""
+
+    table: pd.DataFrame
+    origin: str  # "file" or "posterior.nc"
+
+
+def load_folder(folder: str | Path) -> FitRun | SensitivityRun:
+    """A fit or sensitivity folder, told apart by its files; ValueError naming the folder otherwise."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: not a folder")
+    if all((folder / f).is_file() for f in FIT_FILES):
+        return _load_fit(folder)
+    if all((folder / f).is_file() for f in SENSITIVITY_FILES):
+        return _load_sensitivity(folder)
+    raise ValueError(f"{folder}: not a vrest fit or sensitivity folder (expected {', '.join(FIT_FILES)} "
+                     f"or {', '.join(SENSITIVITY_FILES)})")  # fmt: skip
+
+
+def _load_fit(folder: Path) -> FitRun:
+    import xarray as xr
+
+    try:
+        info = json.loads((folder / "fit.json").read_text())
+        if "model" not in info or "sha256" not in info.get("data", {}):
+            raise KeyError("fit.json lacks model or data.sha256")
+        tree = xr.open_datatree(folder / "posterior.nc").load()
+        if "posterior" not in tree.children or "observed_data" not in tree.children:
+            raise KeyError("posterior.nc lacks the posterior or observed_data group")
+        run = FitRun(folder, info, tree, pd.read_csv(folder / "summary.csv"),
+                     pd.read_csv(folder / "correlations.csv", index_col=0) if (folder / "correlations.csv").is_file()
+                     else pd.DataFrame(),
+                     pd.read_csv(folder / "predictive_grid.csv"), pd.read_csv(folder / "derived.csv"))  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{folder}: not a readable vrest fit folder ({type(err).__name__}: {err})") from None
+    return run
+
+
+def _load_sensitivity(folder: Path) -> SensitivityRun:
+    try:
+        info = json.loads((folder / "sensitivity.json").read_text())
+        indices = pd.read_csv(folder / "indices.csv")
+        missing = {"scenario", "K_o_mM", "input", "index", "value", "ci_low", "ci_high", "flag"} - set(indices)
+        if missing:
+            raise KeyError(f"indices.csv lacks {sorted(missing)[0]}")
+        summary = pd.read_csv(folder / "summary.csv") if (folder / "summary.csv").is_file() else None
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{folder}: not a readable vrest sensitivity folder ({err})") from None
+    indices["flag"] = indices["flag"].fillna("").astype(str)
+    return SensitivityRun(folder, info, indices, summary)
+
+
+def split_runs(folders: list[str | Path]) -> tuple[list[FitRun], list[SensitivityRun]]:
+    """Load every folder; ValueError if fits of different data sets are mixed (naming the odd folder)."""
+    if not folders:
+        raise ValueError("report: give at least one fit or sensitivity folder")
+    runs = [load_folder(f) for f in folders]
+    fits = [r for r in runs if isinstance(r, FitRun)]
+    for fit in fits[1:]:
+        if fit.sha256 != fits[0].sha256:
+            raise ValueError(f"{fit.folder}: fits a different data set (sha256 {fit.sha256[:12]}) than "
+                             f"{fits[0].folder} ({fits[0].sha256[:12]}); report fits of one data set")  # fmt: skip
+    return fits, [r for r in runs if isinstance(r, SensitivityRun)]
+
+
+def observations(fit: FitRun) -> Observations:
+    """The fitted rows from the data file (when found with the recorded sha256), else from posterior.nc."""
+    from ..data import DataError, load_recordings
+
+    data = fit.info["data"]
+    mapping = data.get("column_mapping", {})
+    error = next((k for k in ("sem_mV", "sd_mV") if k in mapping), None)
+    for path in _candidates(data["source"], fit.folder):
+        try:
+            rec = load_recordings(path, error_column=mapping[error] if error else None,
+                                  error_kind=error.split("_")[0] if error else None)  # fmt: skip
+        except (DataError, OSError):
+            continue
+        if rec.sha256 == data["sha256"]:
+            table = rec.table.copy()
+            if "condition" not in table:
+                table["condition"] = "all"
+            return Observations(table, "file")
+    v = fit.tree["observed_data"]["v_m"]
+    return Observations(pd.DataFrame({"obs": v["obs"].values, "V_m_mV": np.asarray(v.values)}), "posterior.nc")
+
+
+def _candidates(source: str, folder: Path) -> list[Path]:
+    path = Path(source)
+    if path.is_absolute():
+        return [path]
+    return list(dict.fromkeys(p for p in (Path.cwd() / path, REPO_ROOT / path, folder.parent / path) if p.is_file()))
+
+
+def draws(fit: FitRun, name: str, max_draws: int = 1000) -> np.ndarray:
+    """Up to ``max_draws`` evenly thinned posterior draws of ``name``, shape (chain, draw)."""
+    values = np.asarray(fit.tree["posterior"][name].values)
+    step = max(1, values.shape[0] * values.shape[1] // max_draws)
+    return values[:, ::step]
+
+
+_LOGNORMAL = re.compile(r"^(\w+) ~ LogNormal\(median ([^,]+), log-sd ([^)]+)\)")
+_NORMAL = re.compile(r"^(\w+) ~ Normal\(([^,]+), ([^)]+)\)")
+
+
+def priors(fit: FitRun) -> list[Prior]:
+    """The fitted parameters' priors as recorded in fit.json (defaults of the model where a line is unreadable)."""
+    from ..inference.priors import fitted_priors
+
+    defaults = {p.name: p for p in fitted_priors(fit.info["model"])}
+    out = []
+    for line in fit.info.get("priors", []):
+        if m := _LOGNORMAL.match(line):
+            out.append(Prior(m[1], True, float(np.log(float(m[2]))), float(m[3])))
+        elif m := _NORMAL.match(line):
+            out.append(Prior(m[1], False, float(m[2]), float(m[3])))
+        elif (name := line.split(" ", 1)[0]) in defaults:
+            out.append(defaults[name])
+    return [p for p in out if p.name in fit.tree["posterior"]]
+
+
+def assumed(fit: FitRun, name: str) -> float | None:
+    """The numeric value assumed for input ``name`` for all rows (or the first one given), else None."""
+    values = [a for a in fit.info.get("assumptions", []) if a["input"] == name and isinstance(a["value"], int | float)]
+    everywhere = [a for a in values if a.get("applies_to") == "all rows"]
+    return float((everywhere or values)[0]["value"]) if values else None

@@ -1,0 +1,66 @@
+"""Sobol' sensitivity analysis of the resting potential over scenarios (``vrest sensitivity``).
+
+Quick use::
+
+    from vrest.sensitivity import sobol_analysis, write_outputs
+    res = sobol_analysis("ghk", ["hypokalaemia", "hyperkalaemia"], n=4096, seed=0)
+    res.indices          # tidy DataFrame: scenario, K_o_mM, input, index, value, ci_low, ci_high, flag
+    res.summary          # per scenario and K_o level: V quantiles, S1 sum, convergence, run counts
+    res.findings         # plain-language statements
+    write_outputs(res, "out/kalaemia")   # indices.csv, summary.csv, sensitivity.json, figures
+
+The heavy modules (pandas, SciPy, matplotlib) load on first use, so importing
+this package (and the CLI) stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+_EXPORTS = {
+    "sobol_analysis": "analysis",
+    "sobol_function": "analysis",
+    "SensitivityResult": "results",
+    "Scenario": "scenarios",
+    "VariedInput": "scenarios",
+    "bundled_names": "scenarios",
+    "bundled_scenario": "scenarios",
+    "scenario_file": "scenarios",
+    "scenario_from_table": "scenarios",
+    "Uniform": "distributions",
+    "Normal": "distributions",
+    "TruncNormal": "distributions",
+    "LogNormal": "distributions",
+    "write_outputs": "output",
+}
+
+if TYPE_CHECKING:
+    from .analysis import sobol_analysis, sobol_function
+    from .distributions import LogNormal, Normal, TruncNormal, Uniform
+    from .output import write_outputs
+    from .results import SensitivityResult
+    from .scenarios import Scenario, VariedInput, bundled_names, bundled_scenario, scenario_file, scenario_from_table
+
+__all__ = [
+    "LogNormal",
+    "Normal",
+    "Scenario",
+    "SensitivityResult",
+    "TruncNormal",
+    "Uniform",
+    "VariedInput",
+    "bundled_names",
+    "bundled_scenario",
+    "scenario_file",
+    "scenario_from_table",
+    "sobol_analysis",
+    "sobol_function",
+    "write_outputs",
+]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
