@@ -14,7 +14,7 @@ from vrest.sensitivity import LogNormal, Normal, TruncNormal, Uniform, sobol_ana
 from vrest.sensitivity.analysis import options
 from vrest.sensitivity.estimators import bootstrap_counts, normal_quantile, sobol_estimates
 from vrest.sensitivity.evaluate import evaluate
-from vrest.sensitivity.kir_states import kir_stable_state
+from vrest.models.kir_states import kir_stable_state
 from vrest.sensitivity.sampling import saltelli_design
 from vrest.sensitivity.scenarios import Scenario, bundled_scenario, scenario_from_table
 
@@ -249,7 +249,7 @@ def test_kir_states_are_those_of_the_steady_state_scan(branch):
     x = random_inputs("rectifying-kir", 4000, seed=7)
     x["k_o"] = np.geomspace(0.8, 15.0, 4000)
     _, values = vrest.resolve_inputs("rectifying-kir", x)
-    v, n_stable = kir_stable_state(vrest.get_model("rectifying-kir"), values, branch)
+    v, n_stable = kir_stable_state(vrest.get_model("rectifying-kir").bounds, values, branch)
     ss = vrest.steady_states("rectifying-kir", **x)
     stable = np.where(ss.stable, ss.v_mv, np.nan)
     expected = np.nanmin(stable, axis=-1) if branch == "hyperpolarized" else np.nanmax(stable, axis=-1)

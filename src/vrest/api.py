@@ -65,24 +65,32 @@ def solve_root(m: ForwardModel, values: dict, branch: str = "hyperpolarized") ->
     """Zero (mV) of the model's net current (before any pump_mv offset); one per input point."""
     if m.newton_setup is not None:
         return solve_increasing(m.newton_setup, values)
+    if branch not in BRANCHES:
+        raise ValueError(f"branch: expected one of {', '.join(BRANCHES)}, got {branch!r}")
+    if m.stable_state is not None and np.all(values["g_na"] + values["g_cl"] > 0):
+        v, n_stable = m.stable_state(m.bounds, values, branch)
+        _warn_if_several(m, np.asarray(n_stable), branch)
+        return v
     lo, hi, step = m.bounds(**values)
     return _pick_branch(m, all_zeros(m.current, values, lo, hi, step), branch)
 
 
-def _pick_branch(m: ForwardModel, states: SteadyStates, branch: str) -> np.ndarray:
-    if branch not in BRANCHES:
-        raise ValueError(f"branch: expected one of {', '.join(BRANCHES)}, got {branch!r}")
-    v = np.where(states.stable, states.v_mv, np.nan)
-    if np.any(states.n_stable == 0):
-        raise ValueError(f"model {m.name!r}: no stable steady state for some inputs")
-    multi = states.n_stable > 1
+def _warn_if_several(m: ForwardModel, n_stable: np.ndarray, branch: str) -> None:
+    multi = n_stable > 1
     if np.any(multi):
         warnings.warn(
             f"{m.name}: {int(multi.sum())} of {multi.size} points have more than one stable steady state; "
             f"returning the most {branch} one (see steady_states() for all)",
             MultipleSteadyStatesWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+
+
+def _pick_branch(m: ForwardModel, states: SteadyStates, branch: str) -> np.ndarray:
+    v = np.where(states.stable, states.v_mv, np.nan)
+    if np.any(states.n_stable == 0):
+        raise ValueError(f"model {m.name!r}: no stable steady state for some inputs")
+    _warn_if_several(m, states.n_stable, branch)
     return np.nanmin(v, axis=-1) if branch == "hyperpolarized" else np.nanmax(v, axis=-1)
 
 

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from .chord import chord_gradient, chord_voltage
 from .ghk import ghk_voltage, ghk_voltage_gradient
 from .ghk_general import ghk_ca_current, ghk_ca_partials, ghk_ca_setup
+from .kir_states import kir_stable_state
 from .mullins_noda import mullins_noda_gradient, mullins_noda_voltage
 from .rectifying import (
     rectifying_ghk_current,
@@ -36,7 +37,8 @@ class ForwardModel:
     ``current`` ((I, dI/dV) at V for the inputs), ``partials`` (dI/dx for every
     input and ``v``) and, when I(V) is monotone (exactly one steady state),
     ``newton_setup`` (bracket, start and I of V) for the fast solver; otherwise ``bounds`` gives a
-    voltage range (lo, hi) that contains every steady state and a scan step.
+    voltage range (lo, hi) that contains every steady state and a scan step, and
+    ``stable_state`` (optional) finds the requested stable state without a scan.
     """
 
     name: str
@@ -50,6 +52,7 @@ class ForwardModel:
     partials: Callable | None = None
     newton_setup: Callable | None = None
     bounds: Callable | None = None
+    stable_state: Callable | None = None
     optional: tuple[str, ...] = ()
     zero_only: tuple[str, ...] = field(default=())
 
@@ -134,6 +137,7 @@ MODELS: dict[str, ForwardModel] = {
             current=rectifying_kir_current,
             partials=rectifying_kir_partials,
             bounds=rectifying_kir_bounds,
+            stable_state=kir_stable_state,
             zero_only=("pump_mv",),
         ),
     )

@@ -122,6 +122,28 @@ def kir_conductance(v_mv, k_o, k_i, temp_k, g_k, k_ref=5.4, kir_n=0.5, v_half=0.
     return g_max * f
 
 
+def kir_net_current(v_mv, e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
+    """(I, dI/dV) of the inward-rectifier model from its lumped terms (g x mV and g).
+
+    I = g_max (V - E_K) / (1 + exp((V - E_K - v_half)/k)) + g_lin (V - E_lin) + i_pump,
+    with g_max = g_k (K_o/K_ref)^n, g_lin = g_na + g_cl, g_lin E_lin = g_na E_Na + g_cl E_Cl.
+    """
+    drive = v_mv - e_k
+    f = logistic_block((drive - v_half) / k_slope)
+    current = g_max * f * drive + g_lin * (v_mv - e_lin) + i_pump
+    slope = g_max * f * (1.0 - drive * (1.0 - f) / k_slope) + g_lin  # df/dx = -f (1 - f)
+    return current, slope
+
+
+def kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref=5.4, kir_n=0.5):
+    """(E_K, g_max, g_lin, E_lin) of the inward-rectifier model (mV, g, g, mV); E_lin = 0 where g_lin = 0."""
+    xp = namespace(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref, kir_n)
+    g_lin = g_na + g_cl
+    weighted = g_na * nernst_mv(na_o, na_i, 1, temp_k) + g_cl * nernst_mv(cl_o, cl_i, -1, temp_k)
+    e_lin = xp.where(g_lin > 0, weighted / xp.where(g_lin > 0, g_lin, 1.0), 0.0)
+    return nernst_mv(k_o, k_i, 1, temp_k), g_k * (k_o / k_ref) ** kir_n, g_lin, e_lin
+
+
 def rectifying_kir_current(
     v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl,
     v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
@@ -131,15 +153,8 @@ def rectifying_kir_current(
     I = g_k (K_o/K_ref)^n (V - E_K) / (1 + exp((V - E_K - V_half)/k))
         + g_na (V - E_Na) + g_cl (V - E_Cl) + I_pump
     """
-    _, g_max, _, f, drive = _kir_terms(v_mv, k_o, k_i, temp_k, g_k, k_ref, kir_n, v_half, k_slope)
-    current = (
-        g_max * f * drive
-        + g_na * (v_mv - nernst_mv(na_o, na_i, 1, temp_k))
-        + g_cl * (v_mv - nernst_mv(cl_o, cl_i, -1, temp_k))
-        + i_pump
-    )
-    slope = g_max * f * (1.0 - drive * (1.0 - f) / k_slope) + g_na + g_cl  # df/dx = -f (1 - f)
-    return current, slope
+    e_k, g_max, g_lin, e_lin = kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref, kir_n)
+    return kir_net_current(v_mv, e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope)
 
 
 def rectifying_kir_partials(

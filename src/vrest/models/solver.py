@@ -35,7 +35,8 @@ class SolverError(RuntimeError):
 def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
     """Zero of the increasing function fn (returning value and slope) in [lo, hi].
 
-    Newton steps that would leave the bracket are replaced by bisection; the
+    Newton steps that would leave the bracket, or that do not at least halve the
+    previous move (slow convergence near a double zero), are replaced by bisection; the
     iteration ends when every Newton step is below TOL_MV (and returns after that
     step, whose error is of the order of its square) or every bracket is that
     narrow. A bracket that closes without fn ever changing sign in it is an error.
@@ -43,6 +44,7 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
     lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
     seen_neg = np.zeros(np.shape(x), bool)
     seen_pos = np.zeros(np.shape(x), bool)
+    last_move = hi - lo
     for _ in range(MAX_ITER):
         f, df = fn(x)
         below = f < 0
@@ -52,14 +54,17 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
         np.copyto(hi, x, where=~below)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = f / df
+            slow = np.abs(2.0 * f) > np.abs(last_move * df)  # Newton not halving its step (rtsafe's test)
         newton = x - step
-        inside = (newton >= lo) & (newton <= hi)
+        in_bracket = (newton >= lo) & (newton <= hi)
+        inside = in_bracket & ~slow
         x_new = np.where(inside, newton, 0.5 * (lo + hi))
         by_newton = inside & (np.abs(step) <= TOL_MV)
         if np.all(by_newton | (hi - lo <= TOL_MV)):
             if not np.all(by_newton | (seen_neg & seen_pos)):
                 raise SolverError(f"{what}: the net current does not change sign in the search range")
-            return x_new
+            return np.where(in_bracket, newton, x_new)  # a last Newton step inside the tiny bracket
+        last_move = np.abs(x_new - x)
         x = x_new
     raise SolverError(f"{what}: no convergence to {TOL_MV:g} mV in {MAX_ITER} iterations")
 

@@ -1,7 +1,7 @@
 """Model runs for a sensitivity analysis: V at many input points, failures counted, never dropped.
 
 Closed forms and monotone fixed points go through :func:`vrest.predict`; the
-``rectifying-kir`` model through :func:`.kir_states.kir_stable_state` (the same
+``rectifying-kir`` model through its ``stable_state`` hook (the same
 states as :func:`vrest.steady_states`, without the voltage scan); any other
 fixed-point model through the full steady-state scan. Every point gets V (mV) or
 NaN with a reason, and the number of stable steady states (where there is more
@@ -20,7 +20,6 @@ import numpy as np
 from ..api import MultipleSteadyStatesWarning, gradient, predict, resolve_inputs
 from ..models import ForwardModel, get_model
 from ..models.solver import SolverError, all_zeros
-from .kir_states import kir_stable_state
 
 NON_FINITE = "non-finite V"
 NO_STABLE_STATE = "no stable steady state"
@@ -48,8 +47,8 @@ class Evaluation:
 def _states(m: ForwardModel, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
     """(V, stable-state count) of a fixed-point model without a monotone solver."""
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
-    if m.name == "rectifying-kir" and np.all(np.asarray(values["g_na"] + values["g_cl"]) > 0):
-        return kir_stable_state(m, values, branch)
+    if m.stable_state is not None and np.all(np.asarray(values["g_na"] + values["g_cl"]) > 0):
+        return m.stable_state(m.bounds, values, branch)
     lo, hi, step = m.bounds(**values)
     ss = all_zeros(m.current, values, lo, hi, step)
     stable = np.where(ss.stable, ss.v_mv, np.nan)

@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models import ForwardModel
-from ..models.nernst import nernst_mv
-from ..models.rectifying import logistic_block
-from ..models.solver import solve_increasing
+from .rectifying import kir_lumped_terms, kir_net_current, logistic_block
+from .solver import solve_increasing
 
 
 def _slope_terms(v, e_k, g_max, g_l, v_half, k_slope):
     """(I'(V), I''(V)) of the net current (g per mV and per mV^2)."""
+    slope = kir_net_current(v, e_k, g_max, g_l, 0.0, 0.0, v_half, k_slope)[1]
     y = v - e_k
     f = logistic_block((y - v_half) / k_slope)
-    slope = g_max * f * (1.0 - y * (1.0 - f) / k_slope) + g_l
     curvature = g_max * f * (1.0 - f) * (y * (1.0 - 2.0 * f) - 2.0 * k_slope) / k_slope**2
     return slope, curvature
 
@@ -58,16 +56,9 @@ def _extremum_setup(lo, hi, sign, e_k, g_max, g_l, v_half, k_slope):
     return lo, hi, 0.5 * (lo + hi), residual, False
 
 
-def _current(v, e_k, g_max, g_l, e_l, i_pump, v_half, k_slope):
-    """(I(V), I'(V)): the net current of the model and its slope."""
-    y = v - e_k
-    f = logistic_block((y - v_half) / k_slope)
-    return g_max * f * y + g_l * (v - e_l) + i_pump, g_max * f * (1.0 - y * (1.0 - f) / k_slope) + g_l
-
-
 def _zero_setup(lo, hi, start, **terms):
     """The zero of I(V) in [lo, hi] (one sign change), Newton from ``start``."""
-    return lo, hi, np.clip(start, lo, hi), lambda v: _current(v, **terms), False
+    return lo, hi, np.clip(start, lo, hi), lambda v: kir_net_current(v, **terms), False
 
 
 def _take(a, rows: np.ndarray):
@@ -75,10 +66,11 @@ def _take(a, rows: np.ndarray):
     return a[rows] if np.ndim(a) else a
 
 
-def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
+def kir_stable_state(bounds, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
     """(V in mV, number of stable states) of the rectifying-kir model at broadcast inputs.
 
-    ``values`` are the validated model inputs (see :func:`vrest.resolve_inputs`);
+    ``bounds`` is the model's voltage-range hook, ``values`` the validated model
+    inputs (see :func:`vrest.resolve_inputs`);
     ``branch`` is "hyperpolarized" (the most negative stable state, as
     :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0.
     """
@@ -90,22 +82,16 @@ def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np
         return np.broadcast_to(a, (size,))
 
     y2 = solve_increasing(_y2_setup, {"v_half": x["v_half"], "k_slope": x["k_slope"]}, "kir fold")
-    lo, hi = (full(b) for b in model.bounds(**x)[:2])
-    g_l = x["g_na"] + x["g_cl"]
-    terms = {
-        "e_k": nernst_mv(x["k_o"], x["k_i"], 1, x["temp_k"]),
-        "g_max": x["g_k"] * (x["k_o"] / x["k_ref"]) ** x["kir_n"],
-        "g_l": g_l,
-        "v_half": x["v_half"],
-        "k_slope": x["k_slope"],
-    }
-    e_l = (x["g_na"] * nernst_mv(x["na_o"], x["na_i"], 1, x["temp_k"])
-           + x["g_cl"] * nernst_mv(x["cl_o"], x["cl_i"], -1, x["temp_k"])) / g_l  # fmt: skip
-    zero_terms = {**terms, "e_l": e_l, "i_pump": x["i_pump"]}
+    lo, hi = (full(b) for b in bounds(**x)[:2])
+    lumped = {k: x[k] for k in ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")}
+    e_k, g_max, g_l, e_l = kir_lumped_terms(**lumped)
+    terms = {"e_k": e_k, "g_max": g_max, "g_l": g_l, "v_half": x["v_half"], "k_slope": x["k_slope"]}
+    zero_terms = {"e_k": e_k, "g_max": g_max, "g_lin": g_l, "e_lin": e_l, "i_pump": x["i_pump"],
+                  "v_half": x["v_half"], "k_slope": x["k_slope"]}  # fmt: skip
     v2 = full(terms["e_k"] + y2)
 
     folded = _slope_terms(v2, **terms)[0] < 0
-    i2 = _current(v2, **zero_terms)[0]
+    i2 = kir_net_current(v2, **zero_terms)[0]
     rising = folded & (i2 >= 0)  # I(y_a) > 0: a zero below v2; a second stable one if I(y_b) < 0
     falling = folded & (i2 < 0)  # I(y_b) < 0: a zero above v2; a second stable one if I(y_a) > 0
     # linear bounds: h >= 0 above E_K, and h <= y2 between E_K and v2
@@ -120,7 +106,7 @@ def kir_stable_state(model: ForwardModel, values: dict, branch: str) -> tuple[np
             v_extremum[rows] = solve_increasing(
                 _extremum_setup, {"lo": lo_r[rows], "hi": hi_r[rows], "sign": sign, **sub}
             )
-            i_ext = _current(v_extremum[rows], **{n: _take(a, rows) for n, a in zero_terms.items()})[0]
+            i_ext = kir_net_current(v_extremum[rows], **{n: _take(a, rows) for n, a in zero_terms.items()})[0]
             second[rows] = i_ext < 0 if sign > 0 else i_ext > 0
     # brackets with exactly one sign change around the requested state
     lower_state = rising if branch == "hyperpolarized" else rising & ~second
