@@ -21,6 +21,7 @@ from .bistability import bistable_range
 from .inference.cli import add_parsers as add_fit_parsers
 from .report.cli import add_parser as add_report_parser
 from .sensitivity import cli as sensitivity_cli
+from .study import add_parser as add_run_parser
 from .constants import ZERO_CELSIUS_K
 from .models import MODELS, get_model
 from .models.solver import SolverError
@@ -118,6 +119,7 @@ def build_parser() -> Parser:
     add_fit_parsers(sub)
     sensitivity_cli.add_parser(sub)
     add_report_parser(sub)
+    add_run_parser(sub)
 
     p = sub.add_parser("presets", help="list the preparation presets with their sources")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -299,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .inference.cli import dispatch
 
             return dispatch(args)
+        if args.command == "run":
+            from .study import run as run_study
+
+            return run_study(args)
         if args.command == "report":
             from .report.cli import run as run_report
 

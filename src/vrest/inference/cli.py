@@ -14,8 +14,9 @@ from .priors import FITTED
 
 FIXED_FLAGS = ("k_i", "na_o", "na_i", "cl_o", "cl_i", "ca_o", "ca_i", "temp_k", "pump_ratio", "perm_k", "g_k",
                "v_half", "k_slope", "k_ref", "kir_n")  # fmt: skip
-STUDY_KEYS = {"data", "model", "preset", "seed", "likelihood", "no_pump", "uncertain", "hierarchical",
-              "data_options", "fixed", "conditions", "priors", "g_tot_ns", "chains", "draws", "tune"}  # fmt: skip
+STUDY_KEYS = {"data", "model", "models", "preset", "seed", "likelihood", "no_pump", "uncertain", "hierarchical",
+              "data_options", "fixed", "conditions", "priors", "g_tot_ns", "chains", "draws", "tune",
+              "sensitivity", "out"}  # fmt: skip
 
 
 class StrictFailure(Exception):
