@@ -267,3 +267,16 @@ def test_identical_cells_pool_to_a_small_between_cell_spread():
     divergences = int(result.idata.sample_stats["diverging"].sum())
     assert divergences <= 4
     assert (divergences == 0) or any("diverged" in p for p in result.problems)
+
+
+def test_strict_turns_problems_into_exit_3_with_student_t(tmp_path, capsys):
+    k_o = np.geomspace(2, 20, 8)
+    v = vrest.predict("ghk", k_o=k_o) + np.random.default_rng(3).normal(0, 40, 8)
+    data = tmp_path / "noisy.csv"
+    pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v}).to_csv(data, index=False)
+    out = tmp_path / "out"
+    code, stdout, err = run(["fit", data, "--model", "ghk", "--out", out, "--likelihood", "student-t", "--strict",
+                             "--chains", "2", "--draws", "300", "--tune", "300"], capsys)  # fmt: skip
+    assert code == 3 and "--strict" in err and "WARNING" in stdout
+    info = json.loads((out / "fit.json").read_text())  # the results are still written
+    assert info["likelihood"] == "student-t" and info["diagnostics"]["problems"]
