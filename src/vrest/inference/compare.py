@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -35,8 +36,10 @@ def compare_fits(folders: list[str | Path]) -> pd.DataFrame:
         labels.append(label)
     if len(hashes) > 1:
         raise ValueError("compare: the fits are of different data (data sha256 differ); compare fits of one data set")
-    table = azs.compare(trees)
-    bad_k = {label: int((azs.loo(tree).pareto_k.values > 0.7).sum()) for label, tree in trees.items()}
+    with warnings.catch_warnings():  # Pareto-k warnings become the pareto_k_above_0.7 column
+        warnings.simplefilter("ignore", UserWarning)
+        table = azs.compare(trees)
+        bad_k = {label: int((azs.loo(tree).pareto_k.values > 0.7).sum()) for label, tree in trees.items()}
     table = table.reset_index(names="fit")
     table["pareto_k_above_0.7"] = table["fit"].map(bad_k)
     return table
