@@ -95,7 +95,7 @@ def main() -> None:
     br_time = best_time(lambda: vrest.bistable_range("rectifying-kir"), args.repeat)
 
     lines = [
-        f"### {dt.date.today().isoformat()} - {machine()}",
+        f"### bench_models.py, {dt.date.today().isoformat()} - {machine()}",
         "",
         f"`python analyses/benchmarks/bench_models.py --n {args.n} --repeat {args.repeat}` (best of {args.repeat})",
         "",

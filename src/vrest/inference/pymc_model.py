@@ -137,11 +137,10 @@ def build_model(
         cells, cell_of_row = np.unique(design.cell[rows], return_inverse=True)
         coords["cell"] = cells
     with pm.Model(coords=coords) as model:
-        free = {
-            k: pm.Flat(k, initval=v, dims="direction" if k == "phi" else None) if os_ is not None or k != "phi"
-            else pm.Normal(k, 0.0, 1.0, dims="direction", initval=v)
-            for k, v in start.items()
-        }  # fmt: skip
+        if os_ is not None:  # flat coordinates; the prior enters as a potential below
+            free = {k: pm.Flat(k, initval=v) for k, v in start.items()}
+        else:  # the rotation of the standardised prior is N(0, I) exactly
+            free = {"phi": pm.Normal("phi", 0.0, 1.0, dims="direction", initval=start["phi"])}
         theta_pop = _theta(os_, priors, design.model, free, lap)
         if os_ is not None:  # Flat coordinates: the prior enters here (|Jacobian| = 1)
             pm.Potential("prior", sum(pm.logp(pm.Normal.dist(p.mean, p.sd), t) for p, t in zip(priors, theta_pop, strict=True)))
@@ -153,7 +152,7 @@ def build_model(
                 shape_dims = ("cell", "direction") if k == "phi" else "cell"
                 tau = pm.HalfNormal(f"tau_{k}", TAU_PRIOR_SD[kinds[k]], dims="direction" if k == "phi" else None)
                 eta = pm.Normal(f"eta_{k}", 0.0, 1.0, dims=shape_dims)
-                per_cell[k] = (v + tau * eta) if k == "phi" else (v + tau * eta)
+                per_cell[k] = v + tau * eta
             theta_cell = _theta(os_, priors, design.model, per_cell, lap)
             for p, t in zip(priors, theta_cell, strict=True):
                 pm.Deterministic(f"{p.name}_cell", p.to_natural(t), dims="cell")

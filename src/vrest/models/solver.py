@@ -22,6 +22,8 @@ CONVEX_STEP_MV = 1e-6
 |f''/(2 f')| step^2, below 1e-13 mV for the GHK residuals (curvature ~ 1/V_T)."""
 
 MAX_ITER = 200
+SAFEGUARD_AFTER = 8
+"""Iterations of plain bracketed Newton before rtsafe's slow-convergence test applies."""
 CHUNK = 1 << 14
 
 Current = Callable[..., tuple[np.ndarray, np.ndarray]]
@@ -35,8 +37,9 @@ class SolverError(RuntimeError):
 def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
     """Zero of the increasing function fn (returning value and slope) in [lo, hi].
 
-    Newton steps that would leave the bracket, or that do not at least halve the
-    previous move (slow convergence near a double zero), are replaced by bisection; the
+    Newton steps that would leave the bracket, or (after SAFEGUARD_AFTER iterations)
+    that are longer than half the move before last (slow convergence, e.g. near a
+    double zero; rtsafe's rule), are replaced by bisection; the
     iteration ends when every Newton step is below TOL_MV (and returns after that
     step, whose error is of the order of its square) or every bracket is that
     narrow. A bracket that closes without fn ever changing sign in it is an error.
@@ -44,8 +47,8 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
     lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
     seen_neg = np.zeros(np.shape(x), bool)
     seen_pos = np.zeros(np.shape(x), bool)
-    last_move = hi - lo
-    for _ in range(MAX_ITER):
+    move = move_before = hi - lo  # the last two moves (Numerical Recipes' rtsafe: dx, dxold)
+    for iteration in range(MAX_ITER):
         f, df = fn(x)
         below = f < 0
         seen_neg |= below
@@ -54,7 +57,8 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
         np.copyto(hi, x, where=~below)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = f / df
-            slow = np.abs(2.0 * f) > np.abs(last_move * df)  # Newton not halving its step (rtsafe's test)
+            # after a few plain steps, Newton that does not converge fast enough is replaced (rtsafe)
+            slow = (iteration >= SAFEGUARD_AFTER) & (np.abs(2.0 * f) > np.abs(move_before * df))
         newton = x - step
         in_bracket = (newton >= lo) & (newton <= hi)
         inside = in_bracket & ~slow
@@ -64,7 +68,7 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
             if not np.all(by_newton | (seen_neg & seen_pos)):
                 raise SolverError(f"{what}: the net current does not change sign in the search range")
             return np.where(in_bracket, newton, x_new)  # a last Newton step inside the tiny bracket
-        last_move = np.abs(x_new - x)
+        move_before, move = move, np.abs(x_new - x)
         x = x_new
     raise SolverError(f"{what}: no convergence to {TOL_MV:g} mV in {MAX_ITER} iterations")
 
