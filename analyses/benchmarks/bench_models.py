@@ -24,7 +24,6 @@ import numpy as np
 
 import vrest
 from vrest.api import solve_root
-from vrest.constants import thermal_voltage_mv
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tests"))

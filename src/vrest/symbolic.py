@@ -20,7 +20,6 @@ from pytensor.graph.op import Op
 
 from .api import MultipleSteadyStatesWarning, call_with, solve_root
 from .models import ForwardModel, get_model
-from .parameters import PARAMS
 from .presets import DEFAULT_PRESET, get_preset
 
 
@@ -71,8 +70,6 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
         raise ValueError(f"{unknown[0]}: not an input of model {m.name!r}")
     base = {**get_preset(preset).values(), **m.defaults}
     values = {n: inputs.get(n, base.get(n)) for n in m.inputs if inputs.get(n, base.get(n)) is not None}
-    for name in values:
-        PARAMS[name]  # every input is a named parameter
     p_ca = values.get("p_ca", 0.0)
     if m.voltage is not None and not (isinstance(p_ca, pt.Variable) or np.any(np.asarray(p_ca) != 0)):
         return call_with(m.voltage, {k: pt.as_tensor_variable(v, dtype="float64") for k, v in values.items()})

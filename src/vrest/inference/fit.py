@@ -21,6 +21,7 @@ from .identifiability import Laplace, advise, describe, laplace_fit
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
+GRID_QUANTILES = {"5": 0.05, "25": 0.25, "50": 0.5, "75": 0.75, "95": 0.95}
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,7 @@ def predictive_grid(design: Design, priors: list[Prior], idata, settings: FitSet
             warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
             v = predict(design.model, k_o=grid, **inputs, **draws)
         new = v + rng.normal(size=v.shape) * sigma
-        q = {f"V_mV_q{int(p * 100) if p * 100 == int(p * 100) else p * 100:g}": np.quantile(v, p, axis=0)
-             for p in (0.05, 0.25, 0.5, 0.75, 0.95)}  # fmt: skip
+        q = {f"V_mV_q{name}": np.quantile(v, p, axis=0) for name, p in GRID_QUANTILES.items()}
         frame = pd.DataFrame({"condition": label, "K_o_mM": grid, **q,
                               "new_V_mV_q5": np.quantile(new, 0.05, axis=0), "new_V_mV_q95": np.quantile(new, 0.95, axis=0)})  # fmt: skip
         frames.append(frame)
