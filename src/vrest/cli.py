@@ -1,4 +1,4 @@
-"""Command line: ``vrest nernst | predict | steady-states | bistable-range | presets``.
+"""Command line: ``vrest nernst | predict | steady-states | bistable-range | fit | compare | sensitivity | report | run | presets``.
 
 Every error is one line on stderr naming the flag and what was expected, with
 exit code 2 (bad input) or 1 (a computation that could not be completed).
@@ -74,7 +74,7 @@ MODEL_INPUTS = sorted({n for m in MODELS.values() for n in (*m.inputs, *m.zero_o
 
 def build_parser() -> Parser:
     """The ``vrest`` argument parser."""
-    parser = Parser(prog="vrest", description="Resting membrane potential models, derivatives and steady states.")
+    parser = Parser(prog="vrest", description="Resting-potential models, Bayesian fits of recordings, sensitivity analysis and uncertainty reports.")
     parser.add_argument("--version", action="version", version=f"vrest {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
