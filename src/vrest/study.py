@@ -2,7 +2,9 @@
 
 A study file is a fit study (see ``vrest fit --study``) with, optionally,
 ``models = ["ghk", "mullins-noda"]`` (fit each, then compare by PSIS-LOO) and a
-``[sensitivity]`` table (``model``, ``scenarios``, ``n``, ``seed``, ``k_o_grid``).
+``[sensitivity]`` table (``model``, ``scenarios``, ``n``, ``seed``, ``k_o_grid``,
+``posterior``: draw the membrane parameters from this study's fit of that model,
+default true when the model was fitted).
 Everything is written into one folder, atomically: ``fits/<model>/``,
 ``compare.csv``, ``sensitivity/``, and ``report.html`` (with its Markdown twin).
 """
@@ -13,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SENSITIVITY_KEYS = {"model", "scenarios", "n", "seed", "k_o_grid", "second_order"}
+SENSITIVITY_KEYS = {"model", "scenarios", "n", "seed", "k_o_grid", "second_order", "posterior"}
 
 
 def add_parser(sub) -> None:
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             table.to_csv(tmp / "compare.csv", index=False, float_format="%.6g")
             print("\nmodel comparison (PSIS-LOO; best first):\n" + table.to_string(index=False))
         if sensitivity is not None:
-            folders.append(_sensitivity(sensitivity, models[0], study.get("seed", 0), tmp / "sensitivity"))
+            folders.append(_sensitivity(sensitivity, models[0], study.get("seed", 0), tmp))
         from .report import build_report
 
         print("\nwriting the report ...", file=sys.stderr)
@@ -71,17 +73,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sensitivity(spec: dict, default_model: str, default_seed: int, folder: Path) -> Path:
+def _sensitivity(spec: dict, default_model: str, default_seed: int, run_dir: Path) -> Path:
+    """Run the study's Sobol' analysis into run_dir/sensitivity, with the fit's posterior where there is one."""
     from .sensitivity import sobol_analysis, write_outputs
 
     print("\nSobol' sensitivity ...", file=sys.stderr)
+    model = spec.get("model", default_model)
+    fitted = run_dir / "fits" / model
+    posterior = fitted if spec.get("posterior", True) and fitted.is_dir() else None
+    folder = run_dir / "sensitivity"
     result = sobol_analysis(
-        spec.get("model", default_model),
+        model,
         spec.get("scenarios", ["hypokalaemia", "normokalaemia", "hyperkalaemia"]),
         seed=int(spec.get("seed", default_seed)),
         n=int(spec.get("n", 1024)),
         second_order=bool(spec.get("second_order", False)),
         k_o_grid=spec.get("k_o_grid"),
+        posterior=posterior,
     )
     write_outputs(result, folder)
     return folder

@@ -34,6 +34,7 @@ from .distributions import Distribution
 from .estimators import bootstrap_counts, normal_quantile, sobol_estimates
 from .evaluate import Evaluation, evaluate, gradient_at
 from .findings import findings
+from .posterior import PosteriorFit, load_fit, with_posterior, with_uncertainty
 from .results import Block, SensitivityResult
 from .sampling import checked_n, saltelli_design
 from .scenarios import Scenario, VariedInput, bundled_scenario, factor_structure, parse_k_o_grid, scenario_file
@@ -96,15 +97,19 @@ def options(
     return Options(checked_n(n), int(seed), bool(second_order), resamples, float(conf_level), float(tolerance), engine)
 
 
-def model_problem(scenario: Scenario, branch: str) -> Problem:
-    """The :class:`Problem` of a scenario: its model with the fixed inputs and preset."""
+def model_problem(scenario: Scenario, branch: str, fit: PosteriorFit | None = None) -> Problem:
+    """The :class:`Problem` of a scenario: its model with the fixed inputs and preset.
+
+    With ``fit``, the ``posterior`` input (a draw index) becomes the fitted parameters of that draw.
+    """
     fixed = dict(scenario.fixed)
+    expand = (lambda x: x) if fit is None else fit.expand
 
     def run(x: dict) -> Evaluation:
-        return evaluate(scenario.model, {**fixed, **x}, preset=scenario.preset, branch=branch)
+        return evaluate(scenario.model, {**fixed, **expand(x)}, preset=scenario.preset, branch=branch)
 
     def grad(x: dict, v: np.ndarray) -> dict[str, np.ndarray]:
-        return gradient_at(scenario.model, {**fixed, **x}, v, preset=scenario.preset, branch=branch)
+        return gradient_at(scenario.model, {**fixed, **expand(x)}, v, preset=scenario.preset, branch=branch)
 
     return Problem(scenario.name, scenario.inputs, run, grad)
 
@@ -188,7 +193,8 @@ def analyse_block(
     lin, lin_boot = linearised_indices(
         centre_grad, np.array([i.dist.var for i in inputs]), members, est.var, est.var_boot
     )
-    ok = valid & np.isfinite(scaled).all(axis=2)
+    defined = np.isfinite(scaled).any(axis=(0, 1))  # inputs without a gradient (a draw index) get no bound
+    ok = valid & np.isfinite(scaled[..., defined]).all(axis=2)
     poincare = np.array([i.dist.poincare for i in inputs])
     bound, bound_boot = dgsm_bounds(scaled, ok, poincare, members, est.var, est.var_boot, counts)
     bad = f", {int(failed.sum())} failed" if failed.sum() else ""
@@ -306,6 +312,7 @@ def sobol_analysis(
     tolerance: float = 0.05,
     branch: str = "hyperpolarized",
     engine: str = "vrest",
+    posterior: str | Path | None = None,
     progress: Progress | None = None,
 ) -> SensitivityResult:
     """Sobol' indices of V_rest (mV) of ``model`` over each scenario, with CIs, flags and cross-checks.
@@ -318,8 +325,12 @@ def sobol_analysis(
     scenario's own grid; empty: none). ``branch``: which stable state V is where there
     are several. ``tolerance``: the index change (N/2 vs N) and CI half-width above
     which N counts as too small. ``engine="salib"`` runs SALib's sample and analyze
-    instead of the vectorised estimators (same numbers, slower). Raises ValueError
-    naming the argument, file or key on bad input, before any model run.
+    instead of the vectorised estimators (same numbers, slower). ``posterior``: a
+    ``vrest fit`` folder of the same model; its fitted parameters are drawn jointly
+    as one factor named ``posterior`` (see :mod:`.posterior`), and the result gains
+    credible bands and the parameter/physiology split of the variance
+    (``uncertainty``). Raises ValueError naming the argument, file, key or folder on
+    bad input, before any model run.
     """
     t_start = time.perf_counter()
     opts = options(n, seed, second_order, resamples, conf_level, tolerance, engine)
@@ -339,19 +350,25 @@ def sobol_analysis(
             f"model: the scenarios name different models ({', '.join(sorted({s.model for s in loaded}))}); give --model"
         )
     grid_override = None if k_o_grid is None else parse_k_o_grid(list(k_o_grid), "k_o_grid")
+    fit = None if posterior is None else load_fit(posterior, loaded[0].model)
+    replaced: dict[str, list[str]] = {}
+    if fit is not None:
+        for i, s in enumerate(loaded):
+            loaded[i], replaced[s.name] = with_posterior(s, fit)
     problems = []
     for s in loaded:
         grid = s.k_o_grid if grid_override is None else grid_override
         rest = s.without("k_o")
-        per_k_o = model_problem(rest, branch) if grid and rest.inputs else None
-        problems.append((model_problem(s, branch), grid, per_k_o))
+        per_k_o = model_problem(rest, branch, fit) if grid and rest.inputs else None
+        problems.append((model_problem(s, branch, fit), grid, per_k_o))
     blocks, times = _run_blocks(problems, opts, progress or (lambda _: None))
     info = {
         "settings": {"model": loaded[0].model, "branch": branch},
         "scenarios": [s.describe() for s in loaded],
         "preset_sources": {s.preset: list(get_preset(s.preset).sources) for s in loaded},
     }
-    return _result(blocks, opts, times, t_start, info)
+    result = _result(blocks, opts, times, t_start, info)
+    return result if fit is None else with_uncertainty(result, blocks, fit, replaced)
 
 
 def sobol_function(

@@ -32,6 +32,7 @@ API_FLAGS = {
     "scenario": "--scenario",
     "k_o_grid": "--k-o-grid",
     "out": "--out",
+    "posterior": "--posterior",
 }
 """Leading names of API error messages and the flags they stand for."""
 
@@ -69,6 +70,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--second-order", action="store_true", help="also estimate second-order indices S2 (whole scenarios)"
     )
     p.add_argument("--force", action="store_true", help="replace an existing DIR")
+    p.add_argument(
+        "--posterior",
+        metavar="FITDIR",
+        help="a `vrest fit` folder of the same model: draw its fitted parameters jointly (one factor, 'posterior') "
+        "and report V_rest credible bands and the parameter-uncertainty share of the variance",
+    )
     p.add_argument(
         "--k-o-grid",
         nargs="+",
@@ -185,6 +192,7 @@ def run(args: argparse.Namespace) -> None:
             tolerance=args.tolerance,
             branch=args.branch,
             engine=args.engine,
+            posterior=args.posterior,
             progress=progress,
         )
         progress(f"writing {args.out}")

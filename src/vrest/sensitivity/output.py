@@ -1,7 +1,7 @@
 """Write a sensitivity result to a directory, atomically: all files appear together or none do.
 
 Files: ``indices.csv`` (the tidy index table), ``summary.csv`` (per scenario and K_o
-level), ``sensitivity.json`` (settings, seed, versions, run counts, failures,
+level), ``uncertainty.csv`` (with a posterior: credible bands and variance shares), ``sensitivity.json`` (settings, seed, versions, run counts, failures,
 findings, wall times) and the figures (PNG and SVG). Everything is written into a
 temporary directory beside the target, which is then renamed into place; an
 existing target is replaced only with ``force``.
@@ -61,6 +61,9 @@ def write_outputs(
         result.indices.to_csv(tmp / "indices.csv", index=False)
         result.summary.to_csv(tmp / "summary.csv", index=False)
         files = ["indices.csv", "summary.csv", "sensitivity.json"]
+        if result.uncertainty is not None:
+            result.uncertainty.to_csv(tmp / "uncertainty.csv", index=False)
+            files.append("uncertainty.csv")
         if figures:
             from .figures import write_figures  # matplotlib only when figures are wanted
 

@@ -51,6 +51,8 @@ class SensitivityResult:
     ``v_samples``: V (mV) at the A and B points of each scenario. ``findings``:
     plain-language statements (convergence, linearity, bounds, failures).
     ``info``: settings, seed, versions, run counts and wall times (sensitivity.json).
+    ``uncertainty``: with a posterior, per scenario and K_o level the credible band
+    of V (5/50/95 % quantiles, mV) and the shares of its variance (uncertainty.csv).
     """
 
     indices: pd.DataFrame
@@ -58,3 +60,4 @@ class SensitivityResult:
     v_samples: dict[str, np.ndarray]
     findings: list[str]
     info: dict
+    uncertainty: pd.DataFrame | None = None
