@@ -51,7 +51,7 @@ def test_stability_is_the_sign_of_the_slope_and_zeros_are_zeros():
     assert np.all(np.abs(i[found] / slope[found]) < 1e-9)
     assert np.array_equal(ss.stable[found], slope[found] > 0)
     # stable and unstable states alternate (a continuous current crossing zero)
-    for v, s, n in zip(ss.v_mv, ss.stable, ss.count):
+    for s, n in zip(ss.stable, ss.count):
         assert s[:n].tolist() == [j % 2 == 0 for j in range(n)]
 
 

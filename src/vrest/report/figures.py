@@ -41,7 +41,7 @@ def vm_figure(fits: list[FitRun], obs: Observations) -> Figure:
     conditions = _conditions(fits, obs)
     for i, fit in enumerate(fits):
         color = COLORS[i % len(COLORS)]
-        for j, (cond, grid) in enumerate(fit.predictive.groupby("condition", sort=False)):
+        for cond, grid in fit.predictive.groupby("condition", sort=False):
             k = grid["K_o_mM"].to_numpy()
             ls = LINES[conditions.index(str(cond)) % len(LINES)]
             ax.fill_between(k, grid["V_mV_q5"], grid["V_mV_q95"], color=color, alpha=0.15, lw=0)
