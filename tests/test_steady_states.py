@@ -99,3 +99,25 @@ def test_steady_states_vectorised_over_any_shape():
     ss = vrest.steady_states("rectifying-kir", k_o=k_o, g_na=np.array([0.02, 0.02]))
     assert ss.count.shape == (2, 2) and ss.v_mv.shape[:2] == (2, 2)
     assert ss.count.tolist() == [[1, 3], [1, 1]]
+
+
+@pytest.mark.filterwarnings("ignore::vrest.MultipleSteadyStatesWarning")
+@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
+def test_warm_started_state_is_certified_only_when_it_is_the_requested_one(branch):
+    """Along a random walk of parameters (as in a sampler), a certified warm start equals the full solve."""
+    from vrest.api import solve_root
+    from vrest.models.kir_states import kir_state_near
+
+    rng = np.random.default_rng(0)
+    k_o = np.geomspace(1.5, 8.0, 10)
+    certified = 0
+    for _ in range(300):
+        m, values = vrest.resolve_inputs("rectifying-kir", {
+            "k_o": k_o, "g_na": np.full(10, 0.02 * np.exp(0.4 * rng.normal())),
+            "g_cl": np.full(10, 0.05 * np.exp(0.4 * rng.normal())), "i_pump": np.full(10, rng.normal())})  # fmt: skip
+        full = solve_root(m, values, branch)
+        near = kir_state_near(values, branch, full + rng.normal(0, 0.7, full.shape))
+        if near is not None:
+            certified += 1
+            np.testing.assert_allclose(near, full, atol=1e-9)
+    assert certified > 10  # the shortcut is taken (how often depends on the regime)

@@ -20,10 +20,12 @@ so the states are those of :func:`vrest.steady_states` without its voltage scan.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .rectifying import kir_lumped_terms, kir_net_current, logistic_block
-from .solver import solve_increasing
+from .solver import _newton_in_bracket, solve_increasing
 
 
 def _slope_terms(v, e_k, g_max, g_l, v_half, k_slope):
@@ -123,3 +125,48 @@ def kir_stable_state(bounds, values: dict, branch: str) -> tuple[np.ndarray, np.
         _zero_setup, {"lo": low_end, "hi": high_end, "start": start, **zero_terms}, "rectifying-kir state"
     )
     return v.reshape(shape), (1 + second).reshape(shape)
+
+
+NEAR_MV = 2.0
+"""Half-width (mV) of the window around a warm start in :func:`kir_state_near`."""
+
+
+@lru_cache(maxsize=64)
+def _y2_scalar(v_half: float, k_slope: float) -> float:
+    return float(solve_increasing(_y2_setup, {"v_half": np.array([v_half]), "k_slope": np.array([k_slope])})[0])
+
+
+def kir_state_near(values: dict, branch: str, start: np.ndarray) -> np.ndarray | None:
+    """The requested stable state by Newton from a nearby ``start`` (e.g. the previous
+    state in a sampler), or None when that cannot be certified (then use :func:`kir_stable_state`).
+
+    The zero v* found in [start - NEAR_MV, start + NEAR_MV] is certified when I'(v*) > 0
+    and no other zero lies beyond it on the branch's side. I' falls up to the inflection
+    v2 = E_K + y2 and rises after it (and is positive below E_K), so that holds when v* is
+    on the branch's side of v2 (I is monotone from v* outwards), when I'(v2) >= 0 (one
+    zero only), or when a linear bound keeps I off zero on the other side of v2.
+    """
+    x = {k: np.asarray(v, dtype=float) for k, v in values.items()}
+    start = np.asarray(start, dtype=float)
+    if start.shape != np.broadcast_shapes(*(a.shape for a in x.values())) or not np.all(x["g_na"] + x["g_cl"] > 0):
+        return None
+    lumped = {k: x[k] for k in ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")}
+    e_k, g_max, g_lin, e_lin = kir_lumped_terms(**lumped)
+    terms = {"e_k": e_k, "g_max": g_max, "g_lin": g_lin, "e_lin": e_lin, "i_pump": x["i_pump"],
+             "v_half": x["v_half"], "k_slope": x["k_slope"]}  # fmt: skip
+    lo, hi = start - NEAR_MV, start + NEAR_MV
+    if not (np.all(kir_net_current(lo, **terms)[0] < 0) and np.all(kir_net_current(hi, **terms)[0] > 0)):
+        return None
+    v = _newton_in_bracket(lambda u: kir_net_current(u, **terms), lo, hi, start, "rectifying-kir state")
+    if np.ptp(x["v_half"]) == 0 and np.ptp(x["k_slope"]) == 0:
+        y2 = _y2_scalar(float(x["v_half"].flat[0]), float(x["k_slope"].flat[0]))
+    else:
+        y2 = solve_increasing(_y2_setup, {"v_half": x["v_half"], "k_slope": x["k_slope"]}).reshape(start.shape)
+    v2 = e_k + y2
+    current_v2, slope_v2 = kir_net_current(v2, **terms)
+    monotone = slope_v2 >= 0  # I' is smallest at v2: then I increases everywhere and has one zero
+    if branch == "hyperpolarized":  # no zero below v*: v* before the inflection, or I < 0 up to v2
+        no_other = (v <= v2) | monotone | (g_max * y2 + g_lin * (v2 - e_lin) + x["i_pump"] < 0)
+    else:  # no zero above v*: v* after the inflection, or I > 0 from v2 on (there h >= 0)
+        no_other = (v >= v2) | monotone | (g_lin * (v2 - e_lin) + x["i_pump"] > 0)
+    return v if np.all(no_other & (kir_net_current(v, **terms)[1] > 0)) else None
