@@ -68,6 +68,14 @@ def _take(a, rows: np.ndarray):
     return a[rows] if np.ndim(a) else a
 
 
+def _net_terms(x: dict) -> dict:
+    """Keyword arguments of :func:`kir_net_current` from the model inputs ``x``."""
+    names = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
+    e_k, g_max, g_lin, e_lin = kir_lumped_terms(**{k: x[k] for k in names})
+    return {"e_k": e_k, "g_max": g_max, "g_lin": g_lin, "e_lin": e_lin, "i_pump": x["i_pump"],
+            "v_half": x["v_half"], "k_slope": x["k_slope"]}  # fmt: skip
+
+
 def kir_stable_state(bounds, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
     """(V in mV, number of stable states) of the rectifying-kir model at broadcast inputs.
 
@@ -85,11 +93,9 @@ def kir_stable_state(bounds, values: dict, branch: str) -> tuple[np.ndarray, np.
 
     y2 = solve_increasing(_y2_setup, {"v_half": x["v_half"], "k_slope": x["k_slope"]}, "kir fold")
     lo, hi = (full(b) for b in bounds(**x)[:2])
-    lumped = {k: x[k] for k in ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")}
-    e_k, g_max, g_l, e_l = kir_lumped_terms(**lumped)
-    terms = {"e_k": e_k, "g_max": g_max, "g_l": g_l, "v_half": x["v_half"], "k_slope": x["k_slope"]}
-    zero_terms = {"e_k": e_k, "g_max": g_max, "g_lin": g_l, "e_lin": e_l, "i_pump": x["i_pump"],
-                  "v_half": x["v_half"], "k_slope": x["k_slope"]}  # fmt: skip
+    zero_terms = _net_terms(x)
+    g_l, e_l = zero_terms["g_lin"], zero_terms["e_lin"]
+    terms = {k: zero_terms[k] for k in ("e_k", "g_max", "v_half", "k_slope")} | {"g_l": g_l}
     v2 = full(terms["e_k"] + y2)
 
     folded = _slope_terms(v2, **terms)[0] < 0
@@ -150,10 +156,8 @@ def kir_state_near(values: dict, branch: str, start: np.ndarray) -> np.ndarray |
     start = np.asarray(start, dtype=float)
     if start.shape != np.broadcast_shapes(*(a.shape for a in x.values())) or not np.all(x["g_na"] + x["g_cl"] > 0):
         return None
-    lumped = {k: x[k] for k in ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")}
-    e_k, g_max, g_lin, e_lin = kir_lumped_terms(**lumped)
-    terms = {"e_k": e_k, "g_max": g_max, "g_lin": g_lin, "e_lin": e_lin, "i_pump": x["i_pump"],
-             "v_half": x["v_half"], "k_slope": x["k_slope"]}  # fmt: skip
+    terms = _net_terms(x)
+    e_k, g_max, g_lin, e_lin = (terms[k] for k in ("e_k", "g_max", "g_lin", "e_lin"))
     lo, hi = start - NEAR_MV, start + NEAR_MV
     if not (np.all(kir_net_current(lo, **terms)[0] < 0) and np.all(kir_net_current(hi, **terms)[0] > 0)):
         return None

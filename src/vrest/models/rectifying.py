@@ -202,10 +202,8 @@ def rectifying_kir_bounds(
     bound (g_max f_K + g_lin)(V - ...) - ...; above max(E_K, E_lin - I_pump/g_lin)
     every term is positive.
     """
-    e_k = nernst_mv(k_o, k_i, 1, temp_k)
-    g_lin = g_na + g_cl
-    e_lin = (g_na * nernst_mv(na_o, na_i, 1, temp_k) + g_cl * nernst_mv(cl_o, cl_i, -1, temp_k)) / np.maximum(g_lin, 1e-300)
-    g_low = g_k * (k_o / k_ref) ** kir_n * logistic_block(-v_half / k_slope) + g_lin
+    e_k, g_max, g_lin, e_lin = kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref, kir_n)
+    g_low = g_max * logistic_block(-v_half / k_slope) + g_lin
     lo = np.minimum(e_k, (g_low * e_k + g_lin * (e_lin - e_k) - i_pump) / g_low) - 1.0
     reach = np.minimum(np.abs(np.minimum(i_pump, 0.0)) / np.maximum(g_lin, 1e-300), 1e3)
     hi = np.maximum(e_k, np.where(g_lin > 0, e_lin, e_k)) + reach + 1.0
