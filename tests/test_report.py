@@ -14,16 +14,21 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from vrest.api import MultipleSteadyStatesWarning, predict
+from vrest.bistability import bistable_range
 from vrest.cli import main
 from vrest.report import build_report
 from vrest.report.build import outputs
+from vrest.report.content import MAX_DRAWS, assemble
+from vrest.report.kalaemia import KALAEMIA_MM
+from vrest.report.load import load_folder, membrane_draws
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GELBAND = DATA / "gelband1972_human_atrium_fig6.csv"
 FAST = ["--chains", "2", "--draws", "200", "--tune", "200"]
 SECTIONS = ("Data and provenance", "Assumptions and priors", "V_m against log10 K_o", "Parameters", "Diagnostics",
-            "Model comparison (PSIS-LOO)", "Derived quantities", "Identifiability and design advice", "Sensitivity",
-            "Methods")  # fmt: skip
+            "Model comparison (PSIS-LOO)", "Derived quantities", "V_rest in hypo-, normo- and hyperkalaemia",
+            "Identifiability and design advice", "Sensitivity", "Methods")  # fmt: skip
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PNG = re.compile(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'")
 
@@ -59,7 +64,7 @@ def _pngs(html: str) -> list[np.ndarray]:
 def test_every_section_in_html_and_markdown(report):
     html, md = report.read_text(), report.with_suffix(".md").read_text()
     for title in SECTIONS:
-        assert f">{title}</h2>" in html.replace("&#x27;", "'"), title
+        assert f">{title}</h2>" in html.replace("&#x27;", "'").replace("&amp;", "&"), title
         assert f"\n## {title}\n" in md, title
     for text in ("sha256", "Gelband", "Clerx", "k_i", "p_na ~ LogNormal", "Pareto", "elpd", "V_rest_mV",
                  "NOT identifiable", "advice:", "S1 linearised", "nutpie", "seed 0"):  # fmt: skip
@@ -86,7 +91,7 @@ def test_every_figure_present_nonblank_and_saved(report):
 
 def test_self_contained_and_small(report):
     html = report.read_text()
-    assert not re.search(r"(src|href)\s*=\s*['\"]?\s*(https?:)?//", html, re.I)
+    assert not re.search(r"(src|href)\s*=\s*['\"]?\s*(https?:)?//", html, re.IGNORECASE)
     assert "<script" not in html and "<link" not in html and "@import" not in html
     assert "Content-Security-Policy" in html
     assert report.stat().st_size < 3_000_000
@@ -164,3 +169,119 @@ def test_cli_module_builds_the_report(folders, tmp_path, capsys):
     assert cli.run(args) == 0
     assert str((tmp_path / "a.html").resolve()) in capsys.readouterr().out
     assert (tmp_path / "a.md").is_file() and (tmp_path / "a_figures" / "vm_vs_k_o.svg").is_file()
+
+
+KIR_INPUTS = {"k_i": 145.0, "na_o": 140.0, "na_i": 10.0, "cl_o": 150.0, "cl_i": 15.0, "temp_k": 310.15}
+"""The cardiac_myocyte preset's concentrations (mM) and temperature (K), fixed for the synthetic kir fit."""
+
+
+def _synthetic_kir(ghk: Path, out: Path, n_draws: int = 40) -> Path:
+    """A rectifying-kir fit folder from the GHK fit's files (data, predictive and diagnostics files reused):
+    2 x ``n_draws`` posterior draws of g_na, g_cl (nS) and i_pump (pA) near the model's defaults, bistable near
+    K_o 3-5 mM in most but not all draws, and K_o-independent fixed inputs, so that vrest.bistable_range applies."""
+    import xarray as xr
+
+    from vrest.inference.priors import fitted_priors
+
+    shutil.copytree(ghk, out)
+    tree = xr.open_datatree(ghk / "posterior.nc").load().isel(draw=slice(0, n_draws), missing_dims="ignore")
+    rng = np.random.default_rng(1)
+    shape = tree["posterior"]["sigma_mv"].shape
+    posterior = tree["posterior"].to_dataset()[["sigma_mv"]].assign(
+        g_na=(("chain", "draw"), 0.02 * np.exp(0.3 * rng.normal(size=shape))),
+        g_cl=(("chain", "draw"), 0.1 * np.exp(0.3 * rng.normal(size=shape))),
+        i_pump=(("chain", "draw"), rng.normal(0.0, 0.5, size=shape)))  # fmt: skip
+    tree["posterior"] = xr.DataTree(posterior)
+    tree.to_netcdf(out / "posterior.nc")
+    info = json.loads((ghk / "fit.json").read_text())
+    info["model"] = "rectifying-kir"
+    info["priors"] = [p.describe() for p in fitted_priors("rectifying-kir")] + ["sigma_mv ~ HalfNormal(5) mV"]
+    info["assumptions"] = [{"input": k, "value": v, "unit": "", "source": "test", "applies_to": "all rows"}
+                           for k, v in KIR_INPUTS.items()]  # fmt: skip
+    (out / "fit.json").write_text(json.dumps(info))
+    return out
+
+
+@pytest.fixture(scope="module")
+def kir(folders) -> dict:
+    """The synthetic kir fit, its report (HTML and Markdown), and vrest.bistable_range of each draw it used."""
+    folder = _synthetic_kir(folders["ghk"], folders["root"] / "kir")
+    html = build_report([folder], folders["root"] / "kir_out" / "report.html")
+    params = membrane_draws(load_folder(folder), MAX_DRAWS)
+    n = len(params["g_na"])
+    ranges = [bistable_range("rectifying-kir", preset="cardiac_myocyte", **KIR_INPUTS,
+                             **{k: float(v[i]) for k, v in params.items()}) for i in range(n)]  # fmt: skip
+    return {"folder": folder, "md": html.with_suffix(".md").read_text(), "html": html.read_text(), "params": params,
+            "ranges": ranges}  # fmt: skip
+
+
+def _md_table(md: str, column: str) -> list[dict[str, str]]:
+    """Rows of the first Markdown table with a column named ``column``, as dicts of cell text."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| ") and f" {column} |" in line)
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True)))
+    return rows
+
+
+def test_kir_bistable_range_matches_direct_computation(kir):
+    (row,) = _md_table(kir["md"], "P_bistable")
+    ranges = kir["ranges"]
+    found = np.array([(r[0][0], r[-1][1]) for r in ranges if r])
+    assert 0 < len(found) < len(ranges)
+    assert int(row["draws"]) == len(ranges) == 80
+    assert float(row["P_bistable"]) == pytest.approx(len(found) / len(ranges), abs=1e-9)
+    q5, q50, q95 = np.quantile(found, [0.05, 0.5, 0.95], axis=0)
+    for j, bound in enumerate(("lower", "upper")):
+        for name, q in (("q5", q5), ("median", q50), ("q95", q95)):
+            assert float(row[f"{bound}_K_o_{name}_mM"]) == pytest.approx(q[j], rel=1e-3), (bound, name)
+    median = {k: float(np.median(v)) for k, v in kir["params"].items()}
+    (lo, hi), = bistable_range("rectifying-kir", preset="cardiac_myocyte", **KIR_INPUTS, **median)
+    assert float(row["lower_K_o_q5_mM"]) <= lo <= float(row["lower_K_o_q95_mM"])
+    assert float(row["upper_K_o_q5_mM"]) <= hi <= float(row["upper_K_o_q95_mM"])
+
+
+def test_kir_kalaemia_predictions_and_shaded_range(kir):
+    rows = {r["state"]: r for r in _md_table(kir["md"], "state")}
+    assert list(rows) == list(KALAEMIA_MM)
+    params = {k: v[:, None] for k, v in kir["params"].items()}
+    k_o = np.array(list(KALAEMIA_MM.values()))
+    with pytest.warns(MultipleSteadyStatesWarning):  # two stable states in some draws: the hyperpolarised one is used
+        v = predict("rectifying-kir", preset="cardiac_myocyte", **KIR_INPUTS, k_o=k_o, **params)
+    for j, (state, level) in enumerate(KALAEMIA_MM.items()):
+        row = rows[state]
+        inside = np.mean([any(a <= level <= b for a, b in r) for r in kir["ranges"]])
+        assert float(row["P_bistable_at_K_o"]) == pytest.approx(inside, abs=1e-9), state
+        for name, q in (("q5", 0.05), ("median", 0.5), ("q95", 0.95)):
+            assert float(row[f"V_rest_{name}_mV"]) == pytest.approx(np.quantile(v[:, j], q), rel=1e-3), state
+    _, figs = assemble([load_folder(kir["folder"])], [])
+    legend = [t.get_text() for t in figs["vm_vs_k_o"].axes[0].get_legend().get_texts()]
+    assert any("bistable range" in t for t in legend)
+    assert "Bistable K_o range</h3>" in kir["html"]
+
+
+def test_ghk_report_has_kalaemia_predictions_but_no_bistable_block(folders, tmp_path):
+    html = build_report([folders["ghk"]], tmp_path / "r.html")
+    md = html.with_suffix(".md").read_text()
+    assert "## V_rest in hypo-, normo- and hyperkalaemia" in md
+    assert "Bistable K_o range" not in md and "P_bistable" not in md
+    rows = {r["state"]: r for r in _md_table(md, "state")}
+    assert list(rows) == list(KALAEMIA_MM)
+    params = {k: v[:, None] for k, v in membrane_draws(load_folder(folders["ghk"]), MAX_DRAWS).items()}
+    # the Gelband fit raised K+ by replacing Na+ (k_replaces_na: Na_o = 141 mM - K_o)
+    k_o = np.array(list(KALAEMIA_MM.values()))
+    v = predict("ghk", preset="cardiac_myocyte", k_o=k_o, na_o=141.0 - k_o, **params)
+    for j, state in enumerate(KALAEMIA_MM):
+        assert float(rows[state]["V_rest_median_mV"]) == pytest.approx(np.median(v[:, j]), rel=1e-3), state
+
+
+def test_kalaemia_levels_lie_in_the_sensitivity_scenarios():
+    from vrest.sensitivity.scenarios import bundled_scenario
+
+    for state, level in KALAEMIA_MM.items():
+        grid = bundled_scenario(state).k_o_grid
+        assert min(grid) <= level <= max(grid), state

@@ -10,7 +10,31 @@ from matplotlib.figure import Figure
 from . import figures as F
 from .assess import methods, verdict
 from .blocks import Block, Bullets, Fig, Heading, Para, Table, Verdict
-from .load import CITATIONS, FitRun, Observations, SensitivityRun, observations, priors
+from .kalaemia import (
+    K_O_SCAN_MM,
+    KALAEMIA_MM,
+    Bistability,
+    bistability,
+    can_be_bistable,
+    kalaemia_table,
+)
+from .load import (
+    CITATIONS,
+    FitRun,
+    Observations,
+    SensitivityRun,
+    condition_inputs,
+    membrane_draws,
+    observations,
+    priors,
+)
+
+MAX_DRAWS = 200
+"""Posterior draws (at most, evenly thinned) behind the kalaemia predictions and bistable ranges."""
+
+KalaemiaResult = dict[str, tuple[pd.DataFrame, Bistability | None]]
+"""Per condition of a fit: the kalaemia table and, for a model that can be bistable, its bistable ranges."""
+
 
 PARAMETER_COLUMNS = ["parameter", "mean", "sd", "q2.5", "q5", "q50", "q95", "q97.5", "r_hat", "ess_bulk", "ess_tail",
                      "contraction"]  # fmt: skip
@@ -27,11 +51,12 @@ def assemble(fits: list[FitRun], sens: list[SensitivityRun]) -> tuple[list[Block
     figs: dict[str, Figure] = {}
     if fits:
         obs = observations(fits[0])
-        blocks += _data(fits, obs) + _assumptions(fits) + _curve(fits, obs, figs)
+        kalaemia = {fit.label: _kalaemia_analysis(fit, obs) for fit in fits}
+        blocks += _data(fits, obs) + _assumptions(fits) + _curve(fits, obs, kalaemia, figs)
         blocks += _parameters(fits, figs) + _diagnostics(fits, figs)
         if len(fits) > 1:
             blocks += _comparison(fits)
-        blocks += _derived(fits) + _structure(fits)
+        blocks += _derived(fits) + _kalaemia(kalaemia) + _structure(fits)
     if sens:
         blocks += _sensitivity(sens, figs)
     blocks += [Heading("Methods"), Para("A paragraph to adapt for a paper's methods section:"),
@@ -73,13 +98,19 @@ def _assumptions(fits: list[FitRun]) -> list[Block]:
     return blocks
 
 
-def _curve(fits: list[FitRun], obs: Observations, figs: dict[str, Figure]) -> list[Block]:
-    figs["vm_vs_k_o"] = F.vm_figure(fits, obs)
+def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaResult | None],
+           figs: dict[str, Figure]) -> list[Block]:  # fmt: skip
+    ranges = {(label, cond): b.median_range() for label, result in kalaemia.items() if result
+              for cond, (_, b) in result.items() if b is not None}  # fmt: skip
+    shaded = {key: r for key, r in ranges.items() if r is not None}
+    figs["vm_vs_k_o"] = F.vm_figure(fits, obs, shaded)
     blocks: list[Block] = [
         Heading("V_m against log10 K_o"),
         Fig("vm_vs_k_o", "Data (error bars where the file gives them), posterior predictive median of the model V_m "
                          "with 50 % and 90 % credible bands per fitted model and condition, and the Nernst "
-                         "potential of K+ at the assumed K_i and temperature."),
+                         "potential of K+ at the assumed K_i and temperature. Hatched: the bistable K_o range "
+                         "(posterior medians of its bounds) of a model whose posterior is bistable with "
+                         "probability >= 0.5; there the curve follows the hyperpolarised state."),
     ]  # fmt: skip
     if obs.origin == "file":
         figs["residuals"] = F.residuals_figure(fits, obs)
@@ -142,6 +173,59 @@ def _derived(fits: list[FitRun]) -> list[Block]:
             Table(table, "Per condition at its first K_o: V_rest, Nernst potentials E_i, driving forces V - E_i "
                          "(and pump current and ATP rate when a total conductance was given); mean, median and "
                          "90 % interval.")]  # fmt: skip
+
+
+def _kalaemia_analysis(fit: FitRun, obs: Observations) -> KalaemiaResult | None:
+    """Kalaemia predictions and bistable ranges of every condition of ``fit``; None when its inputs are unknown."""
+    inputs = condition_inputs(fit, obs)
+    if inputs is None:
+        return None
+    model, preset, params = fit.info["model"], fit.info["preset"], membrane_draws(fit, MAX_DRAWS)
+    return {cond: (kalaemia_table(model, params, given, preset),
+                   bistability(model, params, given, preset) if can_be_bistable(model) else None)
+            for cond, given in inputs.items()}  # fmt: skip
+
+
+def _kalaemia(kalaemia: dict[str, KalaemiaResult | None]) -> list[Block]:
+    levels = ", ".join(f"{name} {k:g} mM" for name, k in KALAEMIA_MM.items())
+    blocks: list[Block] = [
+        Heading("V_rest in hypo-, normo- and hyperkalaemia"),
+        Para(f"Each fitted model's V_rest at {levels} (levels inside the ranges of vrest's kalaemia sensitivity "
+             f"scenarios), from up to {MAX_DRAWS} evenly thinned posterior draws, with every other input as the fit "
+             "assumed it for that condition; where two stable states exist the hyperpolarised one is used, as in "
+             "the fit."),
+    ]  # fmt: skip
+    tables = [t.assign(fit=label, condition=cond) for label, result in kalaemia.items() if result
+              for cond, (t, _) in result.items()]  # fmt: skip
+    if tables:
+        table = pd.concat(tables, ignore_index=True)
+        table = table[["fit", "condition", *[c for c in table if c not in ("fit", "condition")]]]
+        bistable = ("; P_bistable_at_K_o: posterior probability that the K_o lies in the model's bistable range"
+                    if "P_bistable_at_K_o" in table else "")  # fmt: skip
+        blocks.append(Table(table, f"V_rest median and central 90 % credible interval (q5-q95){bistable}."))
+    missing = [label for label, result in kalaemia.items() if result is None]
+    if missing:
+        blocks.append(Para("Not computed for " + ", ".join(missing) + ": inputs came from columns of the data "
+                           "file, which was not found."))  # fmt: skip
+    rows = [_bistable_row(label, cond, b) for label, result in kalaemia.items() if result
+            for cond, (_, b) in result.items() if b is not None]  # fmt: skip
+    if rows:
+        lo, hi = K_O_SCAN_MM
+        blocks += [Heading("Bistable K_o range", 3),
+                   Table(pd.DataFrame(rows), f"P_bistable: posterior probability that two stable states coexist "
+                                             f"somewhere in K_o {lo:g}-{hi:g} mM; lower and upper K_o bound of the "
+                                             "bistable range (median and central 90 % interval over the bistable "
+                                             "draws; a bound at a scan end means the range reaches it).")]  # fmt: skip
+    return blocks
+
+
+def _bistable_row(label: str, cond: str, b: Bistability) -> dict:
+    row = {"fit": label, "condition": cond, "draws": b.bounds.shape[0], "P_bistable": b.probability}
+    q = b.quantiles()
+    for j, bound in enumerate(("lower", "upper")):
+        for i, name in enumerate(("q5", "median", "q95")):
+            row[f"{bound}_K_o_{name}_mM"] = None if q is None else q[i, j]
+    return row
 
 
 def _structure(fits: list[FitRun]) -> list[Block]:

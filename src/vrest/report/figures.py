@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from ..inference.priors import FITTED, SIGMA_PRIOR_SD_MV, Prior
-from .load import FitRun, Observations, SensitivityRun, assumed, draws
+from .load import FitRun, Observations, SensitivityRun, assumed, draws, thin
 
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 LINES = ("-", "--", ":", "-.")
@@ -32,8 +32,9 @@ def _conditions(fits: list[FitRun], obs: Observations) -> list[str]:
     return list(dict.fromkeys(labels))
 
 
-def vm_figure(fits: list[FitRun], obs: Observations) -> Figure:
-    """V_m against K_o (log axis): data, predictive median with 50 % and 90 % bands per model, Nernst E_K."""
+def vm_figure(fits: list[FitRun], obs: Observations, bistable: dict[tuple[str, str], tuple[float, float]]) -> Figure:
+    """V_m against K_o (log axis): data, predictive median with 50 % and 90 % bands per model, Nernst E_K,
+    and hatched the bistable K_o range (mM) given per (fit label, condition)."""
     from ..api import nernst
 
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
@@ -44,9 +45,12 @@ def vm_figure(fits: list[FitRun], obs: Observations) -> Figure:
         for cond, grid in fit.predictive.groupby("condition", sort=False):
             k = grid["K_o_mM"].to_numpy()
             ls = LINES[conditions.index(str(cond)) % len(LINES)]
+            name = fit.label + ("" if len(conditions) == 1 else f", {cond}")
+            if (fit.label, str(cond)) in bistable:
+                ax.axvspan(*bistable[fit.label, str(cond)], facecolor="none", edgecolor=color, hatch="//", lw=0.8,
+                           alpha=0.6, label=f"{name}: bistable range (posterior medians of its bounds)")  # fmt: skip
             ax.fill_between(k, grid["V_mV_q5"], grid["V_mV_q95"], color=color, alpha=0.15, lw=0)
             ax.fill_between(k, grid["V_mV_q25"], grid["V_mV_q75"], color=color, alpha=0.3, lw=0)
-            name = fit.label + ("" if len(conditions) == 1 else f", {cond}")
             ax.plot(k, grid["V_mV_q50"], color=color, ls=ls, lw=1.6, label=f"{name}: median, 50 % and 90 %")
     fit = fits[0]
     k_i, temp_k = assumed(fit, "k_i"), assumed(fit, "temp_k")
@@ -167,9 +171,7 @@ def _divergent(fit: FitRun) -> np.ndarray:
     stats_group = fit.tree["sample_stats"]
     if "diverging" not in stats_group:
         return np.zeros(draws(fit, "sigma_mv").size, dtype=bool)
-    values = np.asarray(stats_group["diverging"].values)
-    step = max(1, values.size // 1000)
-    return values[:, ::step].ravel().astype(bool)
+    return thin(np.asarray(stats_group["diverging"].values)).ravel().astype(bool)
 
 
 def rank_figure(fit: FitRun, priors: list[Prior]) -> Figure:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..inference.priors import Prior
+from .kalaemia import Inputs
 
 FIT_FILES = ("fit.json", "posterior.nc", "summary.csv", "predictive_grid.csv", "derived.csv")
 SENSITIVITY_FILES = ("indices.csv", "sensitivity.json")
@@ -105,7 +106,7 @@ def _load_sensitivity(folder: Path) -> SensitivityRun:
         indices = pd.read_csv(folder / "indices.csv")
         missing = {"scenario", "K_o_mM", "input", "index", "value", "ci_low", "ci_high", "flag"} - set(indices)
         if missing:
-            raise KeyError(f"indices.csv lacks {sorted(missing)[0]}")
+            raise KeyError(f"indices.csv lacks {min(missing)}")
         summary = pd.read_csv(folder / "summary.csv") if (folder / "summary.csv").is_file() else None
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{folder}: not a readable vrest sensitivity folder ({err})") from None
@@ -155,11 +156,53 @@ def _candidates(source: str, folder: Path) -> list[Path]:
     return list(dict.fromkeys(p for p in (Path.cwd() / path, REPO_ROOT / path, folder.parent / path) if p.is_file()))
 
 
+def thin(values: np.ndarray, max_draws: int = 1000) -> np.ndarray:
+    """Every k-th draw of a (chain, draw) array, k the smallest leaving at most ``max_draws`` in all
+    (but one per chain at least)."""
+    return values[:, :: -(-values.shape[1] // max(1, max_draws // values.shape[0]))]
+
+
 def draws(fit: FitRun, name: str, max_draws: int = 1000) -> np.ndarray:
     """Up to ``max_draws`` evenly thinned posterior draws of ``name``, shape (chain, draw)."""
-    values = np.asarray(fit.tree["posterior"][name].values)
-    step = max(1, values.shape[0] * values.shape[1] // max_draws)
-    return values[:, ::step]
+    return thin(np.asarray(fit.tree["posterior"][name].values), max_draws)
+
+
+def membrane_draws(fit: FitRun, max_draws: int = 200) -> dict[str, np.ndarray]:
+    """Thinned posterior draws (1-D, natural units) of every fitted model input: membrane parameters and
+    uncertain nuisance inputs."""
+    from ..inference.priors import FITTED
+
+    names = [*FITTED.get(fit.info["model"], ()), *fit.info.get("uncertain", [])]
+    return {n: draws(fit, n, max_draws).ravel() for n in names if n in fit.tree["posterior"]}
+
+
+def condition_inputs(fit: FitRun, obs: Observations) -> dict[str, Inputs] | None:
+    """Each condition's fixed inputs other than K_o, as the fit used them: its assumptions (a condition's
+    own over those for all rows), and data columns at the condition's first row. None when inputs came
+    from the data file and it was not found."""
+    from ..constants import celsius_to_kelvin
+    from ..inference.design import DATA_COLUMNS
+    from ..models import get_model
+
+    mapped, model = fit.info["data"].get("column_mapping", {}), get_model(fit.info["model"])
+    from_data = {n: c for n, c in DATA_COLUMNS.items() if n != "k_o" and n in model.inputs and c in mapped}
+    if from_data and obs.origin != "file":
+        return None
+    out = {}
+    for label in dict.fromkeys(str(c) for c in fit.predictive["condition"]):
+        scopes = ("all rows", f"condition {label!r}")
+        applying = sorted((a for a in fit.info.get("assumptions", []) if a["applies_to"] in scopes),
+                          key=lambda a: a["applies_to"] != "all rows")  # fmt: skip
+        values = {a["input"]: float(a["value"]) for a in applying if isinstance(a["value"], int | float)}
+        na_plus_k = [float(a["value"].split(" - K_o")[0]) for a in applying
+                     if a["input"] == "na_o" and str(a["value"]).endswith(" - K_o")]  # fmt: skip
+        if from_data:
+            first = obs.table[obs.table["condition"].astype(str) == label].iloc[0]
+            values |= {n: float(first[c]) for n, c in from_data.items()}
+            if "temp_k" in from_data:
+                values["temp_k"] = float(celsius_to_kelvin(values["temp_k"]))
+        out[label] = Inputs(values, na_plus_k[-1] if na_plus_k else None)
+    return out
 
 
 _LOGNORMAL = re.compile(r"^(\w+) ~ LogNormal\(median ([^,]+), log-sd ([^)]+)\)")

@@ -88,7 +88,7 @@ def to_markdown(title: str, blocks: list[Block], figure_dir: str) -> str:
             case Verdict(_, text):
                 lines += [f"> {text}", ""]
             case Table(frame, caption):
-                cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+                cell = lambda s: s.replace("|", "\\|").replace("\n", " ")
                 lines.append("| " + " | ".join(cell(str(c)) for c in frame.columns) + " |")
                 lines.append("|" + "---|" * len(frame.columns))
                 lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in _rows(frame)]
