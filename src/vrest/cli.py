@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__
 from .api import gradient, nernst, nernst_gradient_mv, predict, steady_states
 from .bistability import bistable_range
+from .batch.cli import add_parser as add_batch_parser
 from .inference.cli import add_parsers as add_fit_parsers
 from .report.cli import add_parser as add_report_parser
 from .sensitivity import cli as sensitivity_cli
@@ -117,6 +118,7 @@ def build_parser() -> Parser:
         _add_common(p)
 
     add_fit_parsers(sub)
+    add_batch_parser(sub)
     sensitivity_cli.add_parser(sub)
     add_report_parser(sub)
     add_run_parser(sub)
@@ -301,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .inference.cli import dispatch
 
             return dispatch(args)
+        if args.command == "fit-batch":
+            from .batch.cli import run as run_batch
+
+            return run_batch(args)
         if args.command == "run":
             from .study import run as run_study
 

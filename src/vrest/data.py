@@ -132,6 +132,57 @@ def load_recordings(
     """
     label, raw, text = _read(source)
     header, rows, notes = _parse_csv(label, text)
+    return _checked(label, hashlib.sha256(raw).hexdigest(), header, rows, notes, error_column, error_kind)
+
+
+def split_recordings(
+    source: str | os.PathLike | pd.DataFrame,
+    by: str,
+    *,
+    error_column: str | None = None,
+    error_kind: str | None = None,
+) -> dict[str, Recordings | DataError]:
+    """One :class:`Recordings` per value of column ``by`` (matched case-insensitively).
+
+    Each recording is checked on its own: one with bad values comes back as its
+    :class:`DataError` (naming the file, row and column) and leaves the others intact.
+    A file that is not a readable table, or lacks ``by`` or a required column, raises.
+    Each recording's ``sha256`` is that of the header and its own rows.
+    """
+    label, _, text = _read(source)
+    header, rows, notes = _parse_csv(label, text)
+    _map_columns(label, header, error_column, error_kind)  # file-level column problems raise here, once
+    at = [i for i, name in enumerate(header) if name.strip().lower() == by.strip().lower()]
+    if not at:
+        raise DataError(f"--by: {label} has no column {by!r}; columns: {', '.join(header)}")
+    groups: dict[str, list[tuple[int, list[str]]]] = {}
+    for number, record in rows:
+        groups.setdefault(record[at[0]].strip(), []).append((number, record))
+    out: dict[str, Recordings | DataError] = {}
+    for name, group in groups.items():
+        numbers = ", ".join(str(n) for n, _ in group[:5]) + (" ..." if len(group) > 5 else "")
+        if not name:
+            out[name] = DataError(f"{label}: rows {numbers}: column {header[at[0]]!r} is empty; expected a recording id")
+            continue
+        lines = "\n".join(",".join(record) for record in [header, *(r for _, r in group)])
+        try:
+            out[name] = _checked(f"{label} [{header[at[0]]} = {name}]", hashlib.sha256(lines.encode()).hexdigest(),
+                                 header, group, list(notes), error_column, error_kind)  # fmt: skip
+        except DataError as err:
+            out[name] = err
+    return out
+
+
+def _checked(
+    label: str,
+    sha256: str,
+    header: list[str],
+    rows: list[tuple[int, list[str]]],
+    notes: list[str],
+    error_column: str | None,
+    error_kind: str | None,
+) -> Recordings:
+    """Recordings from parsed rows: columns mapped, values read and checked."""
     mapping, extra_columns, map_notes = _map_columns(label, header, error_column, error_kind)
     columns = {name: [row[i] for _, row in rows] for i, name in enumerate(header)}
     row_numbers = [r for r, _ in rows]
@@ -151,15 +202,12 @@ def load_recordings(
     return Recordings(
         table=pd.DataFrame(data, index=index),
         source=label,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
         mapping=mapping,
         extra_columns=extra_columns,
         extras=extras,
         notes=tuple(map_notes + notes),
     )
-
-
-# --- reading the bytes -------------------------------------------------------------------------
 
 
 def _read(source: str | os.PathLike | pd.DataFrame) -> tuple[str, bytes, str]:

@@ -31,9 +31,19 @@ def add_parsers(sub) -> None:
     p.add_argument("--model", help=f"one of {', '.join(FITTED)}, or all (fit each, then compare)")
     p.add_argument("--out", required=True, help="output folder (created atomically; an existing one needs --force)")
     p.add_argument("--seed", type=int, help="random seed for the whole run, >= 0 (default 0)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--strict", action="store_true", help="exit with code 3 if the diagnostics report a problem")
+    add_fit_options(p)
+
+    c = sub.add_parser("compare", help="PSIS-LOO comparison of fits of the same data")
+    c.add_argument("folders", nargs="+", help="fit output folders")
+    c.add_argument("--out", help="also write the table to this CSV file")
+
+
+def add_fit_options(p) -> None:
+    """The options that define a fit besides the data, the model and the seed (shared with ``fit-batch``)."""
     p.add_argument("--preset", help=f"preparation for assumed concentrations (default {DEFAULT_PRESET})")
     p.add_argument("--study", help="TOML study file (data, model, preset, fixed values, conditions, priors)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--no-pump", action="store_true", help="do not fit a pump term")
     p.add_argument("--uncertain", nargs="+", default=None, metavar="NAME",
                    help="fixed inputs to fit as nuisance parameters with a log-normal prior (e.g. k_i)")  # fmt: skip
@@ -47,15 +57,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--chains", type=int, help="NUTS chains (default 4)")
     p.add_argument("--draws", type=int, help="draws per chain after tuning (default 1000)")
     p.add_argument("--tune", type=int, help="tuning draws per chain (default 1000)")
-    p.add_argument("--strict", action="store_true", help="exit with code 3 if the diagnostics report a problem")
     group = p.add_argument_group("assumed fixed values (override the preset; units in brackets)")
     for name in FIXED_FLAGS:
         unit = "degrees C" if name == "temp_k" else PARAMS[name].unit
         group.add_argument(PARAMS[name].flag, dest=name, type=float, metavar="X", help=f"{PARAMS[name].doc}, {unit}")
 
-    c = sub.add_parser("compare", help="PSIS-LOO comparison of fits of the same data")
-    c.add_argument("folders", nargs="+", help="fit output folders")
-    c.add_argument("--out", help="also write the table to this CSV file")
+
+def data_options(args: argparse.Namespace) -> dict:
+    """error_column / error_kind from the flags, else the study's [data_options]."""
+    options = _study(args.study).get("data_options", {})
+    return {"error_column": args.error_column or options.get("error_column"),
+            "error_kind": args.error_kind or options.get("error_kind")}  # fmt: skip
 
 
 def _study(path: str | None) -> dict:
@@ -134,12 +146,7 @@ def run_fit(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise OutputExistsError(f"--out: {out} exists; use --force to replace it")
-    options = study.get("data_options", {})
-    recordings = load_recordings(
-        data,
-        error_column=args.error_column or options.get("error_column"),
-        error_kind=args.error_kind or options.get("error_kind"),
-    )
+    recordings = load_recordings(data, **data_options(args))
     print(recordings.describe())
     settings = [settings_from(args, m) for m in models]
     if len(models) == 1:

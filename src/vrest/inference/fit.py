@@ -44,6 +44,7 @@ class FitSettings:
     hierarchical: str = "auto"  # "auto" | "yes" | "no"
     g_tot_ns: float | None = None  # total conductance, for the pump current and ATP rate
     progress: bool = True
+    cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
 
 
 @dataclass
@@ -136,28 +137,27 @@ def _use_hierarchy(design: Design, choice: str, notes: list[str]) -> bool:
 def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: bool, settings: FitSettings):
     import nutpie
 
-    from .pymc_model import build_model, sampled_names
+    from .compiled import compiled_model
+    from .pymc_model import model_data
 
-    t0 = time.perf_counter()
-    model = build_model(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
-    keep = [n for n in sampled_names(model) if not n.startswith("eta_")] + [p.name for p in priors]
-    if hierarchical:
-        keep += [*[f"{p.name}_cell" for p in priors], *[f"{p.name}_between_cell_sd" for p in priors]]
-    _say(settings, f"compiling the {settings.model} model ...")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
-        compiled = nutpie.compile_pymc_model(model, var_names=keep)
+    spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
+    _say(settings, f"compiling the {settings.model} model (once per process and model structure) ...")
+    compiled, compile_s = compiled_model(spec)
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")
     idata = nutpie.sample(
-        compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=min(settings.chains, 2),
-        seed=settings.seed, progress_bar=settings.progress and sys.stderr.isatty(), save_warmup=False,
-        target_accept=settings.target_accept,
+        compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+        cores=min(settings.chains, settings.cores), seed=settings.seed, save_warmup=False,
+        progress_bar=settings.progress and sys.stderr.isatty(), target_accept=settings.target_accept,
     )  # fmt: skip
+    if hierarchical:  # the compiled model numbers the cells; name them
+        import xarray as xr
+
+        idata["posterior"] = xr.DataTree(idata.posterior.to_dataset().assign_coords(cell=spec.cells))
     t2 = time.perf_counter()
     _add_observation_groups(idata, design, priors, hierarchical, settings)
     t3 = time.perf_counter()
-    return idata, {"compile_s": t1 - t0, "sample_s": t2 - t1, "predictive_s": t3 - t2}
+    return idata, {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}
 
 
 def _add_observation_groups(idata, design: Design, priors: list[Prior], hierarchical: bool, settings: FitSettings) -> None:

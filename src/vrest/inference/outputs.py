@@ -72,13 +72,13 @@ def _jsonable(x):
     return x
 
 
-def write_fit(result, recordings, out: str | os.PathLike, force: bool = False) -> Path:
-    """posterior.nc, summary.csv, correlations.csv, predictive_grid.csv, derived.csv, fit.json."""
+def write_fit(result, recordings, out: str | os.PathLike, force: bool = False, extra: dict | None = None) -> Path:
+    """posterior.nc, summary.csv, correlations.csv, predictive_grid.csv, derived.csv, fit.json (plus ``extra``)."""
     s = result.settings
 
     def fill(tmp: Path) -> None:
         result.idata.to_netcdf(tmp / "posterior.nc")
-        result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
+        result.summary.to_csv(tmp / "summary.csv", index=False)  # full precision: batch tables are built from it
         result.correlations.to_csv(tmp / "correlations.csv", float_format="%.4f")
         result.predictive.to_csv(tmp / "predictive_grid.csv", index=False, float_format="%.6g")
         result.derived.to_csv(tmp / "derived.csv", index=False, float_format="%.6g")
@@ -105,6 +105,7 @@ def write_fit(result, recordings, out: str | os.PathLike, force: bool = False) -
             "notes": result.notes,
             "versions": versions(),
             "wall_time_s": result.timings,
+            **(extra or {}),
         }  # fmt: skip
         (tmp / "fit.json").write_text(json.dumps(_jsonable(info), indent=1))
 

@@ -25,6 +25,10 @@ separately to first order.
 
 Many cells: every sampled coordinate u gets per-cell values u_cell = u_pop + tau * eta
 (non-centred, eta ~ N(0, 1)), tau ~ HalfNormal in the coordinate's units.
+
+Every number that depends on the data set (per-row inputs, V_m, SEM, weights, reference
+row, singular directions) is a ``pm.Data`` container, so data sets of the same structure
+share one compiled model (:mod:`vrest.inference.compiled`).
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetSha
         return None
     lo, hi, mid = rows[np.argmin(k_o)], rows[np.argmax(k_o)], rows[np.argsort(k_o)[k_o.size // 2]]
     params = natural(priors, lap.theta)
-    at = lambda r: gradient(design.model, **{k: v[r] for k, v in design.inputs.items()}, **params)  # noqa: E731
+    at = lambda r: gradient(design.model, **{k: v[r] for k, v in design.inputs.items()}, **params)
     g_lo, g_hi = at(lo), at(hi)
     weights = tuple(float(abs(g_lo[priors[j].name] - g_hi[priors[j].name])) for j in ratios)
     if not all(np.isfinite(w) and w > 0 for w in weights):
@@ -81,20 +85,72 @@ def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetSha
     return OffsetShare(ratios[0], ratios[1], pump, weights, reference)
 
 
-def _from_offset_share(os_: OffsetShare, priors: list[Prior], model: str, coords: dict):
+@dataclass(frozen=True)
+class ModelData:
+    """One data set as the PyMC model sees it.
+
+    ``key`` is the model's structure: data sets with the same key share one compiled
+    model, with ``values`` (the ``pm.Data`` containers: per-row inputs, V_m, SEM, the
+    coordinate constants) and ``start`` (the initial point of the free coordinates)
+    swapped in.
+    """
+
+    model: str
+    priors: tuple[Prior, ...]
+    hierarchical: bool
+    likelihood: str
+    share: tuple[int, int, int | None] | None  # offset-share indices (a, b, pump), or None: rotation
+    cells: np.ndarray | None  # cell labels of a hierarchical model
+    values: dict[str, np.ndarray]
+    start: dict[str, np.ndarray]
+
+    @property
+    def key(self) -> tuple:
+        n_cells = 0 if self.cells is None else self.cells.size
+        return (self.model, self.priors, self.hierarchical, self.likelihood, self.share, n_cells, tuple(sorted(self.values)))
+
+
+def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchical: bool = False,
+               likelihood: str = "normal") -> ModelData:  # fmt: skip
+    """The :class:`ModelData` of a design, with coordinates set up from the Laplace fit ``lap``."""
+    if likelihood not in ("normal", "student-t"):
+        raise ValueError(f"likelihood: expected 'normal' or 'student-t', got {likelihood!r}")
+    rows = np.isfinite(design.v_obs)
+    # a Ca2+ permeability of zero is structure, not data: it selects the closed-form GHK voltage
+    values = {f"in_{k}": np.asarray(v[rows], dtype=float) for k, v in design.inputs.items()
+              if not (k == "p_ca" and not np.any(v[rows]))}  # fmt: skip
+    values |= {"sem_mv": design.sem[rows].astype(float), "v_obs": design.v_obs[rows].astype(float)}
+    os_ = offset_share(design, priors, lap)
+    if os_ is not None:
+        start = _offset_share_start(os_, priors, design.model, lap.theta)
+        values["share_weights"] = np.array(os_.weights)
+        values |= {f"ref_{k}": np.float64(os_.reference[k]) for k in design.inputs if f"in_{k}" in values}
+        share = (os_.a, os_.b, os_.pump)
+    else:
+        start = {"phi": np.asarray(lap.directions @ ((lap.theta - _m0(priors)) / _sd0(priors)))}
+        values["directions"] = np.asarray(lap.directions, dtype=float)
+        share = None
+    cells = None
+    if hierarchical:
+        cells, values["cell_of_row"] = np.unique(design.cell[rows], return_inverse=True)
+    return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, values, start)
+
+
+def _from_offset_share(share: tuple, priors: list[Prior], model: str, coords: dict, data: dict):
     """theta (list of tensors, priors order) from S, rho, c and the other log-scale coordinates."""
-    wa, wb = os_.weights
-    share = pt.sigmoid(coords["rho"])
+    a, b, pump = share
+    log_w = pt.log(data["share_weights"])
+    fraction = pt.sigmoid(coords["rho"])
     theta = [None] * len(priors)
-    theta[os_.a] = coords["S"] + pt.log(share) - np.log(wa)
-    theta[os_.b] = coords["S"] + pt.log1p(-share) - np.log(wb)
+    theta[a] = coords["S"] + pt.log(fraction) - log_w[0]
+    theta[b] = coords["S"] + pt.log1p(-fraction) - log_w[1]
     for j, p in enumerate(priors):
-        if theta[j] is None and j != os_.pump:
+        if theta[j] is None and j != pump:
             theta[j] = coords[f"log_{p.name}"] if p.log_scale else coords[p.name]
-    if os_.pump is not None:
-        passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != os_.pump}
-        inputs = {**os_.reference, **passive, "pump_mv": 0.0}
-        theta[os_.pump] = symbolic_voltage(model, **inputs) - coords["c"]
+    if pump is not None:
+        passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != pump}
+        reference = {k.removeprefix("ref_"): v for k, v in data.items() if k.startswith("ref_")}
+        theta[pump] = symbolic_voltage(model, **reference, **passive, pump_mv=0.0) - coords["c"]
     return theta
 
 
@@ -112,65 +168,53 @@ def _offset_share_start(os_: OffsetShare, priors: list[Prior], model: str, theta
     return start
 
 
-def build_model(
-    design: Design,
-    priors: list[Prior],
-    lap: Laplace,
-    *,
-    hierarchical: bool = False,
-    likelihood: str = "normal",
-) -> pm.Model:
-    """The PyMC model; named deterministics carry every fitted parameter on its natural scale."""
-    if likelihood not in ("normal", "student-t"):
-        raise ValueError(f"likelihood: expected 'normal' or 'student-t', got {likelihood!r}")
-    rows = np.isfinite(design.v_obs)
-    os_ = offset_share(design, priors, lap)
-    if os_ is not None:
-        start = _offset_share_start(os_, priors, design.model, lap.theta)
-        kinds = {k: ("log" if k.startswith("log_") else k if k in TAU_PRIOR_SD else "c") for k in start}
-    else:
-        start = {"phi": np.asarray(lap.directions @ ((lap.theta - _m0(priors)) / _sd0(priors)))}
-        kinds = {"phi": "phi"}
-    coords = {"param": [p.name for p in priors], "direction": [f"d{k}" for k in range(len(priors))],
-              "obs": np.nonzero(rows)[0]}  # fmt: skip
-    if hierarchical:
-        cells, cell_of_row = np.unique(design.cell[rows], return_inverse=True)
-        coords["cell"] = cells
+def build_model(spec: ModelData) -> pm.Model:
+    """The PyMC model; named deterministics carry every fitted parameter on its natural scale.
+
+    Every data-dependent number is a ``pm.Data`` container named as in ``spec.values``;
+    the cell coordinate is numbered 0..n-1 (label the draws with ``spec.cells``).
+    """
+    priors = list(spec.priors)
+    coords = {"param": [p.name for p in priors], "direction": [f"d{k}" for k in range(len(priors))]}
+    if spec.hierarchical:
+        coords["cell"] = np.arange(spec.cells.size)
     with pm.Model(coords=coords) as model:
-        if os_ is not None:  # flat coordinates; the prior enters as a potential below
-            free = {k: pm.Flat(k, initval=v) for k, v in start.items()}
+        data = {k: pm.Data(k, v) for k, v in spec.values.items()}
+        if spec.share is not None:  # flat coordinates; the prior enters as a potential below
+            free = {k: pm.Flat(k, initval=v) for k, v in spec.start.items()}
+            kinds = {k: ("log" if k.startswith("log_") else k if k in TAU_PRIOR_SD else "c") for k in spec.start}
         else:  # the rotation of the standardised prior is N(0, I) exactly
-            free = {"phi": pm.Normal("phi", 0.0, 1.0, dims="direction", initval=start["phi"])}
-        theta_pop = _theta(os_, priors, design.model, free, lap)
-        if os_ is not None:  # Flat coordinates: the prior enters here (|Jacobian| = 1)
+            free = {"phi": pm.Normal("phi", 0.0, 1.0, dims="direction", initval=spec.start["phi"])}
+            kinds = {"phi": "phi"}
+        theta_pop = _theta(spec, free, data)
+        if spec.share is not None:  # Flat coordinates: the prior enters here (|Jacobian| = 1)
             pm.Potential("prior", sum(pm.logp(pm.Normal.dist(p.mean, p.sd), t) for p, t in zip(priors, theta_pop, strict=True)))
         for p, t in zip(priors, theta_pop, strict=True):
             pm.Deterministic(p.name, p.to_natural(t))
-        if hierarchical:
+        if spec.hierarchical:
             per_cell = {}
             for k, v in free.items():
                 shape_dims = ("cell", "direction") if k == "phi" else "cell"
                 tau = pm.HalfNormal(f"tau_{k}", TAU_PRIOR_SD[kinds[k]], dims="direction" if k == "phi" else None)
                 eta = pm.Normal(f"eta_{k}", 0.0, 1.0, dims=shape_dims)
                 per_cell[k] = v + tau * eta
-            theta_cell = _theta(os_, priors, design.model, per_cell, lap)
+            theta_cell = _theta(spec, per_cell, data)
             for p, t in zip(priors, theta_cell, strict=True):
                 pm.Deterministic(f"{p.name}_cell", p.to_natural(t), dims="cell")
                 pm.Deterministic(f"{p.name}_between_cell_sd", pt.std(t))
-            theta_row = [t[cell_of_row] for t in theta_cell]
+            theta_row = [t[data["cell_of_row"]] for t in theta_cell]
         else:
             theta_row = theta_pop
-        inputs = {k: v[rows] for k, v in design.inputs.items()}
+        inputs = {k.removeprefix("in_"): v for k, v in data.items() if k.startswith("in_")}
         params = {p.name: p.to_natural(t) for p, t in zip(priors, theta_row, strict=True)}
-        mu = pm.Deterministic("mu", symbolic_voltage(design.model, **inputs, **params), dims="obs")
+        mu = symbolic_voltage(spec.model, **inputs, **params)
         sigma = pm.HalfNormal("sigma_mv", SIGMA_PRIOR_SD_MV)
-        scale = pt.sqrt(sigma**2 + design.sem[rows] ** 2)
-        observed = pm.Data("v_obs", design.v_obs[rows], dims="obs")  # swappable: one compiled model, many data sets
-        if likelihood == "student-t":
+        scale = pt.sqrt(sigma**2 + data["sem_mv"] ** 2)
+        if spec.likelihood == "student-t":
             nu = pm.Gamma("nu", *STUDENT_NU_PRIOR)
-            pm.StudentT("v_m", nu=nu, mu=mu, sigma=scale, observed=observed, dims="obs")
+            pm.StudentT("v_m", nu=nu, mu=mu, sigma=scale, observed=data["v_obs"])
         else:
-            pm.Normal("v_m", mu=mu, sigma=scale, observed=observed, dims="obs")
+            pm.Normal("v_m", mu=mu, sigma=scale, observed=data["v_obs"])
     return model
 
 
@@ -187,8 +231,9 @@ def _sd0(priors: list[Prior]) -> np.ndarray:
     return np.array([p.sd for p in priors])
 
 
-def _theta(os_: OffsetShare | None, priors: list[Prior], model: str, coords: dict, lap: Laplace) -> list:
-    if os_ is not None:
-        return _from_offset_share(os_, priors, model, coords)
-    theta = _m0(priors) + _sd0(priors) * pt.dot(coords["phi"], lap.directions)
+def _theta(spec: ModelData, coords: dict, data: dict) -> list:
+    priors = list(spec.priors)
+    if spec.share is not None:
+        return _from_offset_share(spec.share, priors, spec.model, coords, data)
+    theta = _m0(priors) + _sd0(priors) * pt.dot(coords["phi"], data["directions"])
     return [theta[..., j] for j in range(len(priors))]

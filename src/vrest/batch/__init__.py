@@ -1,0 +1,12 @@
+"""Many independent jobs (fits of many recordings, SBC simulations, Sobol' scenarios) on Dask.
+
+:mod:`.engine` runs named jobs serially or on a ``dask.distributed`` cluster and hands
+each outcome back as it completes; :mod:`.tasks` turns recordings into seeded fit jobs;
+:mod:`.store` keeps the batch folder (one result folder per recording, the summary and
+failure tables) resumable; :mod:`.cli` is ``vrest fit-batch``.
+"""
+
+from .engine import Failure, run_jobs
+from .tasks import FitJob, job_seed
+
+__all__ = ["Failure", "FitJob", "job_seed", "run_jobs"]
