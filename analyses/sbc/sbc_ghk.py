@@ -1,13 +1,15 @@
 """Simulation-based calibration of vrest's GHK + pump fit (Talts et al. 2018).
 
-Run from the project root:  python analyses/sbc/sbc_ghk.py [--n-sims 200] [--seed 0]
+Run from the project root:  python analyses/sbc/sbc_ghk.py [--n-sims 200] [--seed 0] [--scheduler local|none|tcp://...]
 
 Design: one cell, 12 K_o levels 1-100 mM with K+ replacing Na+ (the usual protocol,
 in which the GHK + pump model has rank 2: the hardest case). For each simulation,
 (p_na, p_cl, pump_mv, sigma_mv) are drawn from vrest's priors, V_m is simulated and
 fitted with vrest's PyMC model and sampler settings (offset-share coordinates; the
-model is compiled once and the data swapped), and the rank of each true value among
-L = 99 thinned posterior draws is recorded. If the posterior is calibrated the ranks
+model is compiled once per worker and the data swapped), and the rank of each true value
+among L = 99 thinned posterior draws is recorded. Simulations run as jobs of vrest's batch
+engine (Dask; each simulation seeded from the run seed and its index, so the ranks do not
+depend on the number of workers). If the posterior is calibrated the ranks
 are uniform on 0..99: tested by chi-square (10 bins) and shown as rank histograms
 and ECDF differences with 99 % bands. Writes ranks.csv, sbc.png and RESULTS.md here.
 """
@@ -18,7 +20,6 @@ import argparse
 import datetime as dt
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,12 @@ import pandas as pd
 from scipy import stats
 
 import vrest
+from vrest.batch import Failure, job_seed, run_jobs
+from vrest.inference.compiled import compiled_model
 from vrest.inference.design import Design
 from vrest.inference.identifiability import Laplace
 from vrest.inference.priors import SIGMA_PRIOR_SD_MV, fitted_priors
-from vrest.inference.pymc_model import build_model, sampled_names
+from vrest.inference.pymc_model import model_data
 
 HERE = Path(__file__).resolve().parent
 L_DRAWS = 99
@@ -45,8 +48,32 @@ def design() -> Design:
     return Design("ghk", inputs, np.zeros(n), np.zeros(n), np.full(n, "all"), None)
 
 
-def main() -> None:
+def simulate_and_fit(seed: int) -> dict:
+    """Draw a truth from the priors, simulate V_m, fit; the rank of each true value among L draws."""
     import nutpie
+
+    rng = np.random.default_rng(seed)
+    d = design()
+    priors = fitted_priors("ghk")
+    m0 = np.array([p.mean for p in priors])
+    # coordinates fixed at the prior median (data-independent), so one compiled model serves every data set
+    lap = Laplace([p.name for p in priors], m0, np.diag([p.sd**2 for p in priors]), 2.0, np.ones(3), np.eye(3))
+    theta = np.array([rng.normal(p.mean, p.sd) for p in priors])
+    truth = {p.name: p.to_natural(t) for p, t in zip(priors, theta)}
+    truth["sigma_mv"] = abs(rng.normal(0.0, SIGMA_PRIOR_SD_MV))
+    v = vrest.predict("ghk", **d.inputs, **{k: truth[k] for k in ("p_na", "p_cl", "pump_mv")})
+    d.v_obs = v + rng.normal(0.0, truth["sigma_mv"], v.size)
+    compiled, _ = compiled_model(model_data(d, priors, lap))
+    idata = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=1, seed=int(rng.integers(2**31)),
+                          progress_bar=False, save_warmup=False, target_accept=0.95)  # fmt: skip
+    row = {"divergences": int(idata.sample_stats["diverging"].sum())}
+    for name in NAMES:
+        draws = idata.posterior[name].values.reshape(-1)
+        row[name] = int(np.sum(draws[:: draws.size // L_DRAWS][:L_DRAWS] < truth[name]))
+    return row
+
+
+def main() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,37 +82,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-sims", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scheduler", help="none, local (default) or tcp://HOST:PORT")
+    parser.add_argument("--workers", type=int)
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    d = design()
-    priors = fitted_priors("ghk")
-    m0 = np.array([p.mean for p in priors])
-    # coordinates fixed at the prior median (data-independent), so one compiled model serves every data set
-    lap = Laplace([p.name for p in priors], m0, np.diag([p.sd**2 for p in priors]), 2.0, np.ones(3), np.eye(3))
-    model = build_model(d, priors, lap)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled = nutpie.compile_pymc_model(model, var_names=[*sampled_names(model), *NAMES])
-    ranks, divergences, t0 = [], [], time.perf_counter()
-    for sim in range(args.n_sims):
-        theta = np.array([rng.normal(p.mean, p.sd) for p in priors])
-        truth = {p.name: p.to_natural(t) for p, t in zip(priors, theta)}
-        truth["sigma_mv"] = abs(rng.normal(0.0, SIGMA_PRIOR_SD_MV))
-        v = vrest.predict("ghk", **d.inputs, **{k: truth[k] for k in ("p_na", "p_cl", "pump_mv")})
-        y = v + rng.normal(0.0, truth["sigma_mv"], v.size)
-        idata = nutpie.sample(compiled.with_data(v_obs=y), draws=1000, tune=1000, chains=4, cores=2,
-                              seed=int(rng.integers(2**31)), progress_bar=False, save_warmup=False, target_accept=0.95)  # fmt: skip
-        divergences.append(int(idata.sample_stats["diverging"].sum()))
-        row = {}
-        for name in NAMES:
-            draws = idata.posterior[name].values.reshape(-1)
-            thinned = draws[:: draws.size // L_DRAWS][:L_DRAWS]
-            row[name] = int(np.sum(thinned < truth[name]))
-        ranks.append(row)
-        print(f"\rsimulation {sim + 1}/{args.n_sims} ({time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr)
-    print(file=sys.stderr)
+    t0 = time.perf_counter()
+    results: dict[int, dict] = {}
+
+    def keep(name: str, outcome) -> None:
+        if isinstance(outcome, Failure):
+            sys.exit(f"simulation {name} failed: {outcome.reason}")
+        results[int(name)] = outcome
+
+    jobs = {str(i): job_seed(args.seed, f"sbc-{i}") for i in range(args.n_sims)}
+    run_jobs(simulate_and_fit, jobs, keep, scheduler=args.scheduler, workers=args.workers, what="sbc")
+    ranks = [results[i] for i in range(args.n_sims)]
+    divergences = [r["divergences"] for r in ranks]
     ranks = pd.DataFrame(ranks)
-    ranks["divergences"] = divergences
     ranks.to_csv(HERE / "ranks.csv", index=False)
 
     fig, axes = plt.subplots(2, len(NAMES), figsize=(4 * len(NAMES), 6))

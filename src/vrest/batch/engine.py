@@ -123,9 +123,11 @@ def run_jobs(
 class Progress:
     """A live count of done / failed / remaining with an ETA, on stderr."""
 
+    LOG_EVERY_S = 10.0  # when stderr is not a terminal: a line at most this often, and at the end
+
     def __init__(self, total: int, what: str) -> None:
         self.total, self.what, self.done, self.failed = total, what, 0, 0
-        self.start = time.perf_counter()
+        self.start = self.last = time.perf_counter()
         self.live = sys.stderr.isatty()
 
     def step(self, failed: bool) -> None:
@@ -133,7 +135,11 @@ class Progress:
         self.failed += failed
         finished = self.done + self.failed
         left = self.total - finished
-        elapsed = time.perf_counter() - self.start
+        now = time.perf_counter()
+        if not self.live and left and now - self.last < self.LOG_EVERY_S:
+            return
+        self.last = now
+        elapsed = now - self.start
         eta = f"; ETA {_duration(elapsed / finished * left)}" if left else f"; {_duration(elapsed)}"
         line = f"{self.what}: {self.done} done, {self.failed} failed, {left} remaining{eta}"
         print(f"\r{line}\033[K" if self.live else line, end="" if self.live else "\n", file=sys.stderr, flush=True)
