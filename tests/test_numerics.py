@@ -117,3 +117,22 @@ def test_solver_reports_when_it_cannot():
 
     with pytest.raises(SolverError, match="does not change sign"):
         _newton_in_bracket(no_zero, np.array([-10.0]), np.array([10.0]), np.array([0.0]), "test")
+
+
+def test_bracketed_newton_finishes_each_point_and_goes_on_with_the_slow_ones_alone():
+    from vrest.models.solver import solve_increasing
+
+    sizes = []
+    c = np.linspace(-3.0, 3.0, 1000)
+    steep = np.where(np.arange(1000) % 100 == 0, 30.0, 1.0)  # ten points converge slowly (rtsafe bisects)
+
+    def setup(c, steep):
+        def residual(v):
+            sizes.append(v.size)
+            return np.sinh(steep * (v - c)), steep * np.cosh(steep * (v - c))
+
+        return c - 5.0, c + 5.0, c + 4.0, residual, False
+
+    v = solve_increasing(setup, {"c": c, "steep": steep})
+    np.testing.assert_allclose(v, c, atol=1e-9)
+    assert sizes[0] == 1000 and sizes[-1] <= 10  # the fast points dropped out

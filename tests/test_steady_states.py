@@ -121,3 +121,67 @@ def test_warm_started_state_is_certified_only_when_it_is_the_requested_one(branc
             certified += 1
             np.testing.assert_allclose(near, full, atol=1e-9)
     assert certified > 10  # the shortcut is taken (how often depends on the regime)
+
+
+@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
+def test_anchored_solve_along_a_saltelli_design_is_the_full_solve(branch):
+    """Points started from their A (AB rows) or B (BA rows) point, across the bistable range and
+    right at its saddle-nodes, get the bracketed full solve's state and count."""
+    from vrest.models.kir_states import _flat, _solve
+    from vrest.sensitivity.sampling import saltelli_anchors, saltelli_design
+
+    low, high = vrest.bistable_range("rectifying-kir", 0.5, 20.0)[0]
+    ranges = {"k_o": (low - 0.3, high + 0.3), "k_i": (135.0, 155.0), "cl_i": (4.0, 30.0), "temp_k": (309.15, 311.15),
+              "g_na": (0.016, 0.024), "g_cl": (0.04, 0.06), "v_half": (8.0, 12.0), "i_pump": (-0.5, 0.5)}  # fmt: skip
+    design = saltelli_design(len(ranges), tuple((j,) for j in range(len(ranges))), 256, np.random.default_rng(3), True)
+    unit = design.unit_points()
+    x = {name: lo + (hi - lo) * unit[..., j] for j, (name, (lo, hi)) in enumerate(ranges.items())}
+    # four base rows whose A and B points sit a hair inside and outside the saddle-nodes
+    _, default = vrest.resolve_inputs("rectifying-kir", {"k_o": 4.0})
+    for name in ranges:
+        x[name][:4, [0, -1]] = default[name]
+    edge = np.array([low * (1 + 1e-7), low * (1 - 1e-7), high * (1 - 1e-7), high * (1 + 1e-7)])
+    x["k_o"][:4, 0], x["k_o"][:4, -1] = edge, edge[::-1]
+    _, values = vrest.resolve_inputs("rectifying-kir", x)
+    anchors = saltelli_anchors(256, len(ranges), True)
+    v, count = KIR.stable_state(KIR.bounds, values, branch, anchors)
+    full = _solve(KIR.bounds, _flat(values), v.size, branch)
+    np.testing.assert_array_equal(count.ravel(), full.count)
+    assert np.max(np.abs(v.ravel() - full.v)) < 1e-9
+    assert 0.2 < np.mean(count == 2) < 0.8  # dense in the bistable range, both kinds of point
+
+
+def test_anchored_solve_falls_back_to_the_full_solve_where_it_cannot_certify(monkeypatch):
+    """A start on the wrong branch (or none) still gives the requested state, and the shortcut covers most points."""
+    from vrest.models import kir_states
+
+    k_o = np.linspace(2.0, 6.0, 400)
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": k_o})
+    index = np.arange(400)
+    anchors = np.where(index % 2 == 1, 399 - index, index)  # odd points start from an even one far away
+    full_rows = []
+    solve = kir_states._solve
+    monkeypatch.setattr(kir_states, "_solve", lambda *a: full_rows.append(a[2]) or solve(*a))
+    for branch in ("hyperpolarized", "depolarized"):
+        v, count = kir_states.kir_stable_state(KIR.bounds, values, branch, anchors)
+        ss = vrest.steady_states("rectifying-kir", k_o=k_o)
+        stable = np.where(ss.stable, ss.v_mv, np.nan)
+        pick = np.nanmin if branch == "hyperpolarized" else np.nanmax
+        np.testing.assert_array_equal(count, ss.n_stable)
+        assert np.max(np.abs(v - pick(stable, axis=-1))) < 1e-8
+    assert sum(full_rows) < 0.05 * 800
+
+
+def test_anchors_must_name_points_that_are_their_own_anchor():
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": np.array([3.0, 4.0, 5.0])})
+    with pytest.raises(ValueError, match="anchors"):
+        KIR.stable_state(KIR.bounds, values, "hyperpolarized", np.array([1, 2, 0]))
+    with pytest.raises(ValueError, match="anchors"):
+        KIR.stable_state(KIR.bounds, values, "hyperpolarized", np.array([0, 1]))
+
+
+def test_logistic_block_has_its_limits_without_overflow_warnings():
+    from vrest.models.rectifying import logistic_block
+
+    np.testing.assert_array_equal(logistic_block(np.array([-1000.0, 0.0, 1000.0])), [1.0, 0.5, 0.0])
+    assert logistic_block(40.0) == pytest.approx(np.exp(-40.0), rel=1e-15)

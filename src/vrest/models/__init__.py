@@ -38,7 +38,9 @@ class ForwardModel:
     input and ``v``) and, when I(V) is monotone (exactly one steady state),
     ``newton_setup`` (bracket, start and I of V) for the fast solver; otherwise ``bounds`` gives a
     voltage range (lo, hi) that contains every steady state and a scan step, and
-    ``stable_state`` (optional) finds the requested stable state without a scan, and
+    ``stable_state`` (optional) finds the requested stable state without a scan
+    (``stable_state(bounds, values, branch, anchors=None)``: ``anchors`` names for each
+    point a nearby point whose results may start its solve), and
     ``stable_state_near`` from a nearby start when it can certify the result.
     """
 

@@ -13,19 +13,26 @@ local minimum at y_b > y2 and rises again: two stable states exactly when
 I(y_a) > 0 > I(y_b). The sign of I(y2) settles one of the two: I(y2) > 0 gives
 I(y_a) > 0 and exactly one zero below y2; I(y2) < 0 gives I(y_b) < 0 and exactly one
 zero above y2. Only the other extremum is then located (and not even that where a
-linear bound on I settles its sign). Every zero is bracketed with exactly one sign
-change and found by :func:`vrest.models.solver.solve_increasing` (bracketed Newton),
-so the states are those of :func:`vrest.steady_states` without its voltage scan.
+linear bound on I settles its sign). In :func:`_solve` every zero is bracketed with
+exactly one sign change and found by :func:`vrest.models.solver.solve_increasing`
+(bracketed Newton), so the states are those of :func:`vrest.steady_states` without its
+voltage scan. :func:`kir_stable_state` first tries a cheaper route, :func:`_solve_near`:
+plain Newton from a nearby point's results (or from the zero with the block frozen),
+accepted only where the same structure certifies the zero as the requested state and
+settles the count (I is concave between E_K and v2 and convex above v2); the other
+points get :func:`_solve`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from .rectifying import kir_lumped_terms, kir_net_current, logistic_block
-from .solver import _newton_in_bracket, solve_increasing
+from .solver import TOL_MV, _newton_in_bracket, solve_increasing
 
 
 def _slope_terms(v, e_k, g_max, g_l, v_half, k_slope):
@@ -63,6 +70,13 @@ def _zero_setup(lo, hi, start, **terms):
     return lo, hi, np.clip(start, lo, hi), lambda v: kir_net_current(v, **terms), False
 
 
+def _frozen_block_zero(terms: dict, blocked) -> np.ndarray:
+    """Zero of I (mV) with the block frozen at its value at E_K, or (where ``blocked``) at 0:
+    the start of Newton for a lower (upper) state, where I is concave (convex) and increasing."""
+    g_k0 = np.where(blocked, 0.0, terms["g_max"] * logistic_block(-terms["v_half"] / terms["k_slope"]))
+    return (g_k0 * terms["e_k"] + terms["g_lin"] * terms["e_lin"] - terms["i_pump"]) / (g_k0 + terms["g_lin"])
+
+
 def _take(a, rows: np.ndarray):
     """``a`` at ``rows``; a scalar stands for every row."""
     return a[rows] if np.ndim(a) else a
@@ -76,22 +90,94 @@ def _net_terms(x: dict) -> dict:
             "v_half": x["v_half"], "k_slope": x["k_slope"]}  # fmt: skip
 
 
-def kir_stable_state(bounds, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _States:
+    """Flat per-point results: V (mV), stable-state count, y2 (mV above E_K) and the
+    extremum of I that decided the count (mV); NaN where not known."""
+
+    v: np.ndarray
+    count: np.ndarray
+    y2: np.ndarray
+    extremum: np.ndarray
+
+    @staticmethod
+    def unknown(size: int) -> _States:
+        """Nothing known yet for ``size`` points (count 0)."""
+        return _States(np.full(size, np.nan), np.zeros(size, int), np.full(size, np.nan), np.full(size, np.nan))
+
+    def at(self, rows) -> _States:
+        """The results of the points ``rows``."""
+        return _States(self.v[rows], self.count[rows], self.y2[rows], self.extremum[rows])
+
+    def put(self, rows, other: _States) -> None:
+        """Store ``other`` as the results of the points ``rows``."""
+        for name in ("v", "count", "y2", "extremum"):
+            getattr(self, name)[rows] = getattr(other, name)
+
+
+def _flat(values: dict) -> dict:
+    """The inputs as flat arrays (scalars kept)."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
+    return {name: np.broadcast_to(a, shape).ravel() if np.ndim(a) else a for name, a in values.items()}
+
+
+def kir_stable_state(
+    bounds, values: dict, branch: str, anchors: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(V in mV, number of stable states) of the rectifying-kir model at broadcast inputs.
 
     ``bounds`` is the model's voltage-range hook, ``values`` the validated model
     inputs (see :func:`vrest.resolve_inputs`);
     ``branch`` is "hyperpolarized" (the most negative stable state, as
     :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0.
+    ``anchors`` (optional, flat point indices) names for each point a nearby point
+    (e.g. A for the AB rows of a Saltelli design) whose results start its solve;
+    points that are their own anchor start from the block frozen (see :func:`_solve_near`).
+    Either way a point is solved in full (:func:`_solve`) where the shortcut cannot
+    certify the state, so the result does not depend on the anchors.
     """
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
-    x = {name: np.broadcast_to(a, shape).ravel() if np.ndim(a) else a for name, a in values.items()}
     size = int(np.prod(shape))
+    x = _flat(values)
+    index = np.arange(size)
+    anchors = index if anchors is None else np.asarray(anchors).ravel()
+    if anchors.size != size or not np.all((anchors >= 0) & (anchors < size)) or np.any(anchors[anchors] != anchors):
+        raise ValueError("anchors: expected one point index per point, each naming a point that is its own anchor")
+    states = _States.unknown(size)
+    own, others = np.flatnonzero(anchors == index), np.flatnonzero(anchors != index)
+    states.put(own, _solve_rows(bounds, x, own, branch, _States.unknown(own.size), np.zeros(own.size, bool)))
+    if others.size:
+        same_fold = np.ones(others.size, bool)  # y2 depends on v_half and k_slope alone
+        for name in ("v_half", "k_slope"):
+            if np.ndim(x[name]):
+                same_fold &= x[name][others] == x[name][anchors[others]]
+        states.put(others, _solve_rows(bounds, x, others, branch, states.at(anchors[others]), same_fold))
+    return states.v.reshape(shape), states.count.reshape(shape)
+
+
+def _solve_rows(bounds, x: dict, rows: np.ndarray, branch: str, start: _States, y2_known: np.ndarray) -> _States:
+    """Results at the flat points ``rows`` of ``x``: :func:`_solve_near` from ``start``
+    in chunks, the full solve where that is not certified."""
+    out = _States.unknown(rows.size)
+    redo = [np.empty(0, int)]
+    for lo in range(0, rows.size, NEAR_CHUNK):
+        part = slice(lo, lo + NEAR_CHUNK)
+        near, ok = _solve_near(_at(x, rows[part]), branch, start.at(part), y2_known[part])
+        out.put(part, near)
+        redo.append(lo + np.flatnonzero(~ok))
+    redo = np.concatenate(redo)
+    if redo.size:
+        out.put(redo, _solve(bounds, _at(x, rows[redo]), redo.size, branch))
+    return out
+
+
+def _solve(bounds, x: dict, size: int, branch: str) -> _States:
+    """The full solve (fold analysis and bracketed Newton) at flat inputs ``x`` of ``size`` points."""
 
     def full(a) -> np.ndarray:
         return np.broadcast_to(a, (size,))
 
-    y2 = solve_increasing(_y2_setup, {"v_half": x["v_half"], "k_slope": x["k_slope"]}, "kir fold")
+    y2 = full(solve_increasing(_y2_setup, {"v_half": x["v_half"], "k_slope": x["k_slope"]}, "kir fold"))
     lo, hi = (full(b) for b in bounds(**x)[:2])
     zero_terms = _net_terms(x)
     g_l, e_l = zero_terms["g_lin"], zero_terms["e_lin"]
@@ -124,13 +210,198 @@ def kir_stable_state(bounds, values: dict, branch: str) -> tuple[np.ndarray, np.
     high_end[falling & second & ~upper_state] = v_extremum[falling & second & ~upper_state]
     low_end[upper_state] = v2[upper_state]
     low_end[rising & second & ~lower_state] = v_extremum[rising & second & ~lower_state]
-    # start: the zero with the block frozen at its value at E_K (lower states) or fully blocked (upper)
-    g_k0 = np.where(low_end > lo, 0.0, terms["g_max"] * logistic_block(-terms["v_half"] / terms["k_slope"]))
-    start = (g_k0 * terms["e_k"] + g_l * e_l - x["i_pump"]) / (g_k0 + g_l)
+    start = _frozen_block_zero(zero_terms, low_end > lo)
     v = solve_increasing(
         _zero_setup, {"lo": low_end, "hi": high_end, "start": start, **zero_terms}, "rectifying-kir state"
     )
-    return v.reshape(shape), (1 + second).reshape(shape)
+    return _States(v, 1 + second, y2, v_extremum)
+
+
+NEAR_ITER = 12
+"""Newton steps :func:`_solve_near` allows per start before the full solve takes over."""
+NEAR_CHUNK = 1 << 15
+"""Points per :func:`_solve_near` pass: few small-array Newton tails, arrays still cache-sized."""
+QUADRATIC_MV = 0.1
+"""Newton steps (mV) below which :func:`_newton_rows` trusts the observed quadratic contraction."""
+
+
+def _newton_rows(residual_of: Callable, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(zero, slope at the last iterate) by plain Newton from ``x0``, NaN where it did not
+    converge within NEAR_ITER steps. ``residual_of(rows)`` is the increasing residual
+    (value, slope) of the points ``rows``; once half are done, the others go on alone.
+
+    A point is done after a step below TOL_MV or, once steps are below QUADRATIC_MV,
+    after one whose successor the observed contraction puts below TOL_MV / 10
+    (error ~ C step^2 with C ~ step / previous step^2).
+    """
+    zero, slope = np.full(x0.size, np.nan), np.full(x0.size, np.nan)
+    rows = np.flatnonzero(np.isfinite(x0))
+    if not rows.size:
+        return zero, slope
+    x, previous = x0[rows], np.zeros(rows.size)
+    fn = residual_of(rows)
+    with np.errstate(all="ignore"):  # a diverging start ends as NaN, not as a warning
+        for _ in range(NEAR_ITER):
+            f, df = fn(x)
+            step = f / df
+            x -= step
+            size = np.abs(step)
+            contracted = (previous <= QUADRATIC_MV) & (size * size * size <= 0.1 * TOL_MV * previous * previous)
+            done = (size <= TOL_MV) | contracted
+            finished = np.flatnonzero(done)
+            zero[rows[finished]], slope[rows[finished]] = x[finished], df[finished]
+            going = ~done & np.isfinite(x)
+            if not np.any(going):
+                break
+            if np.count_nonzero(going) <= going.size // 2:
+                rows, x, size = rows[going], x[going], size[going]
+                fn = residual_of(rows)
+            previous = size
+    return zero, slope
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """Flat points' lumped terms (:func:`_net_terms`), y2 and v2 = E_K + y2 (mV), I and I' at
+    v2, and whether I' < 0 there (a fold: I rises to a maximum below v2 and falls to a minimum above)."""
+
+    terms: dict
+    y2: np.ndarray
+    v2: np.ndarray
+    i2: np.ndarray
+    slope2: np.ndarray
+    folded: np.ndarray
+
+    def at(self, rows: np.ndarray) -> _Fold:
+        """The facts of the points ``rows``."""
+        return _Fold(_at(self.terms, rows), *(a[rows] for a in (self.y2, self.v2, self.i2, self.slope2, self.folded)))
+
+
+def _solve_near(x: dict, branch: str, start: _States, y2_known: np.ndarray) -> tuple[_States, np.ndarray]:
+    """(results, certified) at flat inputs ``x``, starting from ``start`` (e.g. the results
+    of nearby points; NaN: no start), whose y2 is exact where ``y2_known``.
+
+    y2 and a stable zero of I are found by plain Newton: y2 from the start's (else the
+    middle of its bracket in :func:`_y2_setup`), the zero first from the start's V, then
+    (for the points not yet certified) from the zeros with the block frozen on the
+    branch's side and on the other (:func:`_frozen_block_zero`). :func:`_certify` says
+    whether the zero is the requested state and counts the stable states.
+    """
+    terms = _net_terms(x)
+    size = start.v.size
+    v_half, k_slope = (np.broadcast_to(x[k], (size,)) for k in ("v_half", "k_slope"))
+    y2_lo = np.maximum(v_half, 0.0)
+    y2 = start.y2.copy()
+    fold_rows = np.flatnonzero(~y2_known)
+    if fold_rows.size:
+        guess = np.where(np.isnan(y2[fold_rows]), y2_lo[fold_rows] + 2.0 * k_slope[fold_rows], y2[fold_rows])
+        y2[fold_rows] = _newton_rows(
+            lambda rows: _y2_setup(v_half[fold_rows[rows]], k_slope[fold_rows[rows]])[3], guess
+        )[0]
+    todo = np.flatnonzero((y2 >= y2_lo) & (y2 <= y2_lo + 4.0 * k_slope))  # the zero in _y2_setup's bracket
+    v2 = terms["e_k"] + y2
+    i2, slope2 = kir_net_current(v2, **terms)
+    fold = _Fold(terms, y2, v2, i2, slope2, slope2 < 0)
+    want_upper = branch == "depolarized"
+    out, ok = _States(np.full(size, np.nan), np.ones(size, int), y2, np.full(size, np.nan)), np.zeros(size, bool)
+    for blocked in (None, want_upper, not want_upper):
+        if not todo.size:
+            break
+        sub = fold.at(todo)
+        if blocked is None:
+            guess = start.v[todo]
+        else:
+            guess = np.broadcast_to(_frozen_block_zero(sub.terms, blocked), todo.shape)
+        found, slope = _newton_rows(lambda rows, sub=sub: _current_of(_at(sub.terms, rows)), guess)
+        second, extremum, good = _certify(sub, found, slope, start.extremum[todo], want_upper)
+        done = todo[good]
+        out.put(done, _States(found[good], 1 + second[good], y2[done], extremum[good]))
+        ok[done] = True
+        todo = todo[~good]
+    return out, ok
+
+
+def _certify(fold: _Fold, v: np.ndarray, slope: np.ndarray, extremum: np.ndarray, want_upper: bool):
+    """(second stable state, deciding extremum (mV; NaN: none needed), certified) for
+    zeros ``v`` of I with I' = ``slope`` (NaN: none), ``extremum`` guessing the extremum.
+
+    A stable zero is the only one on its side of v2 (I is monotone from it outwards),
+    and a second stable state exists on the other side exactly when I > 0 somewhere
+    below v2 (v above it) or I < 0 somewhere above v2 (v below it): settled by I(v2)
+    and the linear bounds of :func:`_solve`, else by :func:`_extremum_decides`. The
+    zero is the requested state when it is on the branch's side, or the only one.
+    """
+    t = fold.terms
+    upper = fold.folded & (v > fold.v2)
+    lower_above = t["g_lin"] * (fold.v2 - t["e_lin"]) + t["i_pump"]  # h >= 0 above E_K, h <= y2 below v2
+    second = fold.folded & np.where(upper, fold.i2 >= 0, fold.i2 < 0)
+    settled = second | ~fold.folded | np.where(upper, t["g_max"] * fold.y2 + lower_above <= 0, lower_above > 0)
+    good = slope > 0
+    found = np.full(v.size, np.nan)
+    open_ = np.flatnonzero(good & ~settled)
+    if open_.size:
+        second[open_], found[open_], good[open_] = _extremum_decides(fold.at(open_), upper[open_], extremum[open_])
+    return second, found, good & (~fold.folded | (upper == want_upper) | ~second)
+
+
+def _extremum_decides(fold: _Fold, upper: np.ndarray, guess: np.ndarray):
+    """(second stable state, extremum used (mV), decided): whether min J < 0 for J = -I
+    between E_K and v2 (``upper``) or J = I above v2, where J is convex.
+
+    Settled at ``guess`` (inside that range, else v2 -+ k) when J < 0 there, or when
+    the tangents of J at v2 and at ``guess`` keep J > 0 on the range; otherwise by J at
+    its minimum (the zero of I', unique there) found by Newton from ``guess``. Not
+    decided where Newton does not land in the range.
+    """
+    t = fold.terms
+    low = np.where(upper, t["e_k"], fold.v2)
+    high = np.where(upper, fold.v2, np.inf)
+    sign = np.where(upper, -1.0, 1.0)  # J = sign * I
+    guess = np.where((guess > low) & (guess < high), guess, fold.v2 + sign * t["k_slope"])
+    i_w, slope_w = kir_net_current(guess, **t)
+    second = sign * i_w < 0
+    above = _tangents_bound(
+        (fold.v2, sign * fold.i2, sign * fold.slope2), (guess, sign * i_w, sign * slope_w), low, high
+    ) > 0
+    decided = second | above
+    rest = np.flatnonzero(~decided)
+    if rest.size:
+        sub = _at(t, rest)
+        slope_terms = {k: sub[k] for k in ("e_k", "g_max", "v_half", "k_slope")} | {"g_l": sub["g_lin"]}
+        guess[rest] = _newton_rows(lambda rows: _slope_of(_at(slope_terms, rows)), guess[rest])[0]
+        decided[rest] = (guess[rest] > low[rest]) & (guess[rest] < high[rest])
+        second[rest] = decided[rest] & (sign[rest] * kir_net_current(guess[rest], **sub)[0] < 0)
+    return second, guess, decided
+
+
+def _tangents_bound(first: tuple, second: tuple, low, high) -> np.ndarray:
+    """Lower bound on [low, high] (``high`` may be inf) of a convex function from its
+    tangents at two points, each given as (point, value, slope)."""
+    (p1, j1, d1), (p2, j2, d2) = first, second
+
+    def lines(c):
+        with np.errstate(invalid="ignore"):  # inf * 0 where a slope is 0 at an infinite end
+            return np.maximum(j1 + d1 * (c - p1), j2 + d2 * (c - p2))
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing = np.clip((j2 - j1 + d1 * p1 - d2 * p2) / (d1 - d2), low, high)
+    far = np.where(np.isinf(high), np.where(np.maximum(d1, d2) > 0, np.inf, -np.inf), lines(high))
+    return np.fmin(np.fmin(lines(low), far), np.nan_to_num(lines(crossing), nan=-np.inf))
+
+
+def _at(terms: dict, rows: np.ndarray) -> dict:
+    """``terms`` at ``rows`` (scalars stand for every row)."""
+    return {k: _take(a, rows) for k, a in terms.items()}
+
+
+def _current_of(terms: dict) -> Callable:
+    """V -> (I, I') for :func:`kir_net_current`'s ``terms``."""
+    return lambda v: kir_net_current(v, **terms)
+
+
+def _slope_of(terms: dict) -> Callable:
+    """V -> (I', I'') for :func:`_slope_terms`' ``terms``."""
+    return lambda v: _slope_terms(v, **terms)
 
 
 NEAR_MV = 2.0

@@ -30,12 +30,11 @@ from .nernst import nernst_mv
 
 
 def logistic_block(x):
-    """1 / (1 + e^x), evaluated without overflow; elementwise, NumPy or PyTensor."""
+    """1 / (1 + e^x), elementwise, NumPy or PyTensor (no overflow warning or NaN for large x)."""
     xp = namespace(x)
     if xp is np:  # one exponential; the tensor form below keeps exact gradients at x = 0
-        e = np.exp(-np.abs(x))
-        r = 1.0 / (1.0 + e)
-        return np.where(x > 0, e * r, r)
+        with np.errstate(over="ignore"):  # e^x = inf beyond x = 709 gives the limit 0
+            return 1.0 / (1.0 + np.exp(x))
     pos = x > 0
     e_neg = xp.exp(-xp.where(pos, x, 0.0))  # e^-x for x > 0
     e_pos = xp.exp(xp.where(pos, 0.0, x))  # e^x for x <= 0
@@ -130,8 +129,9 @@ def kir_net_current(v_mv, e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
     """
     drive = v_mv - e_k
     f = logistic_block((drive - v_half) / k_slope)
-    current = g_max * f * drive + g_lin * (v_mv - e_lin) + i_pump
-    slope = g_max * f * (1.0 - drive * (1.0 - f) / k_slope) + g_lin  # df/dx = -f (1 - f)
+    g_open = g_max * f
+    current = g_open * drive + g_lin * (v_mv - e_lin) + i_pump
+    slope = g_open * (1.0 - drive * (1.0 - f) / k_slope) + g_lin  # df/dx = -f (1 - f)
     return current, slope
 
 

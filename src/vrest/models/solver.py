@@ -34,19 +34,24 @@ class SolverError(RuntimeError):
     """The membrane-current root could not be found to the requested tolerance."""
 
 
-def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
+def _newton_in_bracket(fn: Callable, lo, hi, x, what: str, restrict: Callable | None = None):
     """Zero of the increasing function fn (returning value and slope) in [lo, hi].
 
     Newton steps that would leave the bracket, or (after SAFEGUARD_AFTER iterations)
     that are longer than half the move before last (slow convergence, e.g. near a
-    double zero; rtsafe's rule), are replaced by bisection; the
-    iteration ends when every Newton step is below TOL_MV (and returns after that
-    step, whose error is of the order of its square) or every bracket is that
-    narrow. A bracket that closes without fn ever changing sign in it is an error.
+    double zero; rtsafe's rule), are replaced by bisection. A point is done once its
+    Newton step is below TOL_MV (it gets that step, whose error is of the order of its
+    square) or its bracket is that narrow; it then stays as it is while the others
+    iterate. With ``restrict`` (rows -> fn for those points only), the iteration goes
+    on with the unfinished points alone once half are done. A bracket that closes
+    without fn ever changing sign in it is an error.
     """
-    lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
-    seen_neg = np.zeros(np.shape(x), bool)
-    seen_pos = np.zeros(np.shape(x), bool)
+    shape = np.broadcast_shapes(np.shape(lo), np.shape(hi), np.shape(x))
+    lo, hi, x = (np.array(np.broadcast_to(a, shape), dtype=float).ravel() for a in (lo, hi, x))
+    out = np.empty(x.size)
+    rows = np.arange(x.size)  # the points of ``out`` still iterated
+    pending, left = np.ones(x.size, bool), x.size
+    seen_neg, seen_pos = np.zeros(x.size, bool), np.zeros(x.size, bool)
     move = move_before = hi - lo  # the last two moves (Numerical Recipes' rtsafe: dx, dxold)
     for iteration in range(MAX_ITER):
         f, df = fn(x)
@@ -57,19 +62,32 @@ def _newton_in_bracket(fn: Callable, lo, hi, x, what: str):
         np.copyto(hi, x, where=~below)
         with np.errstate(divide="ignore", invalid="ignore"):
             step = f / df
-            # after a few plain steps, Newton that does not converge fast enough is replaced (rtsafe)
-            slow = (iteration >= SAFEGUARD_AFTER) & (np.abs(2.0 * f) > np.abs(move_before * df))
         newton = x - step
         in_bracket = (newton >= lo) & (newton <= hi)
-        inside = in_bracket & ~slow
+        inside = in_bracket
+        if iteration >= SAFEGUARD_AFTER:  # Newton that does not converge fast enough is replaced (rtsafe)
+            inside = in_bracket & ~(np.abs(2.0 * f) > np.abs(move_before * df))
         x_new = np.where(inside, newton, 0.5 * (lo + hi))
         by_newton = inside & (np.abs(step) <= TOL_MV)
-        if np.all(by_newton | (hi - lo <= TOL_MV)):
-            if not np.all(by_newton | (seen_neg & seen_pos)):
+        done = by_newton | (hi - lo <= TOL_MV)
+        if left < pending.size:
+            done &= pending
+        if np.any(done):
+            if not np.all(by_newton[done] | (seen_neg & seen_pos)[done]):
                 raise SolverError(f"{what}: the net current does not change sign in the search range")
-            return np.where(in_bracket, newton, x_new)  # a last Newton step inside the tiny bracket
+            out[rows[done]] = np.where(in_bracket, newton, x_new)[done]  # a last Newton step inside the bracket
+            pending &= ~done
+            left = np.count_nonzero(pending)
+            if left == 0:
+                return out.reshape(shape)
         move_before, move = move, np.abs(x_new - x)
-        x = x_new
+        x = x_new if left == pending.size else np.where(pending, x_new, x)
+        if restrict is not None and left < pending.size // 2:  # go on with the unfinished points alone
+            lo, hi, x, seen_neg, seen_pos, move, move_before, rows = (
+                a[pending] for a in (lo, hi, x, seen_neg, seen_pos, move, move_before, rows)
+            )
+            pending = np.ones(left, bool)
+            fn = restrict(rows)
     raise SolverError(f"{what}: no convergence to {TOL_MV:g} mV in {MAX_ITER} iterations")
 
 
@@ -113,11 +131,16 @@ def solve_increasing(setup: Setup, inputs: dict, what: str = "steady state") -> 
     n = int(np.prod(shape))
     out = np.empty(n)
     for start in range(0, n, CHUNK):
-        lo, hi, x0, residual, convex = setup(**{k: v[start : start + CHUNK] for k, v in flat.items()})
+        chunk = {k: v[start : start + CHUNK] for k, v in flat.items()}
+        lo, hi, x0, residual, convex = setup(**chunk)
         if convex:
             out[start : start + CHUNK] = _newton_convex(residual, x0, what)
         else:
-            out[start : start + CHUNK] = _newton_in_bracket(residual, lo, hi, x0, what)
+
+            def restrict(rows: np.ndarray, chunk: dict = chunk) -> Callable:
+                return setup(**{k: v[rows] for k, v in chunk.items()})[3]
+
+            out[start : start + CHUNK] = _newton_in_bracket(residual, lo, hi, x0, what, restrict)
     return out.reshape(shape)
 
 
