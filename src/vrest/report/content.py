@@ -7,17 +7,11 @@ import re
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..bistability import K_O_SCAN_MM, can_be_bistable
 from . import figures as F
 from .assess import methods, verdict
 from .blocks import Block, Bullets, Fig, Heading, Para, Table, Verdict
-from .kalaemia import (
-    K_O_SCAN_MM,
-    KALAEMIA_MM,
-    Bistability,
-    bistability,
-    can_be_bistable,
-    kalaemia_table,
-)
+from .kalaemia import KALAEMIA_MM, Bistability, bistability, kalaemia_table
 from .load import (
     CITATIONS,
     FitRun,

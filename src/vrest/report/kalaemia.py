@@ -2,9 +2,8 @@
 
 Numerics only (no plotting, no file I/O). Parameter draws are 1-D arrays, one value
 per draw; the other inputs are one fit condition's fixed values (:class:`Inputs`).
-The bistable range follows :func:`vrest.bistability.bistable_range` (two or more
-stable states, bounds bisected in K_o), vectorised over draws so that a few hundred
-draws take seconds.
+The bistable range is :func:`vrest.bistability.bistable_ranges` (two or more
+stable states, bounds bisected in K_o), vectorised over draws.
 """
 
 from __future__ import annotations
@@ -15,17 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..api import MultipleSteadyStatesWarning, predict, resolve_inputs
-from ..models import get_model
-from ..models.solver import all_zeros
+from ..api import MultipleSteadyStatesWarning, predict
+from ..bistability import bistable_ranges, can_be_bistable, is_multistable
 
 KALAEMIA_MM = {"hypokalaemia": 2.5, "normokalaemia": 4.5, "hyperkalaemia": 7.0}
 """Representative plasma K+ (mM) inside the bundled sensitivity scenarios' ranges (2.0-3.5, 3.5-5.0, 5.5-8.0 mM)."""
-
-K_O_SCAN_MM = (0.5, 20.0)
-N_SCAN = 200
-"""K_o range (mM) searched for bistability and its number of (geometrically spaced) scan levels, as
-:func:`vrest.bistability.bistable_range`: a range narrower than the scan spacing (about 2 %) can be missed."""
 
 NA_O_FLOOR_MM = 1e-3
 """Na_o floor (mM) when K+ replaces Na+ at high K_o (as the fit's predictive grid)."""
@@ -74,48 +67,11 @@ class Bistability:
         return (float(q[0, 0]), float(q[0, 1])) if q is not None and self.probability >= 0.5 else None
 
 
-def can_be_bistable(model: str) -> bool:
-    """Whether ``model`` can have two stable states: a fixed point without a monotone (Newton) solver."""
-    m = get_model(model)
-    return m.current is not None and m.newton_setup is None
-
-
-def is_multistable(model: str, params: dict[str, np.ndarray], inputs: Inputs, k_o: np.ndarray, preset: str) -> np.ndarray:
-    """Whether >= 2 stable states exist, at parameters and K_o (mM) broadcast against each other."""
-    m, values = resolve_inputs(model, {**inputs.at(k_o), **params}, preset)
-    return all_zeros(m.current, values).n_stable >= 2
-
-
-def bistability(
-    model: str, params: dict[str, np.ndarray], inputs: Inputs, preset: str, *, n_scan: int = N_SCAN, rel_tol: float = 1e-6
-) -> Bistability:
-    """The bistable K_o range of every draw: scan ``n_scan`` K_o levels of :data:`K_O_SCAN_MM`, then bisect
-    each bound to ``rel_tol`` (relative, in K_o)."""
-    grid = np.geomspace(*K_O_SCAN_MM, n_scan)
-    multi = is_multistable(model, {k: v[:, None] for k, v in params.items()}, inputs, grid, preset)
-    found = multi.any(axis=1)
-    first = np.argmax(multi, axis=1)
-    last = n_scan - 1 - np.argmax(multi[:, ::-1], axis=1)
-    bounds = np.full((multi.shape[0], 2), np.nan)
-    bounds[found] = K_O_SCAN_MM
-    lower, upper = found & (first > 0), found & (last < n_scan - 1)
-    bounds[lower, 0] = _bisect(model, params, inputs, preset, lower, grid[first[lower] - 1], grid[first[lower]], False, rel_tol)
-    bounds[upper, 1] = _bisect(model, params, inputs, preset, upper, grid[last[upper]], grid[last[upper] + 1], True, rel_tol)
-    return Bistability(bounds)
-
-
-def _bisect(
-    model: str, params: dict[str, np.ndarray], inputs: Inputs, preset: str,
-    rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, lo_multi: bool, rel_tol: float,
-) -> np.ndarray:  # fmt: skip
-    """The K_o (mM) in each bracket [lo, hi] (of the draws selected by the mask ``rows``) where the
-    number of stable states crosses 2; ``lo_multi``: whether ``lo`` is multistable."""
-    sub = {k: v[rows] for k, v in params.items()}
-    while lo.size and np.max(hi / lo - 1.0) > rel_tol:
-        mid = np.sqrt(lo * hi)
-        same = is_multistable(model, sub, inputs, mid, preset) == lo_multi
-        lo, hi = np.where(same, mid, lo), np.where(same, hi, mid)
-    return np.sqrt(lo * hi)
+def bistability(model: str, params: dict[str, np.ndarray], inputs: Inputs, preset: str) -> Bistability:
+    """The bistable K_o range of every draw (:func:`vrest.bistability.bistable_ranges`, default scan), as its hull."""
+    ranges = bistable_ranges(model, params, at_k_o=inputs.at, preset=preset)
+    hulls = [(r[0][0], r[-1][1]) if r else (np.nan, np.nan) for r in ranges]
+    return Bistability(np.array(hulls, dtype=float).reshape(-1, 2))
 
 
 def v_rest(model: str, params: dict[str, np.ndarray], inputs: Inputs, k_o: np.ndarray, preset: str) -> np.ndarray:
@@ -136,6 +92,6 @@ def kalaemia_table(
     table = pd.DataFrame({"state": list(levels), "K_o_mM": k_o, "V_rest_median_mV": q50, "V_rest_q5_mV": q5,
                           "V_rest_q95_mV": q95})  # fmt: skip
     if can_be_bistable(model):
-        multi = is_multistable(model, {k: v[:, None] for k, v in params.items()}, inputs, k_o, preset)
+        multi = is_multistable(model, {**{k: v[:, None] for k, v in params.items()}, **inputs.at(k_o)}, preset)
         table["P_bistable_at_K_o"] = multi.mean(axis=0)
     return table
