@@ -302,6 +302,15 @@ def test_seeded_runs_are_bit_for_bit_reproducible(seed):
     assert not np.array_equal(first.indices["value"], other.indices["value"])
 
 
+def test_dask_jobs_give_the_same_indices_as_one_process():
+    kw = dict(seed=0, n=256, second_order=True, k_o_grid=[2.0, 4.0, 6.0])
+    here = sobol_analysis("rectifying-kir", ["hypokalaemia", "hyperkalaemia"], **kw)
+    dask = sobol_analysis("rectifying-kir", ["hypokalaemia", "hyperkalaemia"], **kw, scheduler="local", workers=2)
+    pd.testing.assert_frame_equal(here.indices, dask.indices, check_exact=True)
+    pd.testing.assert_frame_equal(here.summary, dask.summary, check_exact=True)
+    assert here.findings == dask.findings
+
+
 def test_seed_zero_is_honoured_and_seed_must_be_explicit():
     assert options(8, 0, False, 100, 0.95, 0.05, "vrest").seed == 0
     a = sobol_function(ishigami, ISHIGAMI_INPUTS, seed=0, n=64)

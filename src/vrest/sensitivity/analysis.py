@@ -245,19 +245,45 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _run_blocks(problems: list[tuple[Problem, tuple[float, ...], Problem | None]], opts: Options, progress: Progress):
-    """Blocks of every scenario (whole, then per K_o) and their wall times (s) by block."""
-    blocks, times = [], {}
+def _run_blocks(
+    problems: list[tuple[Problem, tuple[float, ...], Problem | None]],
+    opts: Options,
+    progress: Progress,
+    scheduler: str | None = None,
+    workers: int | None = None,
+):
+    """Blocks of every scenario (whole, then per K_o) and their wall times (s) by block.
+
+    Each block is independent and seeded by ``opts`` alone, so with a ``scheduler``
+    (see :mod:`vrest.batch.engine`) the blocks run as parallel jobs with identical results.
+    """
+    jobs = {}
     for problem, grid, per_k_o in problems:
-        t0 = time.perf_counter()
-        blocks.append(analyse_block(problem, [{}], None, opts.second_order, opts, progress))
-        times[problem.name] = round(time.perf_counter() - t0, 3)
+        jobs[problem.name] = (problem, [{}], None, opts.second_order, opts)
         if per_k_o is not None:
-            t0 = time.perf_counter()
             levels = [{"k_o": np.float64(k)} for k in grid]
-            blocks.append(analyse_block(per_k_o, levels, np.array(grid), False, opts, progress))
-            times[f"{problem.name} per K_o"] = round(time.perf_counter() - t0, 3)
-    return blocks, times
+            jobs[f"{problem.name} per K_o"] = (per_k_o, levels, np.array(grid), False, opts)
+    if scheduler is None:
+        done = {name: _timed_block(job, progress) for name, job in jobs.items()}
+    else:
+        from ..batch.engine import Failure, run_jobs
+
+        done = {}
+
+        def keep(name: str, outcome) -> None:
+            if isinstance(outcome, Failure):
+                raise RuntimeError(f"sensitivity: {name}: {outcome.reason}")
+            done[name] = outcome
+
+        run_jobs(_timed_block, jobs, keep, scheduler=scheduler, workers=workers, what="sensitivity")
+    return [done[name][0] for name in jobs], {name: done[name][1] for name in jobs}
+
+
+def _timed_block(job: tuple, progress: Progress | None = None) -> tuple[Block, float]:
+    """One block (see :func:`analyse_block`) and its wall time (s)."""
+    t0 = time.perf_counter()
+    block = analyse_block(*job, progress or (lambda _: None))
+    return block, round(time.perf_counter() - t0, 3)
 
 
 def _result(
@@ -317,6 +343,8 @@ def sobol_analysis(
     engine: str = "vrest",
     posterior: str | Path | None = None,
     progress: Progress | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> SensitivityResult:
     """Sobol' indices of V_rest (mV) of ``model`` over each scenario, with CIs, flags and cross-checks.
 
@@ -332,7 +360,9 @@ def sobol_analysis(
     ``vrest fit`` folder of the same model; its fitted parameters are drawn jointly
     as one factor named ``posterior`` (see :mod:`.posterior`), and the result gains
     credible bands and the parameter/physiology split of the variance
-    (``uncertainty``). Raises ValueError naming the argument, file, key or folder on
+    (``uncertainty``). ``scheduler`` (``"local"``, ``"tcp://host:port"``; None: in this
+    process) runs each scenario's whole and per-K_o analyses as parallel Dask jobs, with
+    the same numbers. Raises ValueError naming the argument, file, key or folder on
     bad input, before any model run.
     """
     t_start = time.perf_counter()
@@ -364,7 +394,7 @@ def sobol_analysis(
         rest = s.without("k_o")
         per_k_o = model_problem(rest, branch, fit) if grid and rest.inputs else None
         problems.append((model_problem(s, branch, fit), grid, per_k_o))
-    blocks, times = _run_blocks(problems, opts, progress or (lambda _: None))
+    blocks, times = _run_blocks(problems, opts, progress or (lambda _: None), scheduler, workers)
     info = {
         "settings": {"model": loaded[0].model, "branch": branch},
         "scenarios": [s.describe() for s in loaded],

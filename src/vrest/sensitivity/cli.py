@@ -93,6 +93,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--branch", choices=BRANCHES, default="hyperpolarized", help="stable state used where there are two")
     p.add_argument("--engine", default="vrest", help="vrest (vectorised, default) or salib (SALib's analyze; slow)")
+    p.add_argument("--scheduler", help="run the scenarios' analyses as parallel Dask jobs: local (a local cluster) or "
+                   "tcp://HOST:PORT (default: in this process)")  # fmt: skip
+    p.add_argument("--workers", type=int, help="worker processes of a local cluster (default: one per CPU)")
     p.add_argument("--no-figures", action="store_true", help="write the tables and JSON only")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -173,6 +176,10 @@ def run(args: argparse.Namespace) -> None:
         if args.model is not None:
             get_model(args.model)
         grid = parse_grid(args.k_o_grid)
+        if args.scheduler is not None:
+            from ..batch.engine import scheduler_address
+
+            scheduler_address(args.scheduler)  # a bad --scheduler is refused before any work
         from .analysis import sobol_analysis
         from .output import checked_out_dir, write_outputs
         from .scenarios import bundled_scenario, scenario_file
@@ -194,6 +201,8 @@ def run(args: argparse.Namespace) -> None:
             engine=args.engine,
             posterior=args.posterior,
             progress=progress,
+            scheduler=args.scheduler,
+            workers=args.workers,
         )
         progress(f"writing {args.out}")
         files = write_outputs(res, args.out, force=args.force, figures=not args.no_figures)
