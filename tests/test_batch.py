@@ -56,12 +56,6 @@ def test_local_cluster_gives_bit_identical_results_to_serial_and_isolates_a_bad_
         b = xr.open_datatree(dask / "recordings" / folder / "posterior.nc", engine="h5netcdf")
         for name in ("p_na", "p_cl", "pump_mv", "sigma_mv"):
             np.testing.assert_array_equal(a.posterior[name].values, b.posterior[name].values)
-    seed = json.loads((dask / "recordings" / "cell_3" / "fit.json").read_text())["seed"]
-    table = pd.read_csv(data)
-    table[table["recording"] == "cell 3"].to_csv(tmp_path / "cell3.csv", index=False)
-    alone = [str(tmp_path / "cell3.csv"), *FAST, "--seed", str(seed), "--out", str(tmp_path / "alone")]
-    assert main(["fit", *alone]) == 0  # one recording refitted on its own with its batch seed: the same draws
-    assert (tmp_path / "alone" / "summary.csv").read_bytes() == (dask / "recordings" / "cell_3" / "summary.csv").read_bytes()
     timings = pd.read_csv(dask / "timings.csv")
     assert timings["worker"].nunique() <= 2
     compiled = timings[timings["compile_s"] > 0]

@@ -160,7 +160,7 @@ def test_compare_ranks_models_of_the_same_data(gelband_fit, tmp_path, capsys):
                  "--chains", "2", "--draws", "300", "--tune", "300"])  # fmt: skip
     assert code == 0
     capsys.readouterr()
-    code, out, _ = run(["compare", ghk_out, mn_out, "--out", tmp_path / "cmp.csv"], capsys)
+    code, _out, _ = run(["compare", ghk_out, mn_out, "--out", tmp_path / "cmp.csv"], capsys)
     assert code == 0
     table = pd.read_csv(tmp_path / "cmp.csv")
     assert {"elpd", "se", "weight"} <= set(table.columns) and table["weight"].sum() == pytest.approx(1.0)
@@ -188,7 +188,7 @@ def test_90_percent_intervals_cover_the_truth_across_data_sets():
 def test_estimates_converge_as_data_grow():
     errors = []
     for n in (1, 4, 16):
-        table, truth = simulated_recordings(seed=7, n_per_level=n)
+        table, _truth = simulated_recordings(seed=7, n_per_level=n)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             s = fit(load_recordings(table), FitSettings(model="ghk", seed=0, **FAST)).summary.set_index("parameter")

@@ -179,7 +179,7 @@ def test_help_explains_every_flag_with_unit():
 
 def test_console_script_exit_codes():
     vrest_cmd = str(Path(sys.executable).parent / "vrest")  # installed beside this interpreter
-    ok = subprocess.run([vrest_cmd, "predict", "--model", "ghk", "--k-o", "5"], capture_output=True, text=True)
-    bad = subprocess.run([vrest_cmd, "predict", "--model", "ghk", "--k-o", "0"], capture_output=True, text=True)
+    ok = subprocess.run([vrest_cmd, "predict", "--model", "ghk", "--k-o", "5"], capture_output=True, text=True, check=False)
+    bad = subprocess.run([vrest_cmd, "predict", "--model", "ghk", "--k-o", "0"], capture_output=True, text=True, check=False)
     assert ok.returncode == 0 and "V_mV" in ok.stdout
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.startswith("vrest: error: --k-o")

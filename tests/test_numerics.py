@@ -35,7 +35,7 @@ def test_bernoulli_matches_exact_values_and_series_boundary():
     with np.errstate(under="ignore"):
         exact = np.array([xi / np.expm1(xi) if xi != 0 else 1.0 for xi in np.minimum(x, 700.0)])
     np.testing.assert_allclose(bernoulli(x), exact, rtol=2e-15)
-    b, b_neg, db = bernoulli_terms(x)
+    _b, b_neg, db = bernoulli_terms(x)
     np.testing.assert_allclose(b_neg, bernoulli(-x), rtol=1e-14)
     # B'(x) against a central difference, on both sides of the series switch
     h = 1e-6

@@ -10,11 +10,11 @@ import pytest
 from conftest import random_inputs
 
 import vrest
+from vrest.models.kir_states import kir_stable_state
 from vrest.sensitivity import LogNormal, Normal, TruncNormal, Uniform, sobol_analysis, sobol_function
 from vrest.sensitivity.analysis import options
 from vrest.sensitivity.estimators import bootstrap_counts, normal_quantile, sobol_estimates
 from vrest.sensitivity.evaluate import evaluate
-from vrest.models.kir_states import kir_stable_state
 from vrest.sensitivity.sampling import saltelli_design
 from vrest.sensitivity.scenarios import Scenario, bundled_scenario, scenario_from_table
 

@@ -93,7 +93,7 @@ def run_plain_pymc(table: pd.DataFrame) -> tuple[float, dict]:
 
 
 def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
     return f"{cpu}, {os.cpu_count()} cores"
 
 

@@ -27,7 +27,7 @@ from vrest.api import solve_root
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tests"))
-from conftest import random_inputs  # noqa: E402  (the tests' physiological input ranges)
+from conftest import random_inputs
 
 TARGETS = {
     "ghk": ("model throughput >= 50% of plain NumPy GHK", lambda r, ref: r >= 0.5 * ref),
@@ -51,7 +51,7 @@ def plain_numpy_ghk(x: dict) -> np.ndarray:
 
 
 def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
 
 
@@ -80,13 +80,13 @@ def main() -> None:
         n = args.n if model != "rectifying-kir" else args.n // 10
         x = random_inputs(model, n, seed=1, **fixed)
         m, values = vrest.resolve_inputs(model, x)
-        api = n / best_time(lambda: vrest.predict(model, **x), args.repeat)
+        api = n / best_time(lambda model=model, x=x: vrest.predict(model, **x), args.repeat)
         if m.needs_solver(values):
-            core = n / best_time(lambda: solve_root(m, values), args.repeat)
+            core = n / best_time(lambda m=m, values=values: solve_root(m, values), args.repeat)
         else:
             from vrest.api import call_with
 
-            core = n / best_time(lambda: call_with(m.voltage, values), args.repeat)
+            core = n / best_time(lambda m=m, values=values: call_with(m.voltage, values), args.repeat)
         rows.append((label + ("" if n == args.n else f" (n={n})"), api, core))
 
     ss_inputs = random_inputs("rectifying-kir", 10_000, seed=2)

@@ -116,7 +116,7 @@ def main() -> None:
     sobol_analysis(None, scenario("warm", "ghk", GHK), seed=0, n=64, second_order=True)
     bare_loop(64, 0)
 
-    t_bare, bare = best(lambda: bare_loop(n, 1), args.repeat)
+    t_bare, _bare = best(lambda: bare_loop(n, 1), args.repeat)
     t_ghk, ghk = best(
         lambda: sobol_analysis(None, scenario("ghk", "ghk", GHK), seed=0, n=n, second_order=True), args.repeat
     )

@@ -28,12 +28,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import vrest  # noqa: E402
-from vrest.sensitivity import bundled_scenario, scenario_from_table, sobol_analysis, write_outputs  # noqa: E402
-from vrest.sensitivity.figures import bars_figure  # noqa: E402
+import vrest
+from vrest.sensitivity import bundled_scenario, scenario_from_table, sobol_analysis, write_outputs
+from vrest.sensitivity.figures import bars_figure
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("ghk", "rectifying-kir")

@@ -17,17 +17,17 @@ import numpy as np
 
 from . import __version__
 from .api import gradient, nernst, nernst_gradient_mv, predict, steady_states
-from .bistability import bistable_range
 from .batch.cli import add_parser as add_batch_parser
-from .inference.cli import add_parsers as add_fit_parsers
-from .report.cli import add_parser as add_report_parser
-from .sensitivity import cli as sensitivity_cli
-from .study import add_parser as add_run_parser
+from .bistability import bistable_range
 from .constants import ZERO_CELSIUS_K
+from .inference.cli import add_parsers as add_fit_parsers
 from .models import MODELS, get_model
 from .models.solver import SolverError
 from .parameters import PARAMS
 from .presets import DEFAULT_PRESET, PRESETS, get_preset
+from .report.cli import add_parser as add_report_parser
+from .sensitivity import cli as sensitivity_cli
+from .study import add_parser as add_run_parser
 
 IONS = {"K": ("k", 1), "Na": ("na", 1), "Cl": ("cl", -1), "Ca": ("ca", 2)}
 
@@ -39,7 +39,7 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors."""
 
-    def error(self, message: str):  # noqa: D102 - argparse hook
+    def error(self, message: str):
         raise UsageError(f"{self.prog}: {message}")
 
 

@@ -280,8 +280,7 @@ def _parse_csv(label: str, text: str) -> tuple[list[str], list[tuple[int, list[s
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     records: list[list[str]] = []
     try:
-        for record in reader:
-            records.append(record)
+        records.extend(reader)
     except csv.Error as exc:
         raise DataError(f"{label}: row {len(records) + 1}: malformed quoting ({exc}); "
                         "expected values quoted as \"...\" with inner quotes doubled") from None

@@ -21,7 +21,7 @@ class Kind(Enum):
 
     CONCENTRATION = "positive and finite"
     NON_NEGATIVE = "non-negative and finite"
-    POSITIVE = "positive and finite"
+    POSITIVE = "positive and finite"  # noqa: PIE796 - an alias of CONCENTRATION: the same check
     REAL = "finite"
     TEMPERATURE = "a temperature above 0 K"
     AT_LEAST_ONE = "finite and >= 1"

@@ -110,7 +110,7 @@ def settings_from(args: argparse.Namespace, model: str):
         fixed["k_replaces_na"] = True
     conditions = {label: _kelvin(v, f"conditions.{label}") for label, v in study.get("conditions", {}).items()}
     seed = args.seed if args.seed is not None else study.get("seed", 0)
-    pick = lambda flag, key, default: flag if flag is not None else study.get(key, default)  # noqa: E731
+    pick = lambda flag, key, default: flag if flag is not None else study.get(key, default)
     return FitSettings(
         model=model,
         seed=int(seed),

@@ -1,9 +1,10 @@
 """Compiled NUTS models, one per model structure and process.
 
-Compiling a PyMC model for nutpie takes seconds; sampling a single cell takes about a
-second. A process that fits many data sets (a batch worker, an SBC study, a test
-session) therefore compiles each structure (:attr:`ModelData.key`) once and swaps each
-data set's ``pm.Data`` values and start point into the compiled model.
+Compiling a PyMC model for nutpie takes seconds; sampling a single cell takes less than
+a second. A process that fits many data sets (a batch worker, an SBC study) therefore
+compiles each structure (:attr:`ModelData.key`) once and swaps each data set's
+``pm.Data`` values and start point into the compiled model. A process that fits one
+data set compiles the model with its data frozen in, which compiles about twice as fast.
 """
 
 from __future__ import annotations
@@ -27,20 +28,31 @@ def trace_names(model) -> list[str]:
     return names + [d.name for d in model.deterministics]
 
 
-def compiled_model(spec: ModelData):
-    """A nutpie model for ``spec`` (its data and start point swapped in) and the seconds spent compiling (0 if cached)."""
+def compiled_model(spec: ModelData, reuse: bool = True):
+    """A nutpie model for ``spec`` (its data and start point swapped in) and the seconds spent compiling (0 if cached).
+
+    ``reuse=False`` compiles a model with the data frozen in as constants and does not
+    cache it: about half the compile time of a model with data containers, for a
+    process that fits one data set.
+    """
     import nutpie
 
     t0 = time.perf_counter()
     seconds = 0.0
     with _LOCK:
-        entry = _CACHE.get(spec.key)
+        entry = _CACHE.get(spec.key) if reuse else None
         if entry is None:
             model = build_model(spec)
+            if not reuse:
+                from pymc.model.transform.optimization import freeze_dims_and_data
+
+                model = freeze_dims_and_data(model, dims=[], data=list(spec.values))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
                 compiled = nutpie.compile_pymc_model(model, var_names=trace_names(model))
-            entry = _CACHE[spec.key] = (compiled, _layout(model))
+            entry = (compiled, _layout(model))
+            if reuse:
+                _CACHE[spec.key] = entry
             seconds = time.perf_counter() - t0
     compiled, layout = entry
     used = {var.name for var in compiled.shared_var_keys}  # containers the log-density does not read are absent

@@ -45,6 +45,7 @@ class FitSettings:
     g_tot_ns: float | None = None  # total conductance, for the pump current and ATP rate
     progress: bool = True
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
+    reuse_compiled: bool = False  # keep the compiled model for more data sets of this structure (batches)
 
 
 @dataclass
@@ -142,7 +143,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
     _say(settings, f"compiling the {settings.model} model (once per process and model structure) ...")
-    compiled, compile_s = compiled_model(spec)
+    compiled, compile_s = compiled_model(spec, reuse=settings.reuse_compiled)
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")
     idata = nutpie.sample(
@@ -168,7 +169,7 @@ def _add_observation_groups(idata, design: Design, priors: list[Prior], hierarch
     rows = np.isfinite(design.v_obs)
     post = idata.posterior
     if hierarchical:
-        cells, cell_of_row = np.unique(design.cell[rows], return_inverse=True)
+        _cells, cell_of_row = np.unique(design.cell[rows], return_inverse=True)
         params = {p.name: post[f"{p.name}_cell"].values[..., cell_of_row] for p in priors}
     else:
         params = {p.name: post[p.name].values[..., None] for p in priors}

@@ -87,10 +87,10 @@ def laplace_fit(design: Design, priors: list[Prior], sigma_mv: float | None = No
     for _ in range(1 if sigma_mv is not None else 3):
         scale = np.sqrt(sigma**2 + sub.sem**2)
 
-        def residuals(t):
+        def residuals(t, scale=scale):
             return np.concatenate([(forward(sub, priors, t) - sub.v_obs) / scale, (t - mean0) / sd0])
 
-        def jac(t):
+        def jac(t, scale=scale):
             return np.vstack([jacobian(sub, priors, t) / scale[:, None], np.diag(1.0 / sd0)])
 
         theta = least_squares(residuals, theta, jac=jac, method="trf", x_scale=sd0).x

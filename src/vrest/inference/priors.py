@@ -105,7 +105,7 @@ def fitted_priors(model: str, *, no_pump: bool = False, overrides: dict | None =
         priors.append(prior)
     unknown = set(overrides or {}) - set(FITTED[model]) - {"sigma_mv"}
     if unknown:
-        raise ValueError(f"priors: {sorted(unknown)[0]!r} is not fitted by model {model!r} (fitted: {', '.join(FITTED[model])})")
+        raise ValueError(f"priors: {min(unknown)!r} is not fitted by model {model!r} (fitted: {', '.join(FITTED[model])})")
     return priors
 
 
@@ -114,7 +114,7 @@ def override(prior: Prior, spec: dict) -> Prior:
     allowed = {"median", "log_sd"} if prior.log_scale else {"mean", "sd"}
     bad = set(spec) - allowed
     if bad:
-        raise ValueError(f"priors.{prior.name}: unknown key {sorted(bad)[0]!r}; expected {', '.join(sorted(allowed))}")
+        raise ValueError(f"priors.{prior.name}: unknown key {min(bad)!r}; expected {', '.join(sorted(allowed))}")
     values = {k: float(v) for k, v in spec.items()}
     if prior.log_scale:
         if values.get("median", 1.0) <= 0 or values.get("log_sd", 1.0) <= 0:

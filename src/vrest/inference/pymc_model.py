@@ -92,7 +92,8 @@ class ModelData:
     ``key`` is the model's structure: data sets with the same key share one compiled
     model, with ``values`` (the ``pm.Data`` containers: per-row inputs, V_m, SEM, the
     coordinate constants) and ``start`` (the initial point of the free coordinates)
-    swapped in.
+    swapped in. Inputs and SEMs equal on every row are ``constants`` (part of the key):
+    PyTensor folds them, which keeps compilation short.
     """
 
     model: str
@@ -101,13 +102,15 @@ class ModelData:
     likelihood: str
     share: tuple[int, int, int | None] | None  # offset-share indices (a, b, pump), or None: rotation
     cells: np.ndarray | None  # cell labels of a hierarchical model
+    constants: tuple[tuple[str, float], ...]  # inputs (and sem_mv) with one value on every row
     values: dict[str, np.ndarray]
     start: dict[str, np.ndarray]
 
     @property
     def key(self) -> tuple:
         n_cells = 0 if self.cells is None else self.cells.size
-        return (self.model, self.priors, self.hierarchical, self.likelihood, self.share, n_cells, tuple(sorted(self.values)))
+        return (self.model, self.priors, self.hierarchical, self.likelihood, self.share, n_cells, self.constants,
+                tuple(sorted(self.values)))  # fmt: skip
 
 
 def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchical: bool = False,
@@ -116,10 +119,10 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
     if likelihood not in ("normal", "student-t"):
         raise ValueError(f"likelihood: expected 'normal' or 'student-t', got {likelihood!r}")
     rows = np.isfinite(design.v_obs)
-    # a Ca2+ permeability of zero is structure, not data: it selects the closed-form GHK voltage
-    values = {f"in_{k}": np.asarray(v[rows], dtype=float) for k, v in design.inputs.items()
-              if not (k == "p_ca" and not np.any(v[rows]))}  # fmt: skip
-    values |= {"sem_mv": design.sem[rows].astype(float), "v_obs": design.v_obs[rows].astype(float)}
+    columns = {**{k: np.asarray(v[rows], dtype=float) for k, v in design.inputs.items()}, "sem_mv": design.sem[rows]}
+    constants = tuple(sorted((k, float(v[0])) for k, v in columns.items() if np.ptp(v) == 0))
+    values = {("" if k == "sem_mv" else "in_") + k: v for k, v in columns.items() if np.ptp(v) > 0}
+    values["v_obs"] = design.v_obs[rows].astype(float)
     os_ = offset_share(design, priors, lap)
     if os_ is not None:
         start = _offset_share_start(os_, priors, design.model, lap.theta)
@@ -133,7 +136,7 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
     cells = None
     if hierarchical:
         cells, values["cell_of_row"] = np.unique(design.cell[rows], return_inverse=True)
-    return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, values, start)
+    return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, constants, values, start)
 
 
 def _from_offset_share(share: tuple, priors: list[Prior], model: str, coords: dict, data: dict):
@@ -149,8 +152,7 @@ def _from_offset_share(share: tuple, priors: list[Prior], model: str, coords: di
             theta[j] = coords[f"log_{p.name}"] if p.log_scale else coords[p.name]
     if pump is not None:
         passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != pump}
-        reference = {k.removeprefix("ref_"): v for k, v in data.items() if k.startswith("ref_")}
-        theta[pump] = symbolic_voltage(model, **reference, **passive, pump_mv=0.0) - coords["c"]
+        theta[pump] = symbolic_voltage(model, **_inputs(data, "ref_"), **passive, pump_mv=0.0) - coords["c"]
     return theta
 
 
@@ -179,7 +181,10 @@ def build_model(spec: ModelData) -> pm.Model:
     if spec.hierarchical:
         coords["cell"] = np.arange(spec.cells.size)
     with pm.Model(coords=coords) as model:
+        constants = dict(spec.constants)
         data = {k: pm.Data(k, v) for k, v in spec.values.items()}
+        data |= {prefix + k: v for k, v in constants.items() for prefix in ("in_", "ref_") if k != "sem_mv"}
+        data.setdefault("sem_mv", constants.get("sem_mv"))
         if spec.share is not None:  # flat coordinates; the prior enters as a potential below
             free = {k: pm.Flat(k, initval=v) for k, v in spec.start.items()}
             kinds = {k: ("log" if k.startswith("log_") else k if k in TAU_PRIOR_SD else "c") for k in spec.start}
@@ -205,9 +210,8 @@ def build_model(spec: ModelData) -> pm.Model:
             theta_row = [t[data["cell_of_row"]] for t in theta_cell]
         else:
             theta_row = theta_pop
-        inputs = {k.removeprefix("in_"): v for k, v in data.items() if k.startswith("in_")}
         params = {p.name: p.to_natural(t) for p, t in zip(priors, theta_row, strict=True)}
-        mu = symbolic_voltage(spec.model, **inputs, **params)
+        mu = symbolic_voltage(spec.model, **_inputs(data, "in_"), **params)
         sigma = pm.HalfNormal("sigma_mv", SIGMA_PRIOR_SD_MV)
         scale = pt.sqrt(sigma**2 + data["sem_mv"] ** 2)
         if spec.likelihood == "student-t":
@@ -218,9 +222,9 @@ def build_model(spec: ModelData) -> pm.Model:
     return model
 
 
-def sampled_names(model: pm.Model) -> list[str]:
-    """The free coordinates NUTS samples (for tracing)."""
-    return [v.name for v in model.free_RVs]
+def _inputs(data: dict, prefix: str) -> dict:
+    """The model inputs among the data (containers or constants) named with ``prefix``."""
+    return {k.removeprefix(prefix): v for k, v in data.items() if k.startswith(prefix)}
 
 
 def _m0(priors: list[Prior]) -> np.ndarray:

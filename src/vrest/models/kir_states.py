@@ -438,7 +438,7 @@ def kir_state_near(values: dict, branch: str, start: np.ndarray) -> np.ndarray |
     else:
         y2 = solve_increasing(_y2_setup, {"v_half": x["v_half"], "k_slope": x["k_slope"]}).reshape(start.shape)
     v2 = e_k + y2
-    current_v2, slope_v2 = kir_net_current(v2, **terms)
+    _current_v2, slope_v2 = kir_net_current(v2, **terms)
     monotone = slope_v2 >= 0  # I' is smallest at v2: then I increases everywhere and has one zero
     if branch == "hyperpolarized":  # no zero below v*: v* before the inflection, or I < 0 up to v2
         no_other = (v <= v2) | monotone | (g_max * y2 + g_lin * (v2 - e_lin) + x["i_pump"] < 0)
