@@ -216,6 +216,16 @@ def test_single_k_o_level_says_the_ratios_are_not_identifiable():
     assert lap.rank == 1 and sum("NOT identifiable" in line for line in lines) == 2
 
 
+def test_a_single_chain_keeps_its_chain_axis_in_every_group():
+    k_o = np.geomspace(1, 100, 8)
+    v = vrest.predict("ghk", k_o=k_o, na_o=150 - k_o) + np.random.default_rng(3).normal(0, 1, 8)
+    recordings = load_recordings(pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v}))
+    result = fit(recordings, FitSettings(model="ghk", seed=0, chains=1, draws=100, tune=100, progress=False,
+                                         fixed={"k_replaces_na": True}))  # fmt: skip
+    for group in ("posterior", "posterior_predictive", "log_likelihood"):
+        assert result.idata[group].sizes["chain"] == 1 and result.idata[group].sizes["draw"] == 100
+
+
 def test_advice_names_a_condition_that_identifies_the_usual_protocol():
     from vrest.inference.identifiability import advise, laplace_fit
 

@@ -184,7 +184,8 @@ def _add_observation_groups(idata, design: Design, priors: list[Prior], hierarch
     rng = np.random.default_rng(settings.seed)
     dims = ("chain", "draw", "obs")
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.nonzero(rows)[0]}
-    idata["posterior_predictive"] = xr.DataTree(xr.Dataset({"v_m": (dims, dist.rvs(random_state=rng))}, coords=coords))
+    draws = dist.rvs(size=np.broadcast_shapes(mu.shape, scale.shape), random_state=rng)  # size: keep a single chain's axis
+    idata["posterior_predictive"] = xr.DataTree(xr.Dataset({"v_m": (dims, draws)}, coords=coords))
     idata["log_likelihood"] = xr.DataTree(xr.Dataset({"v_m": (dims, dist.logpdf(design.v_obs[rows]))}, coords=coords))
     idata["observed_data"] = xr.DataTree(xr.Dataset({"v_m": (("obs",), design.v_obs[rows])}, coords={"obs": coords["obs"]}))
 
