@@ -46,11 +46,11 @@ def compiled_model(spec: ModelData, reuse: bool = True):
             if not reuse:
                 from pymc.model.transform.optimization import freeze_dims_and_data
 
-                model = freeze_dims_and_data(model, dims=[], data=list(spec.values))
+                model = freeze_dims_and_data(model, data=list(spec.values))  # and every dim: static shapes
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
                 compiled = nutpie.compile_pymc_model(model, var_names=trace_names(model))
-            entry = (compiled, _layout(model))
+            entry = (compiled, _layout(model, compiled.shapes))
             if reuse:
                 _CACHE[spec.key] = entry
             seconds = time.perf_counter() - t0
@@ -61,13 +61,12 @@ def compiled_model(spec: ModelData, reuse: bool = True):
     return dataclasses.replace(compiled, initial_point_func=start), seconds
 
 
-def _layout(model) -> list[tuple[str, slice]]:
-    """Where each free variable sits in the flat (unconstrained) parameter vector."""
-    point = model.initial_point(0)
+def _layout(model, shapes: dict[str, tuple]) -> list[tuple[str, slice]]:
+    """Where each free variable sits in the flat (unconstrained) parameter vector (``shapes``: nutpie's)."""
     layout, offset = [], 0
     for rv in model.free_RVs:
         name = model.rvs_to_values[rv].name
-        size = int(np.size(point[name]))
+        size = int(np.prod(shapes[name], dtype=int))
         layout.append((name, slice(offset, offset + size)))
         offset += size
     return layout
