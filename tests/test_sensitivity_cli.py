@@ -269,6 +269,8 @@ def test_cli_refuses_an_existing_directory_unless_forced(tmp_path, capsys):
         (["--model", "ghk", "--scenario", "hypokalaemia", "--k-o-grid", "2:x:3"], "vrest: error: --k-o-grid:"),
         (["--model", "ghk", "--scenario", "hypokalaemia", "--engine", "fast"], "vrest: error: --engine:"),
         (["--model", "ghk", "--scenario", "hypokalaemia", "--n", "many"], "vrest sensitivity: argument --n"),
+        (["--model", "ghk", "--scenario", "hypokalaemia", "--scheduler", "pigeon"], "vrest: error: --scheduler:"),
+        (["--model", "ghk", "--scenario", "hypokalaemia", "--workers", "0"], "vrest: error: --workers:"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, start):

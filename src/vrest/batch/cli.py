@@ -71,9 +71,7 @@ def run(args: argparse.Namespace) -> int:
     model = args.model or _study(args.study).get("model")
     if model not in FITTED:
         raise ValueError(f"--model: expected one of {', '.join(FITTED)}, got {model!r}")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers: expected a positive integer, got {args.workers}")
-    address = scheduler_address(args.scheduler)
+    address = scheduler_address(args.scheduler, args.workers)
     settings = settings_from(args, model)
     recordings = _recordings(args)
     failures = {name: str(r) for name, r in recordings.items() if isinstance(r, DataError)}

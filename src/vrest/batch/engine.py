@@ -39,8 +39,10 @@ def guarded(function: Callable[[Any], Any], argument: Any) -> Any:
         return Failure(text if isinstance(err, ValueError) else f"{type(err).__name__}: {text}")
 
 
-def scheduler_address(scheduler: str | None) -> str:
-    """The scheduler to use: the argument, else Dask's configured address, else "local"."""
+def scheduler_address(scheduler: str | None, workers: int | None = None) -> str:
+    """The scheduler to use: the argument, else Dask's configured address, else "local" (``workers`` checked too)."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers: expected a positive integer, got {workers}")
     if scheduler is None:
         import dask
 
@@ -91,7 +93,7 @@ def run_jobs(
     """
     if not jobs:
         return
-    address = scheduler_address(scheduler)
+    address = scheduler_address(scheduler, workers)
     progress = Progress(len(jobs), what)
     if address == "none":
         for name, job in jobs.items():

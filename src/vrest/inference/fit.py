@@ -142,7 +142,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     from .pymc_model import model_data
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
-    _say(settings, f"compiling the {settings.model} model (once per process and model structure) ...")
+    _say(settings, f"compiling the {settings.model} model (or reusing it, in a batch) ...")
     compiled, compile_s = compiled_model(spec, reuse=settings.reuse_compiled)
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")

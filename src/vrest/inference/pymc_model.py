@@ -28,7 +28,8 @@ Many cells: every sampled coordinate u gets per-cell values u_cell = u_pop + tau
 
 Every number that depends on the data set (per-row inputs, V_m, SEM, weights, reference
 row, singular directions) is a ``pm.Data`` container, so data sets of the same structure
-share one compiled model (:mod:`vrest.inference.compiled`).
+share one compiled model (:mod:`vrest.inference.compiled`); inputs equal on every row are
+constants and part of that structure.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ def build_model(spec: ModelData) -> pm.Model:
     with pm.Model(coords=coords) as model:
         constants = dict(spec.constants)
         data = {k: pm.Data(k, v) for k, v in spec.values.items()}
+        # a row-constant input is both every row's and the reference row's value
         data |= {prefix + k: v for k, v in constants.items() for prefix in ("in_", "ref_") if k != "sem_mv"}
         data.setdefault("sem_mv", constants.get("sem_mv"))
         if spec.share is not None:  # flat coordinates; the prior enters as a potential below

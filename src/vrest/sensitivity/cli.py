@@ -176,10 +176,10 @@ def run(args: argparse.Namespace) -> None:
         if args.model is not None:
             get_model(args.model)
         grid = parse_grid(args.k_o_grid)
-        if args.scheduler is not None:
+        if args.scheduler is not None or args.workers is not None:
             from ..batch.engine import scheduler_address
 
-            scheduler_address(args.scheduler)  # a bad --scheduler is refused before any work
+            scheduler_address(args.scheduler, args.workers)  # bad flags are refused before any work
         from .analysis import sobol_analysis
         from .output import checked_out_dir, write_outputs
         from .scenarios import bundled_scenario, scenario_file
