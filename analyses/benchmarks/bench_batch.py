@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results import append_to_section, machine
 
 import vrest
-
-HERE = Path(__file__).resolve().parent
 
 
 def simulate(n: int, seed: int = 0) -> pd.DataFrame:
@@ -85,7 +82,7 @@ def main() -> None:
     compile_per_worker = timings.loc[timings["compile_s"] > 0, "compile_s"]
     speedup = loop_s / batch_s
     lines = [
-        f"### {dt.date.today().isoformat()} - {_machine()}", "",
+        f"### {dt.date.today().isoformat()} - {machine()}", "",
         f"`python analyses/benchmarks/bench_batch.py --n {args.n} --workers {args.workers}` ({args.n} single-cell "
         "recordings x 12 K_o levels, GHK + pump, 4 chains x 1000 draws; warm compile cache for both)", "",
         "| run | wall time (s) | per recording (s) | target | met |", "|---|---:|---:|---|---|",
@@ -103,15 +100,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        with open(HERE / "RESULTS.md", "a") as f:
-            f.write(("\n## bench_batch.py\n\n" if "## bench_batch.py" not in (HERE / "RESULTS.md").read_text() else "")
-                    + text + "\n")  # fmt: skip
-
-
-def _machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())  # fmt: skip
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        append_to_section("bench_batch.py", text)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results import append_to_section, machine
 
 import vrest
-
-HERE = Path(__file__).resolve().parent
 
 
 def simulate(n_cells: int, seed: int) -> pd.DataFrame:
@@ -92,11 +91,6 @@ def run_plain_pymc(table: pd.DataFrame) -> tuple[float, dict]:
                   "min_ess_bulk": float(min(azs.ess(idata, var_names=names)[n] for n in names)), "sample_s": np.nan}  # fmt: skip
 
 
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
-    return f"{cpu}, {os.cpu_count()} cores"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="append the results to RESULTS.md")
@@ -123,8 +117,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        with open(HERE / "RESULTS.md", "a") as f:
-            f.write("\n## bench_fit.py\n\n" + text)
+        append_to_section("bench_fit.py", text)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from results import append_to_section, machine
 
 import vrest
 from vrest.api import solve_root
@@ -48,11 +47,6 @@ def plain_numpy_ghk(x: dict) -> np.ndarray:
     vt = 1e3 * 8.314462618 * x["temp_k"] / 96485.33212
     num = x["k_o"] + x["p_na"] * x["na_o"] + x["p_cl"] * x["cl_i"]
     return vt * np.log(num / (x["k_i"] + x["p_na"] * x["na_i"] + x["p_cl"] * x["cl_o"]))
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
 
 
 def main() -> None:
@@ -119,8 +113,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        with open(HERE / "RESULTS.md", "a") as f:
-            f.write(text + "\n")
+        append_to_section("bench_models.py", text)
 
 
 if __name__ == "__main__":

@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from results import append_to_section, machine
 
 import vrest
 from vrest.sensitivity import scenario_from_table, sobol_analysis, write_outputs
 
-HERE = Path(__file__).resolve().parent
-HEADING = "## bench_sensitivity.py"
 INTRO = (
     "Targets (issue 4), 10 inputs, N = 2^14 with second order: vrest's single-scenario run no slower than the bare\n"
     "SALib sample/evaluate/analyze loop; rectifying-kir under 1.5 x GHK; the per-K_o heatmap (20 K_o levels,\n"
@@ -92,12 +89,6 @@ def bare_loop(n: int, seed: int, levels: list[dict] | None = None, second_order:
             salib_analyze.analyze(problem, y, calc_second_order=second_order, seed=np.random.default_rng(seed + 1))
         )
     return results
-
-
-def machine() -> str:
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
 
 
 def main() -> None:
@@ -187,10 +178,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        results = HERE / "RESULTS.md"
-        heading = "" if HEADING in results.read_text() else f"\n{HEADING}\n\n{INTRO}\n\n"
-        with open(results, "a") as f:
-            f.write(heading + text + "\n")
+        append_to_section("bench_sensitivity.py", text, INTRO)
 
 
 def bare_loop_with(opts) -> dict:
