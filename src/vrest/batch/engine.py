@@ -62,7 +62,11 @@ def _client(address: str, workers: int | None) -> Iterator:
     from dask.distributed import Client, LocalCluster
 
     if address != "local":
-        with Client(address, timeout="30s") as client:
+        try:
+            client = Client(address, timeout="30s")
+        except OSError as err:  # refused, unreachable or timed out
+            raise ValueError(f"--scheduler: could not connect to {address} ({' '.join(str(err).split())})") from None
+        with client:
             yield client
         return
     cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
