@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -52,3 +55,16 @@ def random_inputs(model: str, n: int, seed: int, **fixed) -> dict[str, np.ndarra
 def neuron() -> dict[str, float]:
     """The textbook neuron of the acceptance values (310 K)."""
     return dict(k_o=5.0, k_i=140.0, na_o=145.0, na_i=12.0, cl_o=110.0, cl_i=10.0, temp_k=310.0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_model_cache(tmp_path_factory) -> Path:
+    """Compiled models of the whole test session (and its subprocesses) go to a fresh folder, not ~/.cache."""
+    folder = tmp_path_factory.mktemp("vrest-cache")
+    previous = os.environ.get("VREST_CACHE_DIR")
+    os.environ["VREST_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("VREST_CACHE_DIR")
+    else:
+        os.environ["VREST_CACHE_DIR"] = previous

@@ -31,8 +31,8 @@ from vrest.batch import Failure, job_seed, run_jobs
 from vrest.inference.compiled import compiled_model
 from vrest.inference.design import Design
 from vrest.inference.identifiability import Laplace
+from vrest.inference.model_data import model_data
 from vrest.inference.priors import SIGMA_PRIOR_SD_MV, fitted_priors
-from vrest.inference.pymc_model import model_data
 
 HERE = Path(__file__).resolve().parent
 L_DRAWS = 99
@@ -63,7 +63,7 @@ def simulate_and_fit(seed: int) -> dict:
     truth["sigma_mv"] = abs(rng.normal(0.0, SIGMA_PRIOR_SD_MV))
     v = vrest.predict("ghk", **d.inputs, **{k: truth[k] for k in ("p_na", "p_cl", "pump_mv")})
     d.v_obs = v + rng.normal(0.0, truth["sigma_mv"], v.size)
-    compiled, _ = compiled_model(model_data(d, priors, lap))
+    compiled, _, _ = compiled_model(model_data(d, priors, lap))
     idata = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=1, seed=int(rng.integers(2**31)),
                           progress_bar=False, save_warmup=False, target_accept=0.95)  # fmt: skip
     row = {"divergences": int(idata.sample_stats["diverging"].sum())}

@@ -1,10 +1,24 @@
-"""Compiled NUTS models, one per model structure and process.
+"""Compiled NUTS models: one per model structure, kept in memory and on disk.
 
-Compiling a PyMC model for nutpie takes seconds; sampling a single cell takes less than
-a second. A process that fits many data sets (a batch worker, an SBC study) therefore
-compiles each structure (:attr:`ModelData.key`) once and swaps each data set's
-``pm.Data`` values and start point into the compiled model. A process that fits one
-data set compiles the model with its data frozen in, which compiles about twice as fast.
+Sampling a single cell takes well under a second; building and compiling its
+log-density takes seconds. So a compiled model is keyed by the model structure
+(:attr:`ModelData.key`: model, priors, coordinates, which inputs vary by row; not
+the data values) and reused:
+
+- within a process (a batch worker, an SBC study) from memory;
+- across processes from the disk cache (:mod:`vrest.inference.disk_cache`): a later
+  ``vrest fit`` of the same structure loads the machine code without importing PyMC
+  or PyTensor.
+
+What is compiled: PyTensor's Numba functions for the log-density with its gradient
+and for the traced variables (built from the PyMC model through nutpie), each
+wrapped in a small C callback that unpacks one data buffer (below) and is cached by
+Numba. A data set is bound by packing its ``pm.Data`` values into that buffer, so one
+compiled model serves every data set of its structure, and a lone fit draws exactly
+what the same fit in a batch draws.
+
+Data buffer (float64): ``[length, (offset, size, rows, columns) per container, values...]``;
+integer containers (cell numbers) are stored exactly as floats.
 """
 
 from __future__ import annotations
@@ -14,12 +28,183 @@ import threading
 import time
 import warnings
 
+import numba
 import numpy as np
+import pandas as pd
+from nutpie.compile_pymc import CompiledPyMCModel
 
-from .pymc_model import ModelData, build_model
+from . import disk_cache
+from .model_data import ModelData
 
-_CACHE: dict[tuple, tuple] = {}
+_MEMORY: dict[str, Compiled] = {}
 _LOCK = threading.Lock()
+
+_F64 = numba.types.CPointer(numba.types.double)
+LOGP_SIGNATURE = numba.types.int64(numba.types.uint64, _F64, _F64, _F64, numba.types.voidptr)
+EXPAND_SIGNATURE = numba.types.int64(numba.types.uint64, numba.types.uint64, _F64, _F64, numba.types.voidptr)
+
+_LOGP_SOURCE = """
+def vrest_logp(dim, x_, grad_, logp_, data_):
+    if dim != {n_dim}:
+        return -1
+    x = numba.carray(x_, ({n_dim},))
+    grad_out = numba.carray(grad_, ({n_dim},))
+    logp_out = numba.carray(logp_, (1,))
+    buf = numba.carray(data_, (int(numba.carray(data_, (1,), np.float64)[0]),), np.float64)
+{unpack}
+    try:
+        logp, grad = logp_fn(x{args})
+    except Exception:
+        return 1
+    logp_out[0] = logp
+    finite = True
+    for i in range({n_dim}):
+        grad_out[i] = grad[i]
+        finite = finite and np.isfinite(grad[i])
+    if not finite:
+        return 3
+    if not np.isfinite(logp):
+        return 4
+    return 0
+"""
+
+_EXPAND_SOURCE = """
+def vrest_expand(dim, expanded, x_, out_, data_):
+    if dim != {n_dim} or expanded != {n_expanded}:
+        return -1
+    x = numba.carray(x_, ({n_dim},))
+    out = numba.carray(out_, ({n_expanded},))
+    buf = numba.carray(data_, (int(numba.carray(data_, (1,), np.float64)[0]),), np.float64)
+{unpack}
+    try:
+        (values,) = expand_fn(x{args})
+    except Exception:
+        return -2
+    for i in range({n_expanded}):
+        out[i] = values[i]
+    return 0
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Compiled:
+    """A compiled structure: the two C callbacks and ``meta`` (JSON: layout, coordinates, containers)."""
+
+    logp: object  # numba CFunc
+    expand: object
+    meta: dict
+
+
+def compiled_model(spec: ModelData) -> tuple[CompiledPyMCModel, float, str]:
+    """A nutpie model for ``spec`` (its data and start point bound), the seconds spent getting it and where from.
+
+    Where from: "compiled", "disk cache" or "memory" (compiled earlier in this process: 0 s).
+    """
+    key = disk_cache.structure_key(spec.key)
+    t0 = time.perf_counter()
+    with _LOCK:
+        source = "memory"
+        if key not in _MEMORY:
+            loaded = _load(key)
+            source = "compiled" if loaded is None else "disk cache"
+            _MEMORY[key] = loaded or _compile(spec, key)
+        seconds = time.perf_counter() - t0 if source != "memory" else 0.0
+    return _bind(_MEMORY[key], spec), seconds, source
+
+
+def _wrapper(source: str, name: str, meta: dict, which: str, function, key: str | None):
+    """The C-callback Python source for ``which`` ("logp" or "expand"), compiled to a function calling ``function``."""
+    lines, args = [], []
+    for j, slot in enumerate(meta[f"{which}_slots"]):
+        _, ndim, dtype = meta["containers"][slot]
+        h = 1 + 4 * slot
+        value = f"buf[int(buf[{h}]):int(buf[{h}]) + int(buf[{h + 1}])]"
+        if ndim == 0:
+            value += ".reshape(())"
+        elif ndim == 2:
+            value += f".reshape((int(buf[{h + 2}]), int(buf[{h + 3}])))"
+        if dtype != "float64":
+            value += f".astype(np.{dtype})"
+        lines.append(f"    a{j} = {value}")
+        args.append(f", a{j}")
+    text = source.format(n_dim=meta["n_dim"], n_expanded=meta["n_expanded"], unpack="\n".join(lines), args="".join(args))
+    env = {"np": np, "numba": numba, f"{which}_fn": function, "__name__": __name__}
+    exec(compile(text, f"vrest_{which}", "exec"), env)  # noqa: S102 - our own generated source
+    if key is not None:
+        disk_cache.register(env[name], key)
+    return env[name]
+
+
+def _callbacks(meta: dict, logp_fn, expand_fn, key: str | None) -> tuple:
+    """(logp, expand) C callbacks; cached by Numba under ``key`` unless it is None."""
+    logp = _wrapper(_LOGP_SOURCE, "vrest_logp", meta, "logp", logp_fn, key)
+    expand = _wrapper(_EXPAND_SOURCE, "vrest_expand", meta, "expand", expand_fn, key)
+    cache = key is not None
+    return numba.cfunc(LOGP_SIGNATURE, cache=cache)(logp), numba.cfunc(EXPAND_SIGNATURE, cache=cache)(expand)
+
+
+def _load(key: str) -> Compiled | None:
+    """The compiled model from the disk cache, or None if it is not there (or unusable)."""
+    meta = disk_cache.read_meta(key)
+    if meta is None:
+        return None
+    try:  # without the PyTensor functions: the callbacks only load if Numba has their machine code
+        logp, expand = _callbacks(meta, None, None, key)
+    except Exception:  # noqa: BLE001 - not cached, or a cache entry from elsewhere that Numba cannot use: compile
+        return None
+    return Compiled(logp, expand, meta)
+
+
+def _compile(spec: ModelData, key: str) -> Compiled:
+    """Build the PyMC model, compile its functions and the callbacks; save them to the disk cache if possible."""
+    from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
+    from pymc.initial_point import make_initial_point_fn
+
+    from .pymc_model import build_model
+
+    model = build_model(spec)
+    point_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
+        n_dim, n_expanded, logp_pt, expand_pt, _, shape_info, reparameterized = _make_functions(
+            model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn,
+            var_names=trace_names(model),
+        )  # fmt: skip
+    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    names, slices, shapes = shape_info
+    point = point_fn(0)
+    containers = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    meta = {
+        "model": spec.model,
+        "n_dim": int(n_dim),
+        "n_expanded": int(n_expanded),
+        "names": list(names),
+        "slices": [[int(s.start), int(s.stop)] for s in slices],
+        "shapes": [[int(d) for d in shape] for shape in shapes],
+        "reparameterized": list(reparameterized),
+        "dims": {k: list(v) for k, v in dims.items()},
+        "coords": {k: [v.item() if hasattr(v, "item") else v for v in index] for k, index in coords.items()},
+        "start": [float(v) for name, s in zip(names, slices, strict=True) if s.stop <= n_dim for v in np.ravel(point[name])],
+        "containers": [[c.name, int(c.get_value().ndim), str(c.get_value().dtype)] for c in containers],
+        "logp_slots": [containers.index(c) for c in logp_pt.get_shared()],
+        "expand_slots": [containers.index(c) for c in expand_pt.get_shared()],
+    }  # fmt: skip
+    # the steady-state solver runs in Python (Numba object mode): its machine code holds addresses of this
+    # process's objects and must never be reloaded by another process
+    use_disk = disk_cache.cache_root() is not None and not _calls_python(logp_pt, expand_pt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", numba.NumbaWarning)
+        logp, expand = _callbacks(meta, logp_pt.vm.jit_fn, expand_pt.vm.jit_fn, key if use_disk else None)
+    if use_disk and not any("cannot cache" in str(w.message).lower() for w in caught):
+        disk_cache.write_meta(key, meta)
+    return Compiled(logp, expand, meta)
+
+
+def _calls_python(*functions) -> bool:
+    """Whether any of the compiled PyTensor functions contains the Python steady-state operation."""
+    from ..symbolic import SteadyStateOp
+
+    return any(isinstance(node.op, SteadyStateOp) for f in functions for node in f.maker.fgraph.apply_nodes)
 
 
 def trace_names(model) -> list[str]:
@@ -28,59 +213,57 @@ def trace_names(model) -> list[str]:
     return names + [d.name for d in model.deterministics]
 
 
-def compiled_model(spec: ModelData, reuse: bool = True):
-    """A nutpie model for ``spec`` (its data and start point swapped in) and the seconds spent compiling (0 if cached).
-
-    ``reuse=False`` compiles a model with the data frozen in as constants and does not
-    cache it: about half the compile time of a model with data containers, for a
-    process that fits one data set.
-    """
-    import nutpie
-
-    t0 = time.perf_counter()
-    seconds = 0.0
-    with _LOCK:
-        entry = _CACHE.get(spec.key) if reuse else None
-        if entry is None:
-            model = build_model(spec)
-            if not reuse:
-                from pymc.model.transform.optimization import freeze_dims_and_data
-
-                model = freeze_dims_and_data(model, data=list(spec.values))  # and every dim: static shapes
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
-                compiled = nutpie.compile_pymc_model(model, var_names=trace_names(model))
-            entry = (compiled, _layout(model, compiled.shapes))
-            if reuse:
-                _CACHE[spec.key] = entry
-            seconds = time.perf_counter() - t0
-    compiled, layout = entry
-    used = {var.name for var in compiled.shared_var_keys}  # containers the log-density does not read are absent
-    compiled = compiled.with_data(**{k: v for k, v in spec.values.items() if k in used})
-    start = _start_function(compiled.initial_point_func, layout, spec.start)
-    return dataclasses.replace(compiled, initial_point_func=start), seconds
+def _pack(arrays: list[np.ndarray]) -> np.ndarray:
+    """The data buffer of the module docstring."""
+    head = 1 + 4 * len(arrays)
+    buf = np.zeros(head + sum(a.size for a in arrays))
+    buf[0], offset = buf.size, head
+    for j, a in enumerate(arrays):
+        rows, columns = (list(a.shape) + [0, 0])[:2]
+        buf[1 + 4 * j : 5 + 4 * j] = offset, a.size, rows, columns
+        buf[offset : offset + a.size] = a.ravel()
+        offset += a.size
+    return buf
 
 
-def _layout(model, shapes: dict[str, tuple]) -> list[tuple[str, slice]]:
-    """Where each free variable sits in the flat (unconstrained) parameter vector (``shapes``: nutpie's)."""
-    layout, offset = [], 0
-    for rv in model.free_RVs:
-        name = model.rvs_to_values[rv].name
-        size = int(np.prod(shapes[name], dtype=int))
-        layout.append((name, slice(offset, offset + size)))
-        offset += size
-    return layout
+def _bind(compiled: Compiled, spec: ModelData) -> CompiledPyMCModel:
+    """The nutpie model of ``compiled`` with the data and start point of ``spec``."""
+    meta = compiled.meta
+    arrays = []
+    for name, ndim, _ in meta["containers"]:
+        value = np.asarray(spec.values[name])
+        if value.ndim != ndim:
+            raise ValueError(f"data container {name!r}: expected {ndim} dimension(s), got {value.ndim}")
+        arrays.append(value.astype(float))
+    names, shapes = meta["names"], [tuple(s) for s in meta["shapes"]]
+    slices = [slice(*s) for s in meta["slices"]]
+    return CompiledPyMCModel(
+        dims={k: tuple(v) for k, v in meta["dims"].items()},
+        reparameterized_names=meta["reparameterized"],
+        compiled_logp_func=compiled.logp,
+        compiled_expand_func=compiled.expand,
+        initial_point_func=_start_function(meta, spec.start),
+        shared_data={},
+        shared_var_keys={},
+        user_data=_pack(arrays),
+        n_expanded=meta["n_expanded"],
+        shape_info=(names, slices, shapes),
+        logp_func=None,
+        expand_func=None,
+        _n_dim=meta["n_dim"],
+        _shapes=dict(zip(names, shapes, strict=True)),
+        _coords={k: pd.Index(v) for k, v in meta["coords"].items()},
+    )
 
 
-def _start_function(default, layout: list[tuple[str, slice]], start: dict):
-    """Initial points: ``start`` plus uniform(-1, 1) jitter (PyMC's), other variables as compiled."""
+def _start_function(meta: dict, start: dict):
+    """Initial points: PyMC's default point (``meta["start"]``) with ``start`` put in, plus uniform(-1, 1) jitter."""
+    base = np.array(meta["start"])
+    for name, (lo, hi) in zip(meta["names"], meta["slices"], strict=True):
+        if name in start and hi <= base.size:
+            base[lo:hi] = np.ravel(start[name])
 
     def initial_point(seed) -> np.ndarray:
-        x = np.array(default(seed), dtype=float, copy=True)
-        rng = np.random.default_rng(seed)
-        for name, where in layout:
-            if name in start:
-                x[where] = np.ravel(start[name]) + rng.uniform(-1.0, 1.0, where.stop - where.start)
-        return x
+        return base + np.random.default_rng(seed).uniform(-1.0, 1.0, base.size)
 
     return initial_point

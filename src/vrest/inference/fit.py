@@ -45,7 +45,6 @@ class FitSettings:
     g_tot_ns: float | None = None  # total conductance, for the pump current and ATP rate
     progress: bool = True
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
-    reuse_compiled: bool = False  # keep the compiled model for more data sets of this structure (batches)
 
 
 @dataclass
@@ -65,6 +64,7 @@ class FitResult:
     predictive: pd.DataFrame
     derived: pd.DataFrame
     timings: dict
+    compiled_from: str  # where the compiled model came from: "compiled", "disk cache" or "memory"
 
 
 def _say(settings: FitSettings, text: str) -> None:
@@ -107,7 +107,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     for line in advice:
         _say(settings, "advice: " + line)
 
-    idata, timings = _sample(design, priors, lap, hierarchical, settings)
+    idata, timings, compiled_from = _sample(design, priors, lap, hierarchical, settings)
     names = [p.name for p in priors] + ["sigma_mv"]
     prior_sd = {p.name: p.sd for p in priors}
     log_scale = {p.name: p.log_scale for p in priors} | {"sigma_mv": False}
@@ -119,7 +119,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
     return FitResult(settings, design, priors, lap, structure, advice, hierarchical, idata, summary, corr,
-                     problems, notes, predictive, derived, timings)  # fmt: skip
+                     problems, notes, predictive, derived, timings, compiled_from)  # fmt: skip
 
 
 def _use_hierarchy(design: Design, choice: str, notes: list[str]) -> bool:
@@ -139,11 +139,12 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     import nutpie
 
     from .compiled import compiled_model
-    from .pymc_model import model_data
+    from .model_data import model_data
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
-    _say(settings, f"compiling the {settings.model} model (or reusing it, in a batch) ...")
-    compiled, compile_s = compiled_model(spec, reuse=settings.reuse_compiled)
+    _say(settings, f"compiling the {settings.model} model (or loading it from the cache) ...")
+    compiled, compile_s, source = compiled_model(spec)
+    _say(settings, f"compiled model: {source} ({compile_s:.1f} s)")
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")
     idata = nutpie.sample(
@@ -158,7 +159,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     t2 = time.perf_counter()
     _add_observation_groups(idata, design, priors, hierarchical, settings)
     t3 = time.perf_counter()
-    return idata, {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}
+    return idata, {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}, source
 
 
 def _add_observation_groups(idata, design: Design, priors: list[Prior], hierarchical: bool, settings: FitSettings) -> None:

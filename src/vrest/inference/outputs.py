@@ -44,18 +44,13 @@ def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python and the numerical stack."""
-    import arviz
-    import nutpie
-    import pymc
-    import pytensor
-    import scipy
+    """Versions of Python and the numerical stack (from the installed packages' metadata: nothing is imported)."""
+    from importlib.metadata import version
 
     from .. import __version__
 
-    return {"vrest": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "scipy": scipy.__version__, "pymc": pymc.__version__, "pytensor": pytensor.__version__,
-            "nutpie": nutpie.__version__, "arviz": arviz.__version__}  # fmt: skip
+    stack = ("numpy", "scipy", "pymc", "pytensor", "numba", "nutpie", "arviz")
+    return {"vrest": __version__, "python": platform.python_version()} | {name: version(name) for name in stack}
 
 
 def _jsonable(x):
@@ -95,7 +90,8 @@ def write_fit(result, recordings, out: str | os.PathLike, force: bool = False, e
             "seed": s.seed,
             "sampler": {"name": "nutpie NUTS", "chains": s.chains, "draws": s.draws, "tune": s.tune,
                         "target_accept": s.target_accept,
-                        "parametrisation": "rotation onto the design's singular directions (see structure)"},
+                        "parametrisation": _parametrisation(result),
+                        "compiled_model": result.compiled_from},
             "structure": result.structure,
             "advice": result.advice,
             "diagnostics": {"divergences": int(result.idata.sample_stats["diverging"].sum()),
@@ -110,3 +106,12 @@ def write_fit(result, recordings, out: str | os.PathLike, force: bool = False, e
         (tmp / "fit.json").write_text(json.dumps(_jsonable(info), indent=1))
 
     return write_atomically(out, fill, force)
+
+
+def _parametrisation(result) -> str:
+    """How NUTS saw the parameters (see :mod:`vrest.inference.pymc_model`)."""
+    from .model_data import offset_share
+
+    if offset_share(result.design, result.priors, result.laplace) is not None:
+        return "offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
+    return "rotation onto the design's singular directions (see structure)"

@@ -1,0 +1,110 @@
+"""Where compiled log-densities live between processes.
+
+A compiled model is kept under ``$VREST_CACHE_DIR`` (default
+``$XDG_CACHE_HOME/vrest`` or ``~/.cache/vrest``) in ``models/<key>/``: Numba's
+cached machine code of the two C callbacks and ``model.json`` (what the sampler
+needs besides them). ``key`` is a hash of the model structure, of the installed
+versions of vrest's numerical stack and of vrest's own source, so a changed
+formula or library never reuses old code. Deleting the folder is always safe.
+
+Numba finds the cached code through :class:`_Locator`, registered with Numba's
+cache machinery the same way PyTensor registers its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+from weakref import WeakKeyDictionary
+
+from numba.core.caching import CacheImpl, _CacheLocator
+
+_KEYS: WeakKeyDictionary = WeakKeyDictionary()  # generated function -> its cache key
+_STACK = ("numpy", "numba", "llvmlite", "pytensor", "pymc", "nutpie")
+
+
+def cache_root() -> Path | None:
+    """The cache folder, created if needed; None (no disk cache) if it cannot be written."""
+    base = os.environ.get("VREST_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vrest"
+    root = Path(base) / "models"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError:
+        return None
+    return root
+
+
+@cache
+def _environment() -> str:
+    """Versions of the numerical stack and a hash of vrest's source (the code that builds the graphs)."""
+    digest = hashlib.sha256(sys.version.encode())
+    for name in _STACK:
+        digest.update(f"{name}={version(name)}".encode())
+    for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def structure_key(structure: tuple) -> str:
+    """The cache key (hex) of a model structure (a tuple with a stable ``repr``)."""
+    return hashlib.sha256(f"{_environment()}|{structure!r}".encode()).hexdigest()[:32]
+
+
+def register(function, key: str) -> None:
+    """Let Numba cache ``function`` (generated from source) under ``models/<key>/``."""
+    _KEYS[function] = key
+
+
+def read_meta(key: str) -> dict | None:
+    """``model.json`` of a cached model, or None if absent or unreadable."""
+    root = cache_root()
+    try:
+        return json.loads((root / key / "model.json").read_text()) if root is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+def write_meta(key: str, meta: dict) -> None:
+    """Write ``model.json`` atomically (it marks the entry complete)."""
+    folder = cache_root() / key
+    folder.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(meta, f)
+    os.replace(tmp, folder / "model.json")
+
+
+class _Locator(_CacheLocator):
+    """Numba cache locator for the functions given to :func:`register`."""
+
+    def __init__(self, key: str):
+        self._key = key
+
+    def ensure_cache_path(self) -> None:
+        (cache_root() / self._key).mkdir(exist_ok=True)
+
+    def get_cache_path(self) -> str:
+        return str(cache_root() / self._key)
+
+    def get_source_stamp(self) -> str:
+        return self._key  # the key already covers the source
+
+    def get_disambiguator(self) -> str:
+        return self._key
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        key = _KEYS.get(py_func)
+        return None if key is None else cls(key)
+
+
+if _Locator not in CacheImpl._locator_classes:
+    CacheImpl._locator_classes.insert(0, _Locator)

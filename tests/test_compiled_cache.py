@@ -1,0 +1,100 @@
+"""The compiled-model cache: keyed by model structure, not data; a loaded model draws what a fresh compile draws."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import vrest
+from vrest.data import load_recordings
+from vrest.inference import disk_cache
+from vrest.inference.compiled import compiled_model
+from vrest.inference.design import build_design
+from vrest.inference.identifiability import laplace_fit
+from vrest.inference.model_data import model_data
+from vrest.inference.priors import fitted_priors
+
+FAST = ["--chains", "2", "--draws", "300", "--tune", "300", "--seed", "3", "--k-replaces-na"]
+
+
+def recording(path: Path, k_o: np.ndarray, temp_c: float, seed: int) -> Path:
+    v = vrest.predict("ghk", k_o=k_o, na_o=150 - k_o, temp_k=temp_c + 273.15, p_na=0.04, p_cl=0.4, pump_mv=3.0)
+    noise = np.random.default_rng(seed).normal(0, 1.5, k_o.size)
+    pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v + noise, "temperature_C": temp_c}).to_csv(path, index=False)
+    return path
+
+
+def fit(data: Path, out: Path, cache: Path) -> tuple[str, dict]:
+    """`vrest fit` in a fresh process with its own cache folder: where the compiled model came from, and the draws."""
+    env = {**os.environ, "VREST_CACHE_DIR": str(cache)}
+    subprocess.run([sys.executable, "-m", "vrest.cli", "fit", str(data), "--model", "ghk", "--out", str(out), *FAST],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    source = json.loads((out / "fit.json").read_text())["sampler"]["compiled_model"]
+    with xr.open_datatree(out / "posterior.nc", engine="h5netcdf") as tree:
+        draws = {k: tree["posterior"][k].values.copy() for k in ("p_na", "p_cl", "pump_mv", "sigma_mv")}
+    return source, draws
+
+
+@pytest.fixture(scope="module")
+def fits(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cache")
+    first = recording(tmp / "first.csv", np.geomspace(1, 100, 12), 37.0, seed=1)
+    other = recording(tmp / "other.csv", np.geomspace(2, 60, 7), 22.0, seed=2)  # other K_o, rows and temperature
+    return {
+        "first": fit(first, tmp / "a", tmp / "shared"),
+        "other, from the cache": fit(other, tmp / "b", tmp / "shared"),
+        "other, compiled afresh": fit(other, tmp / "c", tmp / "fresh"),
+    }
+
+
+def test_a_second_process_loads_the_model_of_the_same_structure_from_disk(fits):
+    assert fits["first"][0] == "compiled"
+    assert fits["other, from the cache"][0] == "disk cache"  # other data, same structure
+    assert fits["other, compiled afresh"][0] == "compiled"
+
+
+def test_the_cached_model_draws_exactly_what_a_fresh_compile_draws(fits):
+    cached, fresh = fits["other, from the cache"][1], fits["other, compiled afresh"][1]
+    for name in cached:
+        np.testing.assert_array_equal(cached[name], fresh[name], err_msg=name)
+    # and the data were really swapped: the first recording's posterior is another one
+    assert not np.allclose(fits["first"][1]["pump_mv"], cached["pump_mv"])
+
+
+def test_the_key_follows_the_structure_only():
+    ghk = ("ghk", "priors", False, "normal", (0, 1, 2), 0, (), (("in_k_o", 1), ("in_temp_k", 0)))
+    assert disk_cache.structure_key(ghk) == disk_cache.structure_key(tuple(ghk))
+    assert disk_cache.structure_key(ghk) != disk_cache.structure_key(("chord", *ghk[1:]))
+    assert disk_cache.structure_key(ghk) != disk_cache.structure_key((*ghk[:-1], (("in_k_o", 1), ("in_temp_k", 1))))
+
+
+def test_an_unwritable_cache_folder_means_no_disk_cache(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("VREST_CACHE_DIR", str(blocker))
+    assert disk_cache.cache_root() is None
+    assert disk_cache.read_meta("0" * 32) is None
+
+
+def test_a_model_with_the_python_steady_state_solver_is_never_cached_on_disk():
+    """Its machine code holds this process's object addresses: reloading it elsewhere would crash."""
+    k_o = np.geomspace(1, 40, 8)
+    table = pd.DataFrame({"K_o_mM": k_o, "V_m_mV": np.linspace(-95, -40, k_o.size)})
+    priors = fitted_priors("rectifying-kir")
+    design = build_design(load_recordings(table), "rectifying-kir", [p.name for p in priors],
+                          preset="mammalian_neuron", settings={"k_replaces_na": True}, conditions={})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = model_data(design, priors, laplace_fit(design, priors))
+        _, _, source = compiled_model(spec)
+    assert source in ("compiled", "memory")
+    assert not (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
