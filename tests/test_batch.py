@@ -60,6 +60,14 @@ def test_local_cluster_gives_bit_identical_results_to_serial_and_isolates_a_bad_
     assert timings["worker"].nunique() <= 2
     compiled = timings[timings["compile_s"] > 0]
     assert len(compiled) <= timings["worker"].nunique()  # compilation paid once per worker, not per recording
+    # a lone `vrest fit` of one recording with its batch seed draws exactly what the batch drew
+    seed = json.loads((serial / "recordings" / "cell_5" / "fit.json").read_text())["seed"]
+    lone = tmp_path / "cell5.csv"
+    pd.read_csv(data).query("recording == 'cell 5'").drop(columns="recording").to_csv(lone, index=False)
+    assert main(["fit", str(lone), *FAST[:-1], str(seed), "--out", str(tmp_path / "lone")]) == 0
+    a = xr.open_datatree(serial / "recordings" / "cell_5" / "posterior.nc", engine="h5netcdf")
+    b = xr.open_datatree(tmp_path / "lone" / "posterior.nc", engine="h5netcdf")
+    np.testing.assert_array_equal(a.posterior["pump_mv"].values, b.posterior["pump_mv"].values)
 
 
 def test_a_killed_batch_resumes_without_refitting_finished_recordings(tmp_path, capsys):
