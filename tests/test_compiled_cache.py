@@ -48,11 +48,13 @@ def fit(data: Path, out: Path, cache: Path) -> tuple[str, dict]:
 def fits(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cache")
     first = recording(tmp / "first.csv", np.geomspace(1, 100, 12), 37.0, seed=1)
-    other = recording(tmp / "other.csv", np.geomspace(2, 60, 7), 22.0, seed=2)  # other K_o, rows and temperature
+    other = recording(tmp / "other.csv", np.geomspace(2, 60, 7), 37.0, seed=2)  # other K_o levels, rows and V_m
+    warmer = recording(tmp / "warmer.csv", np.geomspace(1, 100, 12), 22.0, seed=1)  # another fixed temperature
     return {
         "first": fit(first, tmp / "a", tmp / "shared"),
         "other, from the cache": fit(other, tmp / "b", tmp / "shared"),
         "other, compiled afresh": fit(other, tmp / "c", tmp / "fresh"),
+        "another temperature": fit(warmer, tmp / "d", tmp / "shared"),
     }
 
 
@@ -60,6 +62,7 @@ def test_a_second_process_loads_the_model_of_the_same_structure_from_disk(fits):
     assert fits["first"][0] == "compiled"
     assert fits["other, from the cache"][0] == "disk cache"  # other data, same structure
     assert fits["other, compiled afresh"][0] == "compiled"
+    assert fits["another temperature"][0] == "compiled"  # the fixed values are folded into the compiled code
 
 
 def test_the_cached_model_draws_exactly_what_a_fresh_compile_draws(fits):

@@ -2,8 +2,8 @@
 
 Sampling a single cell takes well under a second; building and compiling its
 log-density takes seconds. So a compiled model is keyed by the model structure
-(:attr:`ModelData.key`: model, priors, coordinates, which inputs vary by row; not
-the data values) and reused:
+(:attr:`ModelData.key`: model, priors, coordinates, the fixed concentrations and
+temperature, which inputs vary by row; not the measured values) and reused:
 
 - within a process (a batch worker, an SBC study) from memory;
 - across processes from the disk cache (:mod:`vrest.inference.disk_cache`): a later
@@ -157,22 +157,25 @@ def _load(key: str) -> Compiled | None:
 
 def _compile(spec: ModelData, key: str) -> Compiled:
     """Build the PyMC model, compile its functions and the callbacks; save them to the disk cache if possible."""
+    import pytensor
     from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
     from pymc.initial_point import make_initial_point_fn
 
     from .pymc_model import build_model
 
     model = build_model(spec)
-    point_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
-    with warnings.catch_warnings():
+    # cxx="": the helper functions (shapes, default point) run in Python, so an empty PyTensor cache
+    # costs no C compilation; the log-density is Numba's anyway
+    with warnings.catch_warnings(), pytensor.config.change_flags(cxx=""):
         warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
+        point_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
         n_dim, n_expanded, logp_pt, expand_pt, _, shape_info, reparameterized = _make_functions(
             model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn,
             var_names=trace_names(model),
         )  # fmt: skip
+        point = point_fn(0)
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
     names, slices, shapes = shape_info
-    point = point_fn(0)
     containers = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
     meta = {
         "model": spec.model,

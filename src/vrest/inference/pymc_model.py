@@ -28,8 +28,8 @@ Many cells: every sampled coordinate u gets per-cell values u_cell = u_pop + tau
 
 Every number that depends on the data set (per-row inputs, V_m, SEM, weights, reference
 row, singular directions) is a ``pm.Data`` container, so data sets of the same structure
-share one compiled model (:mod:`vrest.inference.compiled`); inputs that are zero on every
-row (no Ca2+ permeability, no SEM) are constants and part of that structure.
+share one compiled model (:mod:`vrest.inference.compiled`); inputs equal on every row
+(the assumed concentrations and temperature) are constants and part of that structure.
 """
 
 from __future__ import annotations
@@ -80,8 +80,7 @@ def build_model(spec: ModelData) -> pm.Model:
         data = {k: pm.Data(k, v) for k, v in spec.values.items()}
         # a row-constant input is both every row's and the reference row's value
         data |= {prefix + k: v for k, v in spec.constants for prefix in ("in_", "ref_") if k != "sem_mv"}
-        data |= {"ref_" + k.removeprefix("in_"): data[k] for k, v in spec.values.items() if k.startswith("in_") and np.ndim(v) == 0}
-        data.setdefault("sem_mv", 0.0)
+        data.setdefault("sem_mv", dict(spec.constants).get("sem_mv"))
         if spec.share is not None:  # flat coordinates; the prior enters as a potential below
             free = {k: pm.Flat(k, initval=v) for k, v in spec.start.items()}
             kinds = {k: ("log" if k.startswith("log_") else k if k in TAU_PRIOR_SD else "c") for k in spec.start}
