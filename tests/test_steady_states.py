@@ -123,11 +123,9 @@ def test_warm_started_state_is_certified_only_when_it_is_the_requested_one(branc
     assert certified > 10  # the shortcut is taken (how often depends on the regime)
 
 
-@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
-def test_anchored_solve_along_a_saltelli_design_is_the_full_solve(branch):
-    """Points started from their A (AB rows) or B (BA rows) point, across the bistable range and
-    right at its saddle-nodes, get the bracketed full solve's state and count."""
-    from vrest.models.kir_states import _flat, _solve
+def _saltelli_case():
+    """A Saltelli design (256 base rows, 8 inputs) across the bistable range and right at its
+    saddle-nodes, its model inputs and anchors (AB rows start from A, BA rows from B)."""
     from vrest.sensitivity.sampling import saltelli_anchors, saltelli_design
 
     low, high = vrest.bistable_range("rectifying-kir", 0.5, 20.0)[0]
@@ -143,12 +141,37 @@ def test_anchored_solve_along_a_saltelli_design_is_the_full_solve(branch):
     edge = np.array([low * (1 + 1e-7), low * (1 - 1e-7), high * (1 - 1e-7), high * (1 + 1e-7)])
     x["k_o"][:4, 0], x["k_o"][:4, -1] = edge, edge[::-1]
     _, values = vrest.resolve_inputs("rectifying-kir", x)
-    anchors = saltelli_anchors(256, len(ranges), True)
+    return values, saltelli_anchors(256, len(ranges), True)
+
+
+@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
+def test_anchored_solve_along_a_saltelli_design_is_the_full_solve(branch):
+    """Points started from their A (AB rows) or B (BA rows) point, across the bistable range and
+    right at its saddle-nodes, get the bracketed full solve's state and count."""
+    from vrest.models.kir_states import _flat, _solve
+
+    values, anchors = _saltelli_case()
     v, count = KIR.stable_state(KIR.bounds, values, branch, anchors)
     full = _solve(KIR.bounds, _flat(values), v.size, branch)
     np.testing.assert_array_equal(count.ravel(), full.count)
     assert np.max(np.abs(v.ravel() - full.v)) < 1e-9
     assert 0.2 < np.mean(count == 2) < 0.8  # dense in the bistable range, both kinds of point
+
+
+@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
+def test_anchored_solve_in_many_small_chunks_is_the_full_solve(branch, monkeypatch):
+    """Chunks and Newton blocks far smaller than the design (uneven sizes, each stage of the
+    shortcut on several chunks, tails compacted across blocks) change nothing beyond the tolerance."""
+    from vrest.models import kir_states
+
+    values, anchors = _saltelli_case()
+    whole = KIR.stable_state(KIR.bounds, values, branch, anchors)
+    monkeypatch.setattr(kir_states, "NEAR_CHUNK", 97)
+    v, count = KIR.stable_state(KIR.bounds, values, branch, anchors)
+    full = kir_states._solve(KIR.bounds, kir_states._flat(values), v.size, branch)
+    np.testing.assert_array_equal(count.ravel(), full.count)
+    np.testing.assert_array_equal(count, whole[1])
+    assert np.max(np.abs(v.ravel() - full.v)) < 1e-9
 
 
 def test_anchored_solve_falls_back_to_the_full_solve_where_it_cannot_certify(monkeypatch):

@@ -16,17 +16,18 @@ zero above y2. Only the other extremum is then located (and not even that where 
 linear bound on I settles its sign). In :func:`_solve` every zero is bracketed with
 exactly one sign change and found by :func:`vrest.models.solver.solve_increasing`
 (bracketed Newton), so the states are those of :func:`vrest.steady_states` without its
-voltage scan. :func:`kir_stable_state` first tries a cheaper route, :func:`_solve_near`:
-plain Newton from a nearby point's results (or from the zero with the block frozen),
-accepted only where the same structure certifies the zero as the requested state and
-settles the count (I is concave between E_K and v2 and convex above v2); the other
-points get :func:`_solve`.
+voltage scan. :func:`kir_stable_state` first tries cheaper routes, in cache-sized
+chunks: :func:`_solve_fast`, plain Newton from a nearby point's results (or from the
+zero with the block frozen), accepted only where the same structure certifies the zero
+as the requested state and settles the count (I is concave between E_K and v2 and convex
+above v2); the extrema that settle the counts it left open; then :func:`_solve_near`
+from the frozen-block zeros on either side. The other points get :func:`_solve`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -132,7 +133,7 @@ def kir_stable_state(
     :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0.
     ``anchors`` (optional, flat point indices) names for each point a nearby point
     (e.g. A for the AB rows of a Saltelli design) whose results start its solve;
-    points that are their own anchor start from the block frozen (see :func:`_solve_near`).
+    points that are their own anchor start from the block frozen (see :func:`_solve_fast`).
     Either way a point is solved in full (:func:`_solve`) where the shortcut cannot
     certify the state, so the result does not depend on the anchors.
     """
@@ -144,31 +145,57 @@ def kir_stable_state(
     if anchors.size != size or not np.all((anchors >= 0) & (anchors < size)) or np.any(anchors[anchors] != anchors):
         raise ValueError("anchors: expected one point index per point, each naming a point that is its own anchor")
     states = _States.unknown(size)
+    same_fold = anchors != index  # y2 depends on v_half and k_slope alone
+    for name in ("v_half", "k_slope"):
+        if np.ndim(x[name]):
+            same_fold &= x[name] == x[name][anchors]
+    states.y2[~same_fold] = _y2_of(x, np.flatnonzero(~same_fold))
+    states.y2[same_fold] = states.y2[anchors[same_fold]]
     own, others = np.flatnonzero(anchors == index), np.flatnonzero(anchors != index)
-    states.put(own, _solve_rows(bounds, x, own, branch, _States.unknown(own.size), np.zeros(own.size, bool)))
+    states.put(own, _solve_rows(bounds, x, own, branch, states.at(own)))
     if others.size:
-        same_fold = np.ones(others.size, bool)  # y2 depends on v_half and k_slope alone
-        for name in ("v_half", "k_slope"):
-            if np.ndim(x[name]):
-                same_fold &= x[name][others] == x[name][anchors[others]]
-        states.put(others, _solve_rows(bounds, x, others, branch, states.at(anchors[others]), same_fold))
+        start = replace(states.at(anchors[others]), y2=states.y2[others])
+        states.put(others, _solve_rows(bounds, x, others, branch, start))
     return states.v.reshape(shape), states.count.reshape(shape)
 
 
-def _solve_rows(bounds, x: dict, rows: np.ndarray, branch: str, start: _States, y2_known: np.ndarray) -> _States:
-    """Results at the flat points ``rows`` of ``x``: :func:`_solve_near` from ``start``
-    in chunks, the full solve where that is not certified."""
+def _y2_of(x: dict, rows: np.ndarray) -> np.ndarray:
+    """y2 (mV above E_K) of the flat points ``rows`` of ``x`` by Newton from the middle of
+    its bracket in :func:`_y2_setup` (NaN where not found)."""
+    v_half, k_slope = (np.broadcast_to(_take(x[k], rows), rows.shape) for k in ("v_half", "k_slope"))
+    start = _y2_setup(v_half, k_slope)[2]
+    return _newton_rows(lambda sub: _y2_setup(v_half[sub], k_slope[sub])[3], start)[0]
+
+
+def _solve_rows(bounds, x: dict, rows: np.ndarray, branch: str, start: _States) -> _States:
+    """Results at the flat points ``rows`` of ``x`` from ``start`` (whose y2 is theirs), in
+    cache-sized chunks: :func:`_solve_fast`, the counts it left open by :func:`_certify`,
+    then :func:`_solve_near` and the full solve where not certified."""
     out = _States.unknown(rows.size)
-    redo = [np.empty(0, int)]
+    ok, left_open = np.zeros(rows.size, bool), np.zeros(rows.size, bool)
     for lo in range(0, rows.size, NEAR_CHUNK):
         part = slice(lo, lo + NEAR_CHUNK)
-        near, ok = _solve_near(_at(x, rows[part]), branch, start.at(part), y2_known[part])
+        fast, ok[part], left_open[part] = _solve_fast(_at(x, rows[part]), branch, start.at(part))
+        out.put(part, fast)
+    for part in _chunks(np.flatnonzero(left_open)):  # stable zeros whose count needs the extremum located
+        v, y2 = out.v[part], out.y2[part]
+        fold = _fold_of(_at(x, rows[part]), y2)[0]
+        second, extremum, ok[part], _ = _certify(fold, v, np.ones(part.size, bool), out.extremum[part], branch)
+        out.put(part, _States(v, 1 + second, y2, extremum))
+    redo = []
+    for part in _chunks(np.flatnonzero(~ok)):
+        near, near_ok = _solve_near(_at(x, rows[part]), branch, start.at(part))
         out.put(part, near)
-        redo.append(lo + np.flatnonzero(~ok))
-    redo = np.concatenate(redo)
+        redo.append(part[~near_ok])
+    redo = np.concatenate(redo or [np.empty(0, int)])
     if redo.size:
         out.put(redo, _solve(bounds, _at(x, rows[redo]), redo.size, branch))
     return out
+
+
+def _chunks(rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` in pieces of at most NEAR_CHUNK."""
+    return [rows[lo : lo + NEAR_CHUNK] for lo in range(0, rows.size, NEAR_CHUNK)]
 
 
 def _solve(bounds, x: dict, size: int, branch: str) -> _States:
@@ -219,44 +246,62 @@ def _solve(bounds, x: dict, size: int, branch: str) -> _States:
 
 NEAR_ITER = 12
 """Newton steps :func:`_solve_near` allows per start before the full solve takes over."""
-NEAR_CHUNK = 1 << 15
-"""Points per :func:`_solve_near` pass: few small-array Newton tails, arrays still cache-sized."""
+FAST_STEPS = 6
+"""Newton steps :func:`_solve_fast` allows per solve before :func:`_solve_near` takes over."""
+BULK_STEPS = 4
+"""Newton steps :func:`_newton_rows` takes at every point before it checks convergence."""
+NEAR_CHUNK = 1 << 14
+"""Points per :func:`_solve_fast` pass and per :func:`_newton_rows` block: arrays that stay in cache."""
 QUADRATIC_MV = 0.1
 """Newton steps (mV) below which :func:`_newton_rows` trusts the observed quadratic contraction."""
 
 
-def _newton_rows(residual_of: Callable, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _newton_rows(residual_of: Callable, x0: np.ndarray, steps: int = NEAR_ITER) -> tuple[np.ndarray, np.ndarray]:
     """(zero, slope at the last iterate) by plain Newton from ``x0``, NaN where it did not
-    converge within NEAR_ITER steps. ``residual_of(rows)`` is the increasing residual
-    (value, slope) of the points ``rows``; once half are done, the others go on alone.
+    converge within ``steps`` steps. ``residual_of(rows)`` is the increasing residual
+    (value, slope) of the points ``rows`` (an index array or a slice).
 
-    A point is done after a step below TOL_MV or, once steps are below QUADRATIC_MV,
-    after one whose successor the observed contraction puts below TOL_MV / 10
-    (error ~ C step^2 with C ~ step / previous step^2).
+    The first BULK_STEPS steps run in blocks of NEAR_CHUNK points. Then a point is done
+    after a step below TOL_MV or, once steps are below QUADRATIC_MV, after one whose
+    successor the observed contraction puts below TOL_MV / 10 (error ~ C step^2 with
+    C ~ step / previous step^2); a step that is not a number ends it as NaN. Done points
+    take further steps (within round-off of their zero) until half the points are done;
+    then the others go on alone. ``steps`` >= 1.
     """
     zero, slope = np.full(x0.size, np.nan), np.full(x0.size, np.nan)
     rows = np.flatnonzero(np.isfinite(x0))
-    if not rows.size:
-        return zero, slope
-    x, previous = x0[rows], np.zeros(rows.size)
-    fn = residual_of(rows)
+    x, df, previous, size = x0[rows], np.empty(rows.size), np.empty(rows.size), np.empty(rows.size)
+    bulk = min(BULK_STEPS, steps)
     with np.errstate(all="ignore"):  # a diverging start ends as NaN, not as a warning
-        for _ in range(NEAR_ITER):
+        for lo in range(0, rows.size, NEAR_CHUNK):
+            part = slice(lo, lo + NEAR_CHUNK)
+            fn, x_part = residual_of(part if rows.size == x0.size else rows[part]), x[part]
+            previous[part] = np.inf
+            for taken in range(1, bulk + 1):
+                f, df_part = fn(x_part)
+                step = f / df_part
+                x_part -= step
+                if taken == bulk - 1:
+                    previous[part] = np.abs(step)
+            df[part], size[part] = df_part, np.abs(step)
+        fn = None
+        for taken in range(bulk, steps + 1):
+            done = ~(size > TOL_MV)  # NaN steps included
+            done |= (previous <= QUADRATIC_MV) & (size * size * size <= (0.1 * TOL_MV) * (previous * previous))
+            n_done = np.count_nonzero(done)
+            if 2 * n_done >= done.size or taken == steps:
+                finished = np.flatnonzero(done)
+                zero[rows[finished]], slope[rows[finished]] = x[finished], df[finished]
+                if n_done == done.size or taken == steps:
+                    break
+                going = np.flatnonzero(~done)
+                rows, x, size, fn = rows[going], x[going], size[going], None
+            if fn is None:
+                fn = residual_of(rows)
             f, df = fn(x)
             step = f / df
             x -= step
-            size = np.abs(step)
-            contracted = (previous <= QUADRATIC_MV) & (size * size * size <= 0.1 * TOL_MV * previous * previous)
-            done = (size <= TOL_MV) | contracted
-            finished = np.flatnonzero(done)
-            zero[rows[finished]], slope[rows[finished]] = x[finished], df[finished]
-            going = ~done & np.isfinite(x)
-            if not np.any(going):
-                break
-            if np.count_nonzero(going) <= going.size // 2:
-                rows, x, size = rows[going], x[going], size[going]
-                fn = residual_of(rows)
-            previous = size
+            previous, size = size, np.abs(step)
     return zero, slope
 
 
@@ -277,43 +322,49 @@ class _Fold:
         return _Fold(_at(self.terms, rows), *(a[rows] for a in (self.y2, self.v2, self.i2, self.slope2, self.folded)))
 
 
-def _solve_near(x: dict, branch: str, start: _States, y2_known: np.ndarray) -> tuple[_States, np.ndarray]:
-    """(results, certified) at flat inputs ``x``, starting from ``start`` (e.g. the results
-    of nearby points; NaN: no start), whose y2 is exact where ``y2_known``.
-
-    y2 and a stable zero of I are found by plain Newton: y2 from the start's (else the
-    middle of its bracket in :func:`_y2_setup`), the zero first from the start's V, then
-    (for the points not yet certified) from the zeros with the block frozen on the
-    branch's side and on the other (:func:`_frozen_block_zero`). :func:`_certify` says
-    whether the zero is the requested state and counts the stable states.
-    """
+def _fold_of(x: dict, y2: np.ndarray) -> tuple[_Fold, np.ndarray]:
+    """(the fold facts of flat inputs ``x`` with y2 = ``y2``, whether ``y2`` is the zero in
+    :func:`_y2_setup`'s bracket)."""
     terms = _net_terms(x)
-    size = start.v.size
-    v_half, k_slope = (np.broadcast_to(x[k], (size,)) for k in ("v_half", "k_slope"))
+    v_half, k_slope = (np.broadcast_to(x[k], y2.shape) for k in ("v_half", "k_slope"))
     y2_lo = np.maximum(v_half, 0.0)
-    y2 = start.y2.copy()
-    fold_rows = np.flatnonzero(~y2_known)
-    if fold_rows.size:
-        guess = np.where(np.isnan(y2[fold_rows]), y2_lo[fold_rows] + 2.0 * k_slope[fold_rows], y2[fold_rows])
-        y2[fold_rows] = _newton_rows(
-            lambda rows: _y2_setup(v_half[fold_rows[rows]], k_slope[fold_rows[rows]])[3], guess
-        )[0]
-    todo = np.flatnonzero((y2 >= y2_lo) & (y2 <= y2_lo + 4.0 * k_slope))  # the zero in _y2_setup's bracket
     v2 = terms["e_k"] + y2
     i2, slope2 = kir_net_current(v2, **terms)
-    fold = _Fold(terms, y2, v2, i2, slope2, slope2 < 0)
-    want_upper = branch == "depolarized"
+    return _Fold(terms, y2, v2, i2, slope2, slope2 < 0), (y2 >= y2_lo) & (y2 <= y2_lo + 4.0 * k_slope)
+
+
+def _solve_fast(x: dict, branch: str, start: _States) -> tuple[_States, np.ndarray, np.ndarray]:
+    """(results, certified, count left open) at flat inputs ``x`` by one Newton solve of
+    at most FAST_STEPS steps from ``start``'s V (where NaN: from the zero with the block
+    frozen on the branch's side, :func:`_frozen_block_zero`), certified by :func:`_certify`
+    without locating extrema (``start``'s extremum is the guess)."""
+    fold, valid = _fold_of(x, start.y2)
+    guess = start.v
+    if np.isnan(guess).any():
+        guess = np.where(np.isnan(guess), _frozen_block_zero(fold.terms, branch == "depolarized"), guess)
+    found, slope = _newton_rows(lambda rows: _current_of(_at(fold.terms, rows)), guess, FAST_STEPS)
+    second, extremum, good, left_open = _certify(fold, found, slope > 0, start.extremum, branch, 0)
+    return _States(found, 1 + second, start.y2, extremum), good & valid, left_open & valid
+
+
+def _solve_near(x: dict, branch: str, start: _States) -> tuple[_States, np.ndarray]:
+    """(results, certified) at flat inputs ``x`` whose y2 is ``start``'s, where the solve
+    from ``start``'s V (where NaN: from the branch's side) was not certified: plain Newton
+    from the zero with the block frozen on the other side of v2 (:func:`_frozen_block_zero`),
+    then, for the points not yet certified, on the same side; :func:`_certify` says whether
+    the zero is the requested state and counts the stable states."""
+    fold, valid = _fold_of(x, start.y2)
+    size, y2 = start.v.size, start.y2
+    todo = np.flatnonzero(valid)
+    upper_first = ~np.where(np.isnan(start.v), branch == "depolarized", start.v > fold.v2)
     out, ok = _States(np.full(size, np.nan), np.ones(size, int), y2, np.full(size, np.nan)), np.zeros(size, bool)
-    for blocked in (None, want_upper, not want_upper):
+    for other_side in (False, True):
         if not todo.size:
             break
         sub = fold.at(todo)
-        if blocked is None:
-            guess = start.v[todo]
-        else:
-            guess = np.broadcast_to(_frozen_block_zero(sub.terms, blocked), todo.shape)
+        guess = _frozen_block_zero(sub.terms, upper_first[todo] != other_side)
         found, slope = _newton_rows(lambda rows, sub=sub: _current_of(_at(sub.terms, rows)), guess)
-        second, extremum, good = _certify(sub, found, slope, start.extremum[todo], want_upper)
+        second, extremum, good, _ = _certify(sub, found, slope > 0, start.extremum[todo], branch)
         done = todo[good]
         out.put(done, _States(found[good], 1 + second[good], y2[done], extremum[good]))
         ok[done] = True
@@ -321,9 +372,10 @@ def _solve_near(x: dict, branch: str, start: _States, y2_known: np.ndarray) -> t
     return out, ok
 
 
-def _certify(fold: _Fold, v: np.ndarray, slope: np.ndarray, extremum: np.ndarray, want_upper: bool):
-    """(second stable state, deciding extremum (mV; NaN: none needed), certified) for
-    zeros ``v`` of I with I' = ``slope`` (NaN: none), ``extremum`` guessing the extremum.
+def _certify(fold: _Fold, v: np.ndarray, stable: np.ndarray, extremum: np.ndarray, branch: str, steps: int = NEAR_ITER):
+    """(second stable state, deciding extremum (mV; NaN: none needed), certified, count left
+    open) for zeros ``v`` of I, ``stable`` where I' > 0 there, ``extremum`` guessing the
+    extremum (located in at most ``steps`` Newton steps).
 
     A stable zero is the only one on its side of v2 (I is monotone from it outwards),
     and a second stable state exists on the other side exactly when I > 0 somewhere
@@ -336,22 +388,24 @@ def _certify(fold: _Fold, v: np.ndarray, slope: np.ndarray, extremum: np.ndarray
     lower_above = t["g_lin"] * (fold.v2 - t["e_lin"]) + t["i_pump"]  # h >= 0 above E_K, h <= y2 below v2
     second = fold.folded & np.where(upper, fold.i2 >= 0, fold.i2 < 0)
     settled = second | ~fold.folded | np.where(upper, t["g_max"] * fold.y2 + lower_above <= 0, lower_above > 0)
-    good = slope > 0
+    good, left_open = stable.copy(), np.zeros(v.size, bool)
     found = np.full(v.size, np.nan)
-    open_ = np.flatnonzero(good & ~settled)
-    if open_.size:
-        second[open_], found[open_], good[open_] = _extremum_decides(fold.at(open_), upper[open_], extremum[open_])
-    return second, found, good & (~fold.folded | (upper == want_upper) | ~second)
+    rows = np.flatnonzero(stable & ~settled)
+    if rows.size:
+        second[rows], found[rows], good[rows] = _extremum_decides(fold.at(rows), upper[rows], extremum[rows], steps)
+        left_open[rows] = ~good[rows]
+    requested = ~fold.folded | (upper == (branch == "depolarized")) | ~second
+    return second, found, good & requested, left_open
 
 
-def _extremum_decides(fold: _Fold, upper: np.ndarray, guess: np.ndarray):
+def _extremum_decides(fold: _Fold, upper: np.ndarray, guess: np.ndarray, steps: int):
     """(second stable state, extremum used (mV), decided): whether min J < 0 for J = -I
     between E_K and v2 (``upper``) or J = I above v2, where J is convex.
 
     Settled at ``guess`` (inside that range, else v2 -+ k) when J < 0 there, or when
     the tangents of J at v2 and at ``guess`` keep J > 0 on the range; otherwise by J at
-    its minimum (the zero of I', unique there) found by Newton from ``guess``. Not
-    decided where Newton does not land in the range.
+    its minimum (the zero of I', unique there) found by Newton from ``guess`` in at most
+    ``steps`` steps. Not decided where Newton does not land in the range (or is not run).
     """
     t = fold.terms
     low = np.where(upper, t["e_k"], fold.v2)
@@ -360,15 +414,17 @@ def _extremum_decides(fold: _Fold, upper: np.ndarray, guess: np.ndarray):
     guess = np.where((guess > low) & (guess < high), guess, fold.v2 + sign * t["k_slope"])
     i_w, slope_w = kir_net_current(guess, **t)
     second = sign * i_w < 0
-    above = _tangents_bound(
-        (fold.v2, sign * fold.i2, sign * fold.slope2), (guess, sign * i_w, sign * slope_w), low, high
-    ) > 0
-    decided = second | above
-    rest = np.flatnonzero(~decided)
+    decided = second.copy()
+    rest = np.flatnonzero(~second)
     if rest.size:
+        j_2 = (fold.v2[rest], sign[rest] * fold.i2[rest], sign[rest] * fold.slope2[rest])
+        j_w = (guess[rest], sign[rest] * i_w[rest], sign[rest] * slope_w[rest])
+        decided[rest] = _tangents_bound(j_2, j_w, low[rest], high[rest]) > 0
+        rest = rest[~decided[rest]]
+    if rest.size and steps:
         sub = _at(t, rest)
         slope_terms = {k: sub[k] for k in ("e_k", "g_max", "v_half", "k_slope")} | {"g_l": sub["g_lin"]}
-        guess[rest] = _newton_rows(lambda rows: _slope_of(_at(slope_terms, rows)), guess[rest])[0]
+        guess[rest] = _newton_rows(lambda rows: _slope_of(_at(slope_terms, rows)), guess[rest], steps)[0]
         decided[rest] = (guess[rest] > low[rest]) & (guess[rest] < high[rest])
         second[rest] = decided[rest] & (sign[rest] * kir_net_current(guess[rest], **sub)[0] < 0)
     return second, guess, decided
