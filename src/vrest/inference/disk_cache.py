@@ -19,7 +19,8 @@ import os
 import sys
 import tempfile
 from functools import cache
-from importlib.metadata import version
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
@@ -47,7 +48,10 @@ def _environment() -> str:
     """Versions of the numerical stack and a hash of vrest's source (the code that builds the graphs)."""
     digest = hashlib.sha256(sys.version.encode())
     for name in _STACK:
-        digest.update(f"{name}={version(name)}".encode())
+        try:
+            digest.update(f"{name}={version(name)}".encode())
+        except PackageNotFoundError:  # not installed as a distribution: fall back to the module's own attribute
+            digest.update(f"{name}={getattr(import_module(name), '__version__', '?')}".encode())
     for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
