@@ -45,12 +45,18 @@ def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force
 
 def versions() -> dict[str, str]:
     """Versions of Python and the numerical stack (from the installed packages' metadata: nothing is imported)."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
     from .. import __version__
 
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+
     stack = ("numpy", "scipy", "pymc", "pytensor", "numba", "nutpie", "arviz")
-    return {"vrest": __version__, "python": platform.python_version()} | {name: version(name) for name in stack}
+    return {"vrest": __version__, "python": platform.python_version()} | {name: installed(name) for name in stack}
 
 
 def _jsonable(x):
