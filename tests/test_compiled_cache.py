@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 
 import vrest
+from vrest.cli import main
 from vrest.data import load_recordings
 from vrest.inference import disk_cache
 from vrest.inference.compiled import compiled_model
@@ -101,3 +102,20 @@ def test_a_model_with_the_python_steady_state_solver_is_never_cached_on_disk():
         _, _, source = compiled_model(spec)
     assert source in ("compiled", "memory")
     assert not (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
+
+
+def test_vrest_cache_reports_and_clears_the_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("VREST_CACHE_DIR", str(tmp_path))
+    entry = tmp_path / "models" / ("0" * 32)
+    entry.mkdir(parents=True)
+    (entry / "model.json").write_text("{}" + " " * 998)
+    assert main(["cache"]) == 0
+    assert "(1 model(s), 0.0 MB" in capsys.readouterr().out
+    assert main(["cache", "--clear"]) == 0
+    assert "deleted 1 compiled model(s)" in capsys.readouterr().out
+    assert disk_cache.usage() == (0, 0)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("VREST_CACHE_DIR", str(blocker))
+    assert main(["cache"]) == 2
+    assert "cannot be written" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Command line: ``vrest nernst | predict | steady-states | bistable-range | fit | compare | sensitivity | report | run | presets``.
+"""Command line: ``vrest nernst | predict | steady-states | bistable-range | fit | compare | sensitivity | report | run | presets | cache``.
 
 Every error is one line on stderr naming the flag and what was expected, with
 exit code 2 (bad input) or 1 (a computation that could not be completed).
@@ -125,6 +125,9 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("presets", help="list the preparation presets with their sources")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("cache", help="where compiled models are cached and how much space they take")
+    p.add_argument("--clear", action="store_true", help="delete every cached compiled model (always safe)")
     return parser
 
 
@@ -257,6 +260,19 @@ def cmd_nernst(args: argparse.Namespace) -> None:
     _emit(args, rows, f"# Nernst potentials; preset {get_preset(args.preset).name}")
 
 
+def cmd_cache(args: argparse.Namespace) -> None:
+    from .inference import disk_cache
+
+    root = disk_cache.cache_root()
+    if root is None:
+        raise ValueError("the compiled-model cache folder cannot be written (set VREST_CACHE_DIR to a writable folder)")
+    if args.clear:
+        print(f"deleted {disk_cache.clear()} compiled model(s) from {root}")
+        return
+    count, size = disk_cache.usage()
+    print(f"compiled models: {root} ({count} model(s), {size / 1e6:.1f} MB; VREST_CACHE_DIR sets the folder)")
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps([{"name": p.name, "title": p.title, **p.concentrations, "temp_C": p.temp_c,
@@ -277,6 +293,7 @@ COMMANDS = {
     "steady-states": cmd_steady_states,
     "bistable-range": cmd_bistable_range,
     "presets": cmd_presets,
+    "cache": cmd_cache,
     "sensitivity": sensitivity_cli.run,
 }
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from functools import cache
@@ -55,6 +56,22 @@ def _environment() -> str:
     for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def usage() -> tuple[int, int]:
+    """(number of cached models, bytes on disk) of the cache folder."""
+    root = cache_root()
+    folders = [f for f in root.iterdir() if f.is_dir()] if root is not None else []
+    return len(folders), sum(p.stat().st_size for f in folders for p in f.rglob("*") if p.is_file())
+
+
+def clear() -> int:
+    """Delete every cached model; returns how many there were."""
+    root = cache_root()
+    folders = [f for f in root.iterdir() if f.is_dir()] if root is not None else []
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return len(folders)
 
 
 def structure_key(structure: tuple) -> str:
