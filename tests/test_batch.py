@@ -109,6 +109,7 @@ def test_job_seeds_are_fixed_by_run_seed_and_recording_only():
         (["--scheduler", "carrier-pigeon"], "--scheduler: "),
         (["--model", "banana"], "--model: "),
         (["--workers", "0", "--scheduler", "local"], "--workers: "),
+        (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler: could not connect"),  # nothing listens on port 9
     ],
 )
 def test_bad_flags_give_one_line_errors_and_write_nothing(tmp_path, capsys, extra, message):

@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,19 @@ def scheduler_address(scheduler: str | None, workers: int | None = None) -> str:
         return dask.config.get("scheduler-address", None) or "local"
     if scheduler not in ("none", "local") and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
         raise ValueError(f"--scheduler: expected none, local or tcp://HOST:PORT, got {scheduler!r}")
+    if scheduler.startswith(("tcp://", "tls://")):
+        _check_reachable(scheduler)
     return scheduler
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a scheduler that accepts no connection now, before anything is planned or written."""
+    parts = urlsplit(address)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 8786), timeout=10):
+            pass
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--scheduler: could not connect to {address} ({' '.join(str(err).split())})") from None
 
 
 def default_workers() -> int:
