@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from results import append_to_section, machine
+from results import machine, publish
 
 import vrest
 
@@ -97,10 +97,7 @@ def main() -> None:
         f"{timings.loc[timings['compile_s'] == 0, 'total_s'].mean():.2f} s once compiled",
         "",
     ]  # fmt: skip
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        append_to_section("bench_batch.py", text)
+    publish("bench_batch.py", lines, args.write)
 
 
 if __name__ == "__main__":

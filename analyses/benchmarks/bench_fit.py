@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from results import append_to_section, machine
+from results import machine, publish
 
 import vrest
 
@@ -128,10 +128,7 @@ def main() -> None:
     floor = min(import_floor() for _ in range(3))
     lines.append(f"| - | floor: a fresh process importing nutpie, pandas, scipy.optimize, h5netcdf (best of 3) | "
                  f"{floor:.1f} | | | | |")  # fmt: skip
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        append_to_section("bench_fit.py", text)
+    publish("bench_fit.py", lines, args.write)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from results import append_to_section, machine
+from results import machine, publish
 
 import vrest
 from vrest.api import solve_root
@@ -110,10 +110,7 @@ def main() -> None:
         f"API with input validation {rows[1][1] / ref_rate:.0%}",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        append_to_section("bench_models.py", text)
+    publish("bench_models.py", lines, args.write)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from results import append_to_section, machine
+from results import machine, publish
 
 import vrest
 from vrest.sensitivity import scenario_from_table, sobol_analysis, write_outputs
@@ -175,10 +175,7 @@ def main() -> None:
         f"{(t_kir + t_write) / (t_ghk + t_write):.2f}x",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        append_to_section("bench_sensitivity.py", text, INTRO)
+    publish("bench_sensitivity.py", lines, args.write, INTRO)
 
 
 def bare_loop_with(opts) -> dict:

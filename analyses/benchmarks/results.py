@@ -1,4 +1,4 @@
-"""What every benchmark script here shares: the machine line and writing into RESULTS.md."""
+"""What every benchmark script here shares: the machine line and printing / writing into RESULTS.md."""
 
 from __future__ import annotations
 
@@ -32,3 +32,11 @@ def append_to_section(script: str, text: str, intro: str = "") -> None:
             end -= 1
     lines[end:end] = ["", *text.rstrip("\n").splitlines(), ""]
     RESULTS.write_text("\n".join(lines).rstrip("\n") + "\n")
+
+
+def publish(script: str, lines: list[str], write: bool, intro: str = "") -> None:
+    """Print a benchmark's table and notes and, with ``write``, add them to its section of RESULTS.md."""
+    text = "\n".join(lines)
+    print(text)
+    if write:
+        append_to_section(script, text, intro)

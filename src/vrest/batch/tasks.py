@@ -22,7 +22,7 @@ def job_seed(run_seed: int, name: str) -> int:
 
 
 def settings_fingerprint(settings: FitSettings) -> str:
-    """sha256 of everything that defines a fit besides the data (not how it runs: progress, threads, caching)."""
+    """sha256 of everything that defines a fit besides the data (not how it runs: progress, threads)."""
     fields = dataclasses.asdict(settings)
     for name in ("progress", "cores"):
         fields.pop(name)

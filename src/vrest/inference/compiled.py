@@ -85,6 +85,8 @@ def vrest_expand(dim, expanded, x_, out_, data_):
     return 0
 """
 
+_SOURCES = {"logp": _LOGP_SOURCE, "expand": _EXPAND_SOURCE}
+
 
 @dataclasses.dataclass(frozen=True)
 class Compiled:
@@ -112,8 +114,8 @@ def compiled_model(spec: ModelData) -> tuple[CompiledPyMCModel, float, str]:
     return _bind(_MEMORY[key], spec), seconds, source
 
 
-def _wrapper(source: str, name: str, meta: dict, which: str, function, key: str | None):
-    """The C-callback Python source for ``which`` ("logp" or "expand"), compiled to a function calling ``function``."""
+def _wrapper(which: str, meta: dict, function, key: str | None):
+    """The C-callback source for ``which`` ("logp" or "expand"), compiled to a Python function calling ``function``."""
     lines, args = [], []
     for j, slot in enumerate(meta[f"{which}_slots"]):
         _, ndim, dtype = meta["containers"][slot]
@@ -127,18 +129,18 @@ def _wrapper(source: str, name: str, meta: dict, which: str, function, key: str 
             value += f".astype(np.{dtype})"
         lines.append(f"    a{j} = {value}")
         args.append(f", a{j}")
-    text = source.format(n_dim=meta["n_dim"], n_expanded=meta["n_expanded"], unpack="\n".join(lines), args="".join(args))
+    text = _SOURCES[which].format(n_dim=meta["n_dim"], n_expanded=meta["n_expanded"], unpack="\n".join(lines), args="".join(args))
     env = {"np": np, "numba": numba, f"{which}_fn": function, "__name__": __name__}
     exec(compile(text, f"vrest_{which}", "exec"), env)  # noqa: S102 - our own generated source
+    wrapper = env[f"vrest_{which}"]
     if key is not None:
-        disk_cache.register(env[name], key)
-    return env[name]
+        disk_cache.register(wrapper, key)
+    return wrapper
 
 
 def _callbacks(meta: dict, logp_fn, expand_fn, key: str | None) -> tuple:
     """(logp, expand) C callbacks; cached by Numba under ``key`` unless it is None."""
-    logp = _wrapper(_LOGP_SOURCE, "vrest_logp", meta, "logp", logp_fn, key)
-    expand = _wrapper(_EXPAND_SOURCE, "vrest_expand", meta, "expand", expand_fn, key)
+    logp, expand = _wrapper("logp", meta, logp_fn, key), _wrapper("expand", meta, expand_fn, key)
     cache = key is not None
     return numba.cfunc(LOGP_SIGNATURE, cache=cache)(logp), numba.cfunc(EXPAND_SIGNATURE, cache=cache)(expand)
 

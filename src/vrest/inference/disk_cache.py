@@ -58,17 +58,21 @@ def _environment() -> str:
     return digest.hexdigest()
 
 
+def _entries() -> list[Path]:
+    """The folders of the cached models (none without a usable cache folder)."""
+    root = cache_root()
+    return [f for f in root.iterdir() if f.is_dir()] if root is not None else []
+
+
 def usage() -> tuple[int, int]:
     """(number of cached models, bytes on disk) of the cache folder."""
-    root = cache_root()
-    folders = [f for f in root.iterdir() if f.is_dir()] if root is not None else []
+    folders = _entries()
     return len(folders), sum(p.stat().st_size for f in folders for p in f.rglob("*") if p.is_file())
 
 
 def clear() -> int:
     """Delete every cached model; returns how many there were."""
-    root = cache_root()
-    folders = [f for f in root.iterdir() if f.is_dir()] if root is not None else []
+    folders = _entries()
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
     return len(folders)
@@ -104,16 +108,16 @@ def write_meta(key: str, meta: dict) -> None:
 
 
 class _Locator(_CacheLocator):
-    """Numba cache locator for the functions given to :func:`register`."""
+    """Numba cache locator for the functions given to :func:`register`: ``models/<key>/``."""
 
-    def __init__(self, key: str):
-        self._key = key
+    def __init__(self, key: str, folder: Path):
+        self._key, self._folder = key, folder
 
     def ensure_cache_path(self) -> None:
-        (cache_root() / self._key).mkdir(exist_ok=True)
+        self._folder.mkdir(exist_ok=True)
 
     def get_cache_path(self) -> str:
-        return str(cache_root() / self._key)
+        return str(self._folder)
 
     def get_source_stamp(self) -> str:
         return self._key  # the key already covers the source
@@ -124,7 +128,8 @@ class _Locator(_CacheLocator):
     @classmethod
     def from_function(cls, py_func, py_file):
         key = _KEYS.get(py_func)
-        return None if key is None else cls(key)
+        root = None if key is None else cache_root()  # the folder is checked once per function
+        return None if root is None else cls(key, root / key)
 
 
 if _Locator not in CacheImpl._locator_classes:

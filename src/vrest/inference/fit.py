@@ -64,7 +64,7 @@ class FitResult:
     predictive: pd.DataFrame
     derived: pd.DataFrame
     timings: dict
-    compiled_from: str  # where the compiled model came from: "compiled", "disk cache" or "memory"
+    sampler: dict  # how NUTS ran: "parametrisation" and "compiled_model" ("compiled", "disk cache" or "memory")
 
 
 def _say(settings: FitSettings, text: str) -> None:
@@ -107,7 +107,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     for line in advice:
         _say(settings, "advice: " + line)
 
-    idata, timings, compiled_from = _sample(design, priors, lap, hierarchical, settings)
+    idata, timings, sampler = _sample(design, priors, lap, hierarchical, settings)
     names = [p.name for p in priors] + ["sigma_mv"]
     prior_sd = {p.name: p.sd for p in priors}
     log_scale = {p.name: p.log_scale for p in priors} | {"sigma_mv": False}
@@ -119,7 +119,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
     return FitResult(settings, design, priors, lap, structure, advice, hierarchical, idata, summary, corr,
-                     problems, notes, predictive, derived, timings, compiled_from)  # fmt: skip
+                     problems, notes, predictive, derived, timings, sampler)  # fmt: skip
 
 
 def _use_hierarchy(design: Design, choice: str, notes: list[str]) -> bool:
@@ -159,7 +159,10 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     t2 = time.perf_counter()
     _add_observation_groups(idata, design, priors, hierarchical, settings)
     t3 = time.perf_counter()
-    return idata, {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}, source
+    parametrisation = ("offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
+                       if spec.share is not None else "rotation onto the design's singular directions (see structure)")  # fmt: skip
+    timings = {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}
+    return idata, timings, {"parametrisation": parametrisation, "compiled_model": source}
 
 
 def _add_observation_groups(idata, design: Design, priors: list[Prior], hierarchical: bool, settings: FitSettings) -> None:

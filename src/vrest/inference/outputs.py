@@ -95,9 +95,7 @@ def write_fit(result, recordings, out: str | os.PathLike, force: bool = False, e
             "preset": s.preset,
             "seed": s.seed,
             "sampler": {"name": "nutpie NUTS", "chains": s.chains, "draws": s.draws, "tune": s.tune,
-                        "target_accept": s.target_accept,
-                        "parametrisation": _parametrisation(result),
-                        "compiled_model": result.compiled_from},
+                        "target_accept": s.target_accept, **result.sampler},
             "structure": result.structure,
             "advice": result.advice,
             "diagnostics": {"divergences": int(result.idata.sample_stats["diverging"].sum()),
@@ -112,12 +110,3 @@ def write_fit(result, recordings, out: str | os.PathLike, force: bool = False, e
         (tmp / "fit.json").write_text(json.dumps(_jsonable(info), indent=1))
 
     return write_atomically(out, fill, force)
-
-
-def _parametrisation(result) -> str:
-    """How NUTS saw the parameters (see :mod:`vrest.inference.pymc_model`)."""
-    from .model_data import offset_share
-
-    if offset_share(result.design, result.priors, result.laplace) is not None:
-        return "offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
-    return "rotation onto the design's singular directions (see structure)"
