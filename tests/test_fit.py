@@ -108,6 +108,21 @@ def test_fit_cli_writes_the_contracted_outputs(gelband_fit):
     assert {"posterior", "posterior_predictive", "log_likelihood", "observed_data"} <= set(tree.children)
 
 
+def test_posterior_file_matches_xarrays_own_writer(gelband_fit, tmp_path):
+    """write_netcdf skips only xarray's dask-scheduler lookup: the file reads back as DataTree.to_netcdf's does."""
+    import xarray as xr
+
+    from vrest.inference.outputs import write_netcdf
+
+    tree = xr.open_datatree(gelband_fit[1] / "posterior.nc").load()
+    tree.to_netcdf(tmp_path / "xarray.nc", engine="h5netcdf")
+    write_netcdf(tree, tmp_path / "vrest.nc")
+    ours, theirs = xr.open_datatree(tmp_path / "vrest.nc"), xr.open_datatree(tmp_path / "xarray.nc")
+    assert ours.groups == theirs.groups
+    for group in theirs.groups:
+        assert ours[group].to_dataset().identical(theirs[group].to_dataset()), group
+
+
 def test_fit_is_reproducible_with_seed_zero(gelband_fit, tmp_path):
     _, first = gelband_fit
     again = tmp_path / "again"
