@@ -32,6 +32,7 @@ from vrest.inference.compiled import compiled_model
 from vrest.inference.design import Design
 from vrest.inference.identifiability import Laplace
 from vrest.inference.model_data import model_data
+from vrest.inference.parametrisation import named_posterior
 from vrest.inference.priors import SIGMA_PRIOR_SD_MV, fitted_priors
 
 HERE = Path(__file__).resolve().parent
@@ -63,12 +64,14 @@ def simulate_and_fit(seed: int) -> dict:
     truth["sigma_mv"] = abs(rng.normal(0.0, SIGMA_PRIOR_SD_MV))
     v = vrest.predict("ghk", **d.inputs, **{k: truth[k] for k in ("p_na", "p_cl", "pump_mv")})
     d.v_obs = v + rng.normal(0.0, truth["sigma_mv"], v.size)
-    compiled, _, _ = compiled_model(model_data(d, priors, lap))
+    spec = model_data(d, priors, lap)
+    compiled, _, _ = compiled_model(spec)
     idata = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=1, seed=int(rng.integers(2**31)),
                           progress_bar=False, save_warmup=False, target_accept=0.95)  # fmt: skip
+    posterior = named_posterior(idata.posterior.to_dataset(), spec)
     row = {"divergences": int(idata.sample_stats["diverging"].sum())}
     for name in NAMES:
-        draws = idata.posterior[name].values.reshape(-1)
+        draws = posterior[name].values.reshape(-1)
         row[name] = int(np.sum(draws[:: draws.size // L_DRAWS][:L_DRAWS] < truth[name]))
     return row
 

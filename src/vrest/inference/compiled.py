@@ -10,12 +10,14 @@ temperature, which inputs vary by row; not the measured values) and reused:
   ``vrest fit`` of the same structure loads the machine code without importing PyMC
   or PyTensor.
 
-What is compiled: PyTensor's Numba functions for the log-density with its gradient
-and for the traced variables (built from the PyMC model through nutpie), each
-wrapped in a small C callback that unpacks one data buffer (below) and is cached by
-Numba. A data set is bound by packing its ``pm.Data`` values into that buffer, so one
-compiled model serves every data set of its structure, and a lone fit draws exactly
-what the same fit in a batch draws.
+What is compiled: PyTensor's Numba function for the log-density with its gradient
+(built from the PyMC model through nutpie), wrapped in a small C callback that unpacks
+one data buffer (below), cached by Numba. NUTS traces the sampled coordinates only (a
+second callback copies them); :func:`.parametrisation.named_posterior` computes the
+named parameters from them in NumPy afterwards, which saves compiling a second
+function. A data set is bound by packing its ``pm.Data`` values into that buffer, so
+one compiled model serves every data set of its structure, and a lone fit draws
+exactly what the same fit in a batch draws.
 
 Data buffer (float64): ``[length, (offset, size, rows, columns) per container, values...]``;
 integer containers (cell numbers) are stored exactly as floats.
@@ -70,22 +72,14 @@ def vrest_logp(dim, x_, grad_, logp_, data_):
 
 _EXPAND_SOURCE = """
 def vrest_expand(dim, expanded, x_, out_, data_):
-    if dim != {n_dim} or expanded != {n_expanded}:
+    if dim != {n_dim} or expanded != {n_dim}:
         return -1
     x = numba.carray(x_, ({n_dim},))
-    out = numba.carray(out_, ({n_expanded},))
-    buf = numba.carray(data_, (int(numba.carray(data_, (1,), np.float64)[0]),), np.float64)
-{unpack}
-    try:
-        (values,) = expand_fn(x{args})
-    except Exception:
-        return -2
-    for i in range({n_expanded}):
-        out[i] = values[i]
+    out = numba.carray(out_, ({n_dim},))
+    for i in range({n_dim}):
+        out[i] = x[i]
     return 0
 """
-
-_SOURCES = {"logp": _LOGP_SOURCE, "expand": _EXPAND_SOURCE}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,12 +108,21 @@ def compiled_model(spec: ModelData) -> tuple[CompiledPyMCModel, float, str]:
     return _bind(_MEMORY[key], spec), seconds, source
 
 
-def _wrapper(which: str, meta: dict, function, key: str | None):
-    """The C-callback source for ``which`` ("logp" or "expand"), compiled to a Python function calling ``function``."""
+def _python_function(name: str, text: str, key: str | None, **env):
+    """Our generated source ``text`` as the Python function ``name``, registered for Numba's disk cache under ``key``."""
+    namespace = {"np": np, "numba": numba, "__name__": __name__, **env}
+    exec(compile(text, name, "exec"), namespace)  # noqa: S102 - our own generated source
+    function = namespace[name]
+    if key is not None:
+        disk_cache.register(function, key)
+    return function
+
+
+def _callbacks(meta: dict, logp_fn, key: str | None) -> tuple:
+    """(logp, expand) C callbacks; cached by Numba under ``key`` unless it is None."""
     lines, args = [], []
-    for j, slot in enumerate(meta[f"{which}_slots"]):
-        _, ndim, dtype = meta["containers"][slot]
-        h = 1 + 4 * slot
+    for j, (_, ndim, dtype) in enumerate(meta["containers"]):
+        h = 1 + 4 * j
         value = f"buf[int(buf[{h}]):int(buf[{h}]) + int(buf[{h + 1}])]"
         if ndim == 0:
             value += ".reshape(())"
@@ -129,18 +132,9 @@ def _wrapper(which: str, meta: dict, function, key: str | None):
             value += f".astype(np.{dtype})"
         lines.append(f"    a{j} = {value}")
         args.append(f", a{j}")
-    text = _SOURCES[which].format(n_dim=meta["n_dim"], n_expanded=meta["n_expanded"], unpack="\n".join(lines), args="".join(args))
-    env = {"np": np, "numba": numba, f"{which}_fn": function, "__name__": __name__}
-    exec(compile(text, f"vrest_{which}", "exec"), env)  # noqa: S102 - our own generated source
-    wrapper = env[f"vrest_{which}"]
-    if key is not None:
-        disk_cache.register(wrapper, key)
-    return wrapper
-
-
-def _callbacks(meta: dict, logp_fn, expand_fn, key: str | None) -> tuple:
-    """(logp, expand) C callbacks; cached by Numba under ``key`` unless it is None."""
-    logp, expand = _wrapper("logp", meta, logp_fn, key), _wrapper("expand", meta, expand_fn, key)
+    text = _LOGP_SOURCE.format(n_dim=meta["n_dim"], unpack="\n".join(lines), args="".join(args))
+    logp = _python_function("vrest_logp", text, key, logp_fn=logp_fn)
+    expand = _python_function("vrest_expand", _EXPAND_SOURCE.format(n_dim=meta["n_dim"]), key)
     cache = key is not None
     return numba.cfunc(LOGP_SIGNATURE, cache=cache)(logp), numba.cfunc(EXPAND_SIGNATURE, cache=cache)(expand)
 
@@ -151,7 +145,7 @@ def _load(key: str) -> Compiled | None:
     if meta is None:
         return None
     try:  # without the PyTensor functions: the callbacks only load if Numba has their machine code
-        logp, expand = _callbacks(meta, None, None, key)
+        logp, expand = _callbacks(meta, None, key)
     except Exception:  # noqa: BLE001 - not cached, or a cache entry from elsewhere that Numba cannot use: compile
         return None
     return Compiled(logp, expand, meta)
@@ -171,51 +165,43 @@ def _compile(spec: ModelData, key: str) -> Compiled:
     with warnings.catch_warnings(), pytensor.config.change_flags(cxx=""):
         warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
         point_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
-        n_dim, n_expanded, logp_pt, expand_pt, _, shape_info, reparameterized = _make_functions(
-            model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn,
-            var_names=trace_names(model),
+        n_dim, _, logp_pt, _, _, shape_info, reparameterized = _make_functions(
+            model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn, var_names=[],
         )  # fmt: skip
         point = point_fn(0)
+    unsupported = [n for n in reparameterized if not n.endswith("_log__")]
+    if unsupported:  # parametrisation.named_posterior undoes log transforms only
+        raise ValueError(f"{unsupported[0]}: a transform other than log; cannot name its draws")
     dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
     names, slices, shapes = shape_info
-    containers = list(dict.fromkeys([*logp_pt.get_shared(), *expand_pt.get_shared()]))
+    containers = list(logp_pt.get_shared())
     meta = {
         "model": spec.model,
         "n_dim": int(n_dim),
-        "n_expanded": int(n_expanded),
         "names": list(names),
         "slices": [[int(s.start), int(s.stop)] for s in slices],
         "shapes": [[int(d) for d in shape] for shape in shapes],
-        "reparameterized": list(reparameterized),
         "dims": {k: list(v) for k, v in dims.items()},
         "coords": {k: [v.item() if hasattr(v, "item") else v for v in index] for k, index in coords.items()},
-        "start": [float(v) for name, s in zip(names, slices, strict=True) if s.stop <= n_dim for v in np.ravel(point[name])],
+        "start": [float(v) for name in names for v in np.ravel(point[name])],
         "containers": [[c.name, int(c.get_value().ndim), str(c.get_value().dtype)] for c in containers],
-        "logp_slots": [containers.index(c) for c in logp_pt.get_shared()],
-        "expand_slots": [containers.index(c) for c in expand_pt.get_shared()],
     }  # fmt: skip
     # the steady-state solver runs in Python (Numba object mode): its machine code holds addresses of this
     # process's objects and must never be reloaded by another process
-    use_disk = disk_cache.cache_root() is not None and not _calls_python(logp_pt, expand_pt)
+    use_disk = disk_cache.cache_root() is not None and not _calls_python(logp_pt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", numba.NumbaWarning)
-        logp, expand = _callbacks(meta, logp_pt.vm.jit_fn, expand_pt.vm.jit_fn, key if use_disk else None)
+        logp, expand = _callbacks(meta, logp_pt.vm.jit_fn, key if use_disk else None)
     if use_disk and not any("cannot cache" in str(w.message).lower() for w in caught):
         disk_cache.write_meta(key, meta)
     return Compiled(logp, expand, meta)
 
 
-def _calls_python(*functions) -> bool:
-    """Whether any of the compiled PyTensor functions contains the Python steady-state operation."""
+def _calls_python(function) -> bool:
+    """Whether the compiled PyTensor function contains the Python steady-state operation."""
     from ..symbolic import SteadyStateOp
 
-    return any(isinstance(node.op, SteadyStateOp) for f in functions for node in f.maker.fgraph.apply_nodes)
-
-
-def trace_names(model) -> list[str]:
-    """Variables kept in the trace: the sampled coordinates (not the per-cell eta) and the named deterministics."""
-    names = [v.name for v in model.free_RVs if not v.name.startswith("eta_")]
-    return names + [d.name for d in model.deterministics]
+    return any(isinstance(node.op, SteadyStateOp) for node in function.maker.fgraph.apply_nodes)
 
 
 def _pack(arrays: list[np.ndarray]) -> np.ndarray:
@@ -244,14 +230,14 @@ def _bind(compiled: Compiled, spec: ModelData) -> CompiledPyMCModel:
     slices = [slice(*s) for s in meta["slices"]]
     return CompiledPyMCModel(
         dims={k: tuple(v) for k, v in meta["dims"].items()},
-        reparameterized_names=meta["reparameterized"],
+        reparameterized_names=[],  # keep log-transformed coordinates in the posterior: named_posterior needs them
         compiled_logp_func=compiled.logp,
         compiled_expand_func=compiled.expand,
         initial_point_func=_start_function(meta, spec.start),
         shared_data={},
         shared_var_keys={},
         user_data=_pack(arrays),
-        n_expanded=meta["n_expanded"],
+        n_expanded=meta["n_dim"],
         shape_info=(names, slices, shapes),
         logp_func=None,
         expand_func=None,
@@ -265,7 +251,7 @@ def _start_function(meta: dict, start: dict):
     """Initial points: PyMC's default point (``meta["start"]``) with ``start`` put in, plus uniform(-1, 1) jitter."""
     base = np.array(meta["start"])
     for name, (lo, hi) in zip(meta["names"], meta["slices"], strict=True):
-        if name in start and hi <= base.size:
+        if name in start:
             base[lo:hi] = np.ravel(start[name])
 
     def initial_point(seed) -> np.ndarray:

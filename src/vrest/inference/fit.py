@@ -137,9 +137,11 @@ def _use_hierarchy(design: Design, choice: str, notes: list[str]) -> bool:
 
 def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: bool, settings: FitSettings):
     import nutpie
+    import xarray as xr
 
     from .compiled import compiled_model
     from .model_data import model_data
+    from .parametrisation import named_posterior
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
     _say(settings, f"compiling the {settings.model} model (or loading it from the cache) ...")
@@ -152,10 +154,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
         cores=min(settings.chains, settings.cores), seed=settings.seed, save_warmup=False,
         progress_bar=settings.progress and sys.stderr.isatty(), target_accept=settings.target_accept,
     )  # fmt: skip
-    if hierarchical:  # the compiled model numbers the cells; name them
-        import xarray as xr
-
-        idata["posterior"] = xr.DataTree(idata.posterior.to_dataset().assign_coords(cell=spec.cells))
+    idata["posterior"] = xr.DataTree(named_posterior(idata.posterior.to_dataset(), spec))
     t2 = time.perf_counter()
     _add_observation_groups(idata, design, priors, hierarchical, settings)
     t3 = time.perf_counter()

@@ -39,8 +39,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..symbolic import symbolic_voltage
-from .model_data import ModelData, prior_means, prior_sds
-from .priors import SIGMA_PRIOR_SD_MV, Prior
+from .model_data import ModelData
+from .parametrisation import inputs_named, model_inputs, named_parameters, thetas
+from .priors import SIGMA_PRIOR_SD_MV
 
 STUDENT_NU_PRIOR = (2.0, 0.1)
 """Gamma(alpha, beta) prior of the Student-t degrees of freedom (mean 20)."""
@@ -49,65 +50,39 @@ TAU_PRIOR_SD = {"S": 0.5, "rho": 1.0, "c": 5.0, "log": 0.1, "phi": 0.5}
 """Half-normal sd of the cell-to-cell spread of each coordinate kind (log units; mV for c)."""
 
 
-def _from_offset_share(share: tuple, priors: list[Prior], model: str, coords: dict, data: dict):
-    """theta (list of tensors, priors order) from S, rho, c and the other log-scale coordinates."""
-    a, b, pump = share
-    log_w = pt.log(data["share_weights"])
-    fraction = pt.sigmoid(coords["rho"])
-    theta = [None] * len(priors)
-    theta[a] = coords["S"] + pt.log(fraction) - log_w[0]
-    theta[b] = coords["S"] + pt.log1p(-fraction) - log_w[1]
-    for j, p in enumerate(priors):
-        if theta[j] is None and j != pump:
-            theta[j] = coords[f"log_{p.name}"] if p.log_scale else coords[p.name]
-    if pump is not None:
-        passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != pump}
-        theta[pump] = symbolic_voltage(model, **_inputs(data, "ref_"), **passive, pump_mv=0.0) - coords["c"]
-    return theta
-
-
 def build_model(spec: ModelData) -> pm.Model:
     """The PyMC model; named deterministics carry every fitted parameter on its natural scale.
 
     Every data-dependent number is a ``pm.Data`` container named as in ``spec.values``;
     the cell coordinate is numbered 0..n-1 (label the draws with ``spec.cells``).
+    The deterministics come from :mod:`.parametrisation`, which computes them again from
+    the traced coordinates after sampling.
     """
     priors = list(spec.priors)
     coords = {"param": [p.name for p in priors], "direction": [f"d{k}" for k in range(len(priors))]}
     if spec.hierarchical:
         coords["cell"] = np.arange(spec.cells.size)
     with pm.Model(coords=coords) as model:
-        data = {k: pm.Data(k, v) for k, v in spec.values.items()}
-        # a row-constant input is both every row's and the reference row's value
-        data |= {prefix + k: v for k, v in spec.constants for prefix in ("in_", "ref_") if k != "sem_mv"}
-        data.setdefault("sem_mv", dict(spec.constants).get("sem_mv"))
+        data = {k: pm.Data(k, v) if k in spec.values else v for k, v in model_inputs(spec).items()}
         if spec.share is not None:  # flat coordinates; the prior enters as a potential below
             free = {k: pm.Flat(k, initval=v) for k, v in spec.start.items()}
             kinds = {k: ("log" if k.startswith("log_") else k if k in TAU_PRIOR_SD else "c") for k in spec.start}
         else:  # the rotation of the standardised prior is N(0, I) exactly
             free = {"phi": pm.Normal("phi", 0.0, 1.0, dims="direction", initval=spec.start["phi"])}
             kinds = {"phi": "phi"}
-        theta_pop = _theta(spec, free, data)
+        if spec.hierarchical:
+            for k in list(free):
+                direction = "direction" if k == "phi" else None
+                free[f"tau_{k}"] = pm.HalfNormal(f"tau_{k}", TAU_PRIOR_SD[kinds[k]], dims=direction)
+                free[f"eta_{k}"] = pm.Normal(f"eta_{k}", 0.0, 1.0, dims=("cell", direction) if direction else "cell")
+        theta_pop, theta_cell = thetas(spec, free, data)
         if spec.share is not None:  # Flat coordinates: the prior enters here (|Jacobian| = 1)
             pm.Potential("prior", sum(pm.logp(pm.Normal.dist(p.mean, p.sd), t) for p, t in zip(priors, theta_pop, strict=True)))
-        for p, t in zip(priors, theta_pop, strict=True):
-            pm.Deterministic(p.name, p.to_natural(t))
-        if spec.hierarchical:
-            per_cell = {}
-            for k, v in free.items():
-                shape_dims = ("cell", "direction") if k == "phi" else "cell"
-                tau = pm.HalfNormal(f"tau_{k}", TAU_PRIOR_SD[kinds[k]], dims="direction" if k == "phi" else None)
-                eta = pm.Normal(f"eta_{k}", 0.0, 1.0, dims=shape_dims)
-                per_cell[k] = v + tau * eta
-            theta_cell = _theta(spec, per_cell, data)
-            for p, t in zip(priors, theta_cell, strict=True):
-                pm.Deterministic(f"{p.name}_cell", p.to_natural(t), dims="cell")
-                pm.Deterministic(f"{p.name}_between_cell_sd", pt.std(t))
-            theta_row = [t[data["cell_of_row"]] for t in theta_cell]
-        else:
-            theta_row = theta_pop
+        for name, value in named_parameters(spec, theta_pop, theta_cell).items():
+            pm.Deterministic(name, value, dims="cell" if name.endswith("_cell") else None)
+        theta_row = theta_pop if theta_cell is None else [t[data["cell_of_row"]] for t in theta_cell]
         params = {p.name: p.to_natural(t) for p, t in zip(priors, theta_row, strict=True)}
-        mu = symbolic_voltage(spec.model, **_inputs(data, "in_"), **params)
+        mu = symbolic_voltage(spec.model, **inputs_named(data, "in_"), **params)
         sigma = pm.HalfNormal("sigma_mv", SIGMA_PRIOR_SD_MV)
         scale = pt.sqrt(sigma**2 + data["sem_mv"] ** 2)
         if spec.likelihood == "student-t":
@@ -116,16 +91,3 @@ def build_model(spec: ModelData) -> pm.Model:
         else:
             pm.Normal("v_m", mu=mu, sigma=scale, observed=data["v_obs"])
     return model
-
-
-def _inputs(data: dict, prefix: str) -> dict:
-    """The model inputs among the data (containers or constants) named with ``prefix``."""
-    return {k.removeprefix(prefix): v for k, v in data.items() if k.startswith(prefix)}
-
-
-def _theta(spec: ModelData, coords: dict, data: dict) -> list:
-    priors = list(spec.priors)
-    if spec.share is not None:
-        return _from_offset_share(spec.share, priors, spec.model, coords, data)
-    theta = prior_means(priors) + prior_sds(priors) * pt.dot(coords["phi"], data["directions"])
-    return [theta[..., j] for j in range(len(priors))]

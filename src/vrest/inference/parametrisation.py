@@ -1,0 +1,132 @@
+"""From the sampled coordinates to the fitted parameters, written once for PyTensor and NumPy.
+
+The PyMC model (:mod:`.pymc_model`) builds its deterministics with these functions;
+after sampling, the same functions turn the draws of the coordinates into the named
+parameters in NumPy. So NUTS only traces the coordinates and nothing but the
+log-density is compiled (see :mod:`.compiled`).
+
+Arrays: a coordinate is a scalar (S, rho, c, tau_S, ...) or a vector over
+``direction`` (phi, tau_phi); per-cell ones (eta_*) add a ``cell`` axis before it. In
+NumPy every array carries the draw axes in front, (chain, draw, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import is_symbolic, namespace
+from .model_data import ModelData, prior_means, prior_sds
+
+
+def model_inputs(spec: ModelData) -> dict:
+    """The data of the model by name: the ``pm.Data`` values and the row-constant inputs (as ``in_*`` and ``ref_*``)."""
+    data = dict(spec.values)
+    data |= {prefix + k: v for k, v in spec.constants for prefix in ("in_", "ref_") if k != "sem_mv"}
+    data.setdefault("sem_mv", dict(spec.constants).get("sem_mv"))
+    return data
+
+
+def inputs_named(data: dict, prefix: str) -> dict:
+    """The model inputs among the data named with ``prefix`` ("in_": every row; "ref_": the reference row)."""
+    return {k.removeprefix(prefix): v for k, v in data.items() if k.startswith(prefix)}
+
+
+def thetas(spec: ModelData, free: dict, data: dict) -> tuple[list, list | None]:
+    """(theta of the population, theta per cell or None): unconstrained parameters in priors order.
+
+    ``free`` holds the coordinates on their natural scale (S, rho, c, log_* or phi: the keys of
+    ``spec.start``; tau_* and eta_* with many cells); other entries are ignored.
+    """
+    coords = {k: free[k] for k in spec.start}
+    theta_pop = _theta(spec, coords, data)
+    if not spec.hierarchical:
+        return theta_pop, None
+    per_cell = {}
+    for k, v in coords.items():
+        cell_axis = (..., None, slice(None)) if k == "phi" else (..., None)
+        per_cell[k] = v[cell_axis] + free[f"tau_{k}"][cell_axis] * free[f"eta_{k}"]
+    return theta_pop, _theta(spec, per_cell, data)
+
+
+def named_parameters(spec: ModelData, theta_pop: list, theta_cell: list | None) -> dict:
+    """The model's deterministics: each parameter on its natural scale (and per cell, with its spread)."""
+    named = {p.name: p.to_natural(t) for p, t in zip(spec.priors, theta_pop, strict=True)}
+    if theta_cell is not None:
+        for p, t in zip(spec.priors, theta_cell, strict=True):
+            named[f"{p.name}_cell"] = p.to_natural(t)
+            named[f"{p.name}_between_cell_sd"] = namespace(t).std(t, axis=-1)
+    return named
+
+
+def named_posterior(draws, spec: ModelData):
+    """The posterior Dataset of a fit from nutpie's draws of the coordinates (an xarray Dataset).
+
+    Kept: the sampled coordinates on their natural scale (not the per-cell eta_*) and the
+    named parameters, in the model's order, labelled by direction and by cell.
+    """
+    import xarray as xr
+
+    free = {}
+    for name, values in draws.data_vars.items():
+        natural = name.removesuffix("_log__")
+        free[natural] = np.exp(values.values) if natural != name else values.values
+    named = named_parameters(spec, *thetas(spec, free, model_inputs(spec)))
+    kept = {k: v for k, v in free.items() if not k.startswith("eta_")} | named
+    coords = {"chain": draws["chain"].values, "draw": draws["draw"].values,
+              "direction": [f"d{k}" for k in range(len(spec.priors))]}  # fmt: skip
+    if spec.cells is not None:
+        coords["cell"] = spec.cells
+
+    def dims(name: str, value: np.ndarray) -> tuple:
+        extra = ("cell",) if name.endswith("_cell") else ("direction",) if name in ("phi", "tau_phi") else ()
+        return ("chain", "draw", *extra)
+
+    variables = {k: (dims(k, v), v) for k, v in kept.items()}
+    return xr.Dataset(variables, coords={k: v for k, v in coords.items() if any(k in d for d, _ in variables.values())},
+                      attrs=draws.attrs)  # fmt: skip
+
+
+def _theta(spec: ModelData, coords: dict, data: dict) -> list:
+    priors = list(spec.priors)
+    if spec.share is not None:
+        return _from_offset_share(spec, coords, data)
+    theta = prior_means(priors) + prior_sds(priors) * (coords["phi"] @ data["directions"])
+    return [theta[..., j] for j in range(len(priors))]
+
+
+def _from_offset_share(spec: ModelData, coords: dict, data: dict) -> list:
+    """theta from S, rho, c and the other log-scale coordinates (the map of :mod:`.pymc_model`)."""
+    (a, b, pump), priors = spec.share, list(spec.priors)
+    xp = namespace(*coords.values())
+    log_w = xp.log(data["share_weights"])
+    theta = [None] * len(priors)
+    # log of the share sigmoid(rho) and of 1 - sigmoid(rho), without under- or overflow
+    theta[a] = coords["S"] - _softplus(-coords["rho"]) - log_w[0]
+    theta[b] = coords["S"] - _softplus(coords["rho"]) - log_w[1]
+    for j, p in enumerate(priors):
+        if theta[j] is None and j != pump:
+            theta[j] = coords[f"log_{p.name}"] if p.log_scale else coords[p.name]
+    if pump is not None:
+        passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != pump}
+        theta[pump] = _voltage(spec.model, **inputs_named(data, "ref_"), **passive, pump_mv=0.0) - coords["c"]
+    return theta
+
+
+def _softplus(x):
+    """log(1 + e^x)."""
+    if is_symbolic(x):
+        import pytensor.tensor as pt
+
+        return pt.softplus(x)
+    return np.logaddexp(0.0, x)
+
+
+def _voltage(model: str, **inputs):
+    """V (mV) of ``model``: a PyTensor expression for symbolic inputs, else NumPy values."""
+    if any(is_symbolic(v) for v in inputs.values()):
+        from ..symbolic import symbolic_voltage
+
+        return symbolic_voltage(model, **inputs)
+    from ..api import predict
+
+    return predict(model, **inputs)
