@@ -119,3 +119,16 @@ def test_vrest_cache_reports_and_clears_the_folder(tmp_path, monkeypatch, capsys
     monkeypatch.setenv("VREST_CACHE_DIR", str(blocker))
     assert main(["cache"]) == 2
     assert "cannot be written" in capsys.readouterr().err
+
+
+def test_storing_a_model_deletes_the_least_recently_used_beyond_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("VREST_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(disk_cache, "MAX_MODELS", 3)
+    models = tmp_path / "models"
+    for age, key in enumerate(["a" * 32, "b" * 32, "c" * 32]):  # a oldest
+        disk_cache.write_meta(key, {})
+        os.utime(models / key / "model.json", (1e9 + age, 1e9 + age))
+    (models / ("w" * 32)).mkdir()  # being compiled by another process: no model.json yet
+    assert disk_cache.read_meta("a" * 32) == {}  # loading marks it used
+    disk_cache.write_meta("d" * 32, {})
+    assert sorted(p.name[0] for p in models.iterdir()) == ["a", "c", "d", "w"]

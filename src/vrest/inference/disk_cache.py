@@ -6,6 +6,9 @@ cached machine code of the two C callbacks and ``model.json`` (what the sampler
 needs besides them). ``key`` is a hash of the model structure, of the installed
 versions of vrest's numerical stack and of vrest's own source, so a changed
 formula or library never reuses old code. Deleting the folder is always safe.
+A model loaded from the cache is marked as used (``model.json``'s time stamp); when
+a new model is stored, the least recently used beyond :data:`MAX_MODELS` are deleted,
+so the folder stays bounded (a model takes about 0.4 MB).
 
 Numba finds the cached code through :class:`_Locator`, registered with Numba's
 cache machinery the same way PyTensor registers its own.
@@ -29,6 +32,8 @@ from numba.core.caching import CacheImpl, _CacheLocator
 
 _KEYS: WeakKeyDictionary = WeakKeyDictionary()  # generated function -> its cache key
 _STACK = ("numpy", "numba", "llvmlite", "pytensor", "pymc", "nutpie")
+MAX_MODELS = 200
+"""Cached models kept; the least recently used beyond this are deleted when a new one is stored."""
 
 
 def cache_root() -> Path | None:
@@ -92,7 +97,10 @@ def read_meta(key: str) -> dict | None:
     """``model.json`` of a cached model, or None if absent or unreadable."""
     root = cache_root()
     try:
-        return json.loads((root / key / "model.json").read_text()) if root is not None else None
+        meta = json.loads((root / key / "model.json").read_text()) if root is not None else None
+        if meta is not None:
+            os.utime(root / key / "model.json")  # used now: pruned last
+        return meta
     except (OSError, ValueError):
         return None
 
@@ -105,6 +113,19 @@ def write_meta(key: str, meta: dict) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(meta, f)
     os.replace(tmp, folder / "model.json")
+    _prune(keep=MAX_MODELS)
+
+
+def _prune(keep: int) -> None:
+    """Delete the least recently used complete entries beyond ``keep`` (entries still being written are left)."""
+    used = []
+    for folder in _entries():
+        try:
+            used.append(((folder / "model.json").stat().st_mtime, folder))
+        except OSError:  # no model.json: another process may be compiling into it
+            continue
+    for _, folder in sorted(used, reverse=True)[keep:]:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _Locator(_CacheLocator):
