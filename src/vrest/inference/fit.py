@@ -156,7 +156,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     )  # fmt: skip
     idata["posterior"] = xr.DataTree(named_posterior(idata.posterior.to_dataset(), spec))
     t2 = time.perf_counter()
-    _add_observation_groups(idata, design, priors, hierarchical, settings)
+    _add_observation_groups(idata, design, priors, spec.values.get("cell_of_row"), settings)
     t3 = time.perf_counter()
     parametrisation = ("offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
                        if spec.share is not None else "rotation onto the design's singular directions (see structure)")  # fmt: skip
@@ -164,15 +164,17 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     return idata, timings, {"parametrisation": parametrisation, "compiled_model": source}
 
 
-def _add_observation_groups(idata, design: Design, priors: list[Prior], hierarchical: bool, settings: FitSettings) -> None:
-    """observed_data, posterior_predictive and log_likelihood of V_m, computed in NumPy from the draws."""
+def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_row: np.ndarray | None,
+                            settings: FitSettings) -> None:  # fmt: skip
+    """observed_data, posterior_predictive and log_likelihood of V_m, computed in NumPy from the draws.
+
+    ``cell_of_row`` (hierarchical fits): the cell number of each observed row."""
     import xarray as xr
     from scipy import stats
 
     rows = np.isfinite(design.v_obs)
     post = idata.posterior
-    if hierarchical:
-        _cells, cell_of_row = np.unique(design.cell[rows], return_inverse=True)
+    if cell_of_row is not None:
         params = {p.name: post[f"{p.name}_cell"].values[..., cell_of_row] for p in priors}
     else:
         params = {p.name: post[p.name].values[..., None] for p in priors}
