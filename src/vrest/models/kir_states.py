@@ -27,7 +27,7 @@ from the frozen-block zeros on either side. The other points get :func:`_solve`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -93,27 +93,31 @@ def _net_terms(x: dict) -> dict:
 
 @dataclass(frozen=True)
 class _States:
-    """Flat per-point results: V (mV), stable-state count, y2 (mV above E_K) and the
-    extremum of I that decided the count (mV); NaN where not known."""
+    """Flat per-point results: V (mV), stable-state count and the extremum of I that decided
+    the count (mV; NaN where none was needed)."""
 
     v: np.ndarray
     count: np.ndarray
-    y2: np.ndarray
     extremum: np.ndarray
-
-    @staticmethod
-    def unknown(size: int) -> _States:
-        """Nothing known yet for ``size`` points (count 0)."""
-        return _States(np.full(size, np.nan), np.zeros(size, int), np.full(size, np.nan), np.full(size, np.nan))
-
-    def at(self, rows) -> _States:
-        """The results of the points ``rows``."""
-        return _States(self.v[rows], self.count[rows], self.y2[rows], self.extremum[rows])
 
     def put(self, rows, other: _States) -> None:
         """Store ``other`` as the results of the points ``rows``."""
-        for name in ("v", "count", "y2", "extremum"):
+        for name in ("v", "count", "extremum"):
             getattr(self, name)[rows] = getattr(other, name)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where flat points' solves start: V and the extremum of I of a nearby point (mV; NaN:
+    none), and the points' own y2 (mV above E_K)."""
+
+    v: np.ndarray
+    y2: np.ndarray
+    extremum: np.ndarray
+
+    def at(self, rows) -> _Start:
+        """The starts of the points ``rows``."""
+        return _Start(self.v[rows], self.y2[rows], self.extremum[rows])
 
 
 def _flat(values: dict) -> dict:
@@ -144,19 +148,24 @@ def kir_stable_state(
     anchors = index if anchors is None else np.asarray(anchors).ravel()
     if anchors.size != size or not np.all((anchors >= 0) & (anchors < size)) or np.any(anchors[anchors] != anchors):
         raise ValueError("anchors: expected one point index per point, each naming a point that is its own anchor")
-    states = _States.unknown(size)
-    same_fold = anchors != index  # y2 depends on v_half and k_slope alone
+    own_anchor = anchors == index
+    same_fold = ~own_anchor  # y2 depends on v_half and k_slope alone
     for name in ("v_half", "k_slope"):
         if np.ndim(x[name]):
             same_fold &= x[name] == x[name][anchors]
-    states.y2[~same_fold] = _y2_of(x, np.flatnonzero(~same_fold))
-    states.y2[same_fold] = states.y2[anchors[same_fold]]
-    own, others = np.flatnonzero(anchors == index), np.flatnonzero(anchors != index)
-    states.put(own, _solve_rows(bounds, x, own, branch, states.at(own)))
+    y2 = np.empty(size)
+    y2[~same_fold] = _y2_of(x, np.flatnonzero(~same_fold))
+    y2[same_fold] = y2[anchors[same_fold]]
+    own, others = np.flatnonzero(own_anchor), np.flatnonzero(~own_anchor)
+    unknown = np.full(own.size, np.nan)
+    found = _solve_rows(bounds, x, own, branch, _Start(unknown, y2[own], unknown))
+    v, count, extremum = np.empty(size), np.empty(size, int), np.empty(size)
+    v[own], count[own], extremum[own] = found.v, found.count, found.extremum
     if others.size:
-        start = replace(states.at(anchors[others]), y2=states.y2[others])
-        states.put(others, _solve_rows(bounds, x, others, branch, start))
-    return states.v.reshape(shape), states.count.reshape(shape)
+        near = anchors[others]
+        found = _solve_rows(bounds, x, others, branch, _Start(v[near], y2[others], extremum[near]))
+        v[others], count[others] = found.v, found.count
+    return v.reshape(shape), count.reshape(shape)
 
 
 def _y2_of(x: dict, rows: np.ndarray) -> np.ndarray:
@@ -167,24 +176,24 @@ def _y2_of(x: dict, rows: np.ndarray) -> np.ndarray:
     return _newton_rows(lambda sub: _y2_setup(v_half[sub], k_slope[sub])[3], start)[0]
 
 
-def _solve_rows(bounds, x: dict, rows: np.ndarray, branch: str, start: _States) -> _States:
-    """Results at the flat points ``rows`` of ``x`` from ``start`` (whose y2 is theirs), in
-    cache-sized chunks: :func:`_solve_fast`, the counts it left open by :func:`_certify`,
-    then :func:`_solve_near` and the full solve where not certified."""
-    out = _States.unknown(rows.size)
-    ok, left_open = np.zeros(rows.size, bool), np.zeros(rows.size, bool)
+def _solve_rows(bounds, x: dict, rows: np.ndarray, branch: str, start: _Start) -> _States:
+    """Results at the flat points ``rows`` of ``x`` from ``start``, in cache-sized chunks:
+    :func:`_solve_fast`, the counts it left open by :func:`_certify`, then
+    :func:`_solve_near` and the full solve where not certified."""
+    out = _States(np.empty(rows.size), np.empty(rows.size, int), np.empty(rows.size))
+    ok, left_open = np.empty(rows.size, bool), np.empty(rows.size, bool)
     for lo in range(0, rows.size, NEAR_CHUNK):
         part = slice(lo, lo + NEAR_CHUNK)
-        fast, ok[part], left_open[part] = _solve_fast(_at(x, rows[part]), branch, start.at(part))
+        fast, ok[part], left_open[part] = _solve_fast(_net_terms(_at(x, rows[part])), branch, start.at(part))
         out.put(part, fast)
     for part in _chunks(np.flatnonzero(left_open)):  # stable zeros whose count needs the extremum located
-        v, y2 = out.v[part], out.y2[part]
-        fold = _fold_of(_at(x, rows[part]), y2)[0]
+        v = out.v[part]
+        fold = _fold_of(_net_terms(_at(x, rows[part])), start.y2[part])[0]
         second, extremum, ok[part], _ = _certify(fold, v, np.ones(part.size, bool), out.extremum[part], branch)
-        out.put(part, _States(v, 1 + second, y2, extremum))
+        out.put(part, _States(v, 1 + second, extremum))
     redo = []
     for part in _chunks(np.flatnonzero(~ok)):
-        near, near_ok = _solve_near(_at(x, rows[part]), branch, start.at(part))
+        near, near_ok = _solve_near(_net_terms(_at(x, rows[part])), branch, start.at(part))
         out.put(part, near)
         redo.append(part[~near_ok])
     redo = np.concatenate(redo or [np.empty(0, int)])
@@ -241,7 +250,7 @@ def _solve(bounds, x: dict, size: int, branch: str) -> _States:
     v = solve_increasing(
         _zero_setup, {"lo": low_end, "hi": high_end, "start": start, **zero_terms}, "rectifying-kir state"
     )
-    return _States(v, 1 + second, y2, v_extremum)
+    return _States(v, 1 + second, v_extremum)
 
 
 NEAR_ITER = 12
@@ -290,8 +299,11 @@ def _newton_rows(residual_of: Callable, x0: np.ndarray, steps: int = NEAR_ITER) 
             done |= (previous <= QUADRATIC_MV) & (size * size * size <= (0.1 * TOL_MV) * (previous * previous))
             n_done = np.count_nonzero(done)
             if 2 * n_done >= done.size or taken == steps:
-                finished = np.flatnonzero(done)
-                zero[rows[finished]], slope[rows[finished]] = x[finished], df[finished]
+                if rows.size == x0.size:  # every point still here
+                    zero, slope = np.where(done, x, zero), np.where(done, df, slope)
+                else:
+                    finished = np.flatnonzero(done)
+                    zero[rows[finished]], slope[rows[finished]] = x[finished], df[finished]
                 if n_done == done.size or taken == steps:
                     break
                 going = np.flatnonzero(~done)
@@ -322,51 +334,51 @@ class _Fold:
         return _Fold(_at(self.terms, rows), *(a[rows] for a in (self.y2, self.v2, self.i2, self.slope2, self.folded)))
 
 
-def _fold_of(x: dict, y2: np.ndarray) -> tuple[_Fold, np.ndarray]:
-    """(the fold facts of flat inputs ``x`` with y2 = ``y2``, whether ``y2`` is the zero in
-    :func:`_y2_setup`'s bracket)."""
-    terms = _net_terms(x)
-    v_half, k_slope = (np.broadcast_to(x[k], y2.shape) for k in ("v_half", "k_slope"))
+def _fold_of(terms: dict, y2: np.ndarray) -> tuple[_Fold, np.ndarray]:
+    """(the fold facts of flat points with lumped terms ``terms`` (:func:`_net_terms`) and
+    y2 = ``y2``, whether ``y2`` is the zero in :func:`_y2_setup`'s bracket)."""
+    v_half, k_slope = (np.broadcast_to(terms[k], y2.shape) for k in ("v_half", "k_slope"))
     y2_lo = np.maximum(v_half, 0.0)
     v2 = terms["e_k"] + y2
     i2, slope2 = kir_net_current(v2, **terms)
     return _Fold(terms, y2, v2, i2, slope2, slope2 < 0), (y2 >= y2_lo) & (y2 <= y2_lo + 4.0 * k_slope)
 
 
-def _solve_fast(x: dict, branch: str, start: _States) -> tuple[_States, np.ndarray, np.ndarray]:
-    """(results, certified, count left open) at flat inputs ``x`` by one Newton solve of
-    at most FAST_STEPS steps from ``start``'s V (where NaN: from the zero with the block
-    frozen on the branch's side, :func:`_frozen_block_zero`), certified by :func:`_certify`
-    without locating extrema (``start``'s extremum is the guess)."""
-    fold, valid = _fold_of(x, start.y2)
+def _solve_fast(terms: dict, branch: str, start: _Start) -> tuple[_States, np.ndarray, np.ndarray]:
+    """(results, certified, count left open) at flat points with lumped terms ``terms``
+    (:func:`_net_terms`) by one Newton solve of at most FAST_STEPS steps from ``start``'s V
+    (where NaN: from the zero with the block frozen on the branch's side,
+    :func:`_frozen_block_zero`), certified by :func:`_certify` without locating extrema
+    (``start``'s extremum is the guess)."""
+    fold, valid = _fold_of(terms, start.y2)
     guess = start.v
     if np.isnan(guess).any():
         guess = np.where(np.isnan(guess), _frozen_block_zero(fold.terms, branch == "depolarized"), guess)
     found, slope = _newton_rows(lambda rows: _current_of(_at(fold.terms, rows)), guess, FAST_STEPS)
     second, extremum, good, left_open = _certify(fold, found, slope > 0, start.extremum, branch, 0)
-    return _States(found, 1 + second, start.y2, extremum), good & valid, left_open & valid
+    return _States(found, 1 + second, extremum), good & valid, left_open & valid
 
 
-def _solve_near(x: dict, branch: str, start: _States) -> tuple[_States, np.ndarray]:
-    """(results, certified) at flat inputs ``x`` whose y2 is ``start``'s, where the solve
-    from ``start``'s V (where NaN: from the branch's side) was not certified: plain Newton
-    from the zero with the block frozen on the other side of v2 (:func:`_frozen_block_zero`),
-    then, for the points not yet certified, on the same side; :func:`_certify` says whether
-    the zero is the requested state and counts the stable states."""
-    fold, valid = _fold_of(x, start.y2)
-    size, y2 = start.v.size, start.y2
+def _solve_near(terms: dict, branch: str, start: _Start) -> tuple[_States, np.ndarray]:
+    """(results, certified) at flat points with lumped terms ``terms`` (:func:`_net_terms`),
+    where the solve from ``start``'s V (where NaN: from the branch's side) was not
+    certified: plain Newton from the zero with the block frozen on the other side of v2
+    (:func:`_frozen_block_zero`), then, for the points not yet certified, on the same side;
+    :func:`_certify` says whether the zero is the requested state and counts the stable states."""
+    fold, valid = _fold_of(terms, start.y2)
+    size = start.v.size
     todo = np.flatnonzero(valid)
     upper_first = ~np.where(np.isnan(start.v), branch == "depolarized", start.v > fold.v2)
-    out, ok = _States(np.full(size, np.nan), np.ones(size, int), y2, np.full(size, np.nan)), np.zeros(size, bool)
+    out, ok = _States(np.full(size, np.nan), np.ones(size, int), np.full(size, np.nan)), np.zeros(size, bool)
     for other_side in (False, True):
         if not todo.size:
             break
-        sub = fold.at(todo)
+        sub = fold if todo.size == size else fold.at(todo)
         guess = _frozen_block_zero(sub.terms, upper_first[todo] != other_side)
         found, slope = _newton_rows(lambda rows, sub=sub: _current_of(_at(sub.terms, rows)), guess)
         second, extremum, good, _ = _certify(sub, found, slope > 0, start.extremum[todo], branch)
         done = todo[good]
-        out.put(done, _States(found[good], 1 + second[good], y2[done], extremum[good]))
+        out.put(done, _States(found[good], 1 + second[good], extremum[good]))
         ok[done] = True
         todo = todo[~good]
     return out, ok
@@ -388,19 +400,22 @@ def _certify(fold: _Fold, v: np.ndarray, stable: np.ndarray, extremum: np.ndarra
     lower_above = t["g_lin"] * (fold.v2 - t["e_lin"]) + t["i_pump"]  # h >= 0 above E_K, h <= y2 below v2
     second = fold.folded & np.where(upper, fold.i2 >= 0, fold.i2 < 0)
     settled = second | ~fold.folded | np.where(upper, t["g_max"] * fold.y2 + lower_above <= 0, lower_above > 0)
-    good, left_open = stable.copy(), np.zeros(v.size, bool)
-    found = np.full(v.size, np.nan)
-    rows = np.flatnonzero(stable & ~settled)
-    if rows.size:
-        second[rows], found[rows], good[rows] = _extremum_decides(fold.at(rows), upper[rows], extremum[rows], steps)
-        left_open[rows] = ~good[rows]
+    good, left_open, found = stable, np.zeros(v.size, bool), np.full(v.size, np.nan)
+    undecided = stable & ~settled
+    if undecided.any():
+        decided_second, extremum, decided = _extremum_decides(fold, upper, extremum, steps, undecided)
+        second = np.where(undecided, decided_second, second)
+        found = np.where(undecided, extremum, np.nan)
+        good = np.where(undecided, decided, stable)
+        left_open = undecided & ~decided
     requested = ~fold.folded | (upper == (branch == "depolarized")) | ~second
     return second, found, good & requested, left_open
 
 
-def _extremum_decides(fold: _Fold, upper: np.ndarray, guess: np.ndarray, steps: int):
-    """(second stable state, extremum used (mV), decided): whether min J < 0 for J = -I
-    between E_K and v2 (``upper``) or J = I above v2, where J is convex.
+def _extremum_decides(fold: _Fold, upper: np.ndarray, guess: np.ndarray, steps: int, among: np.ndarray):
+    """(second stable state, extremum used (mV), decided) at the points ``among`` (elsewhere
+    meaningless): whether min J < 0 for J = -I between E_K and v2 (``upper``) or J = I above
+    v2, where J is convex.
 
     Settled at ``guess`` (inside that range, else v2 -+ k) when J < 0 there, or when
     the tangents of J at v2 and at ``guess`` keep J > 0 on the range; otherwise by J at
@@ -411,14 +426,16 @@ def _extremum_decides(fold: _Fold, upper: np.ndarray, guess: np.ndarray, steps: 
     low = np.where(upper, t["e_k"], fold.v2)
     high = np.where(upper, fold.v2, np.inf)
     sign = np.where(upper, -1.0, 1.0)  # J = sign * I
-    guess = np.where((guess > low) & (guess < high), guess, fold.v2 + sign * t["k_slope"])
-    i_w, slope_w = kir_net_current(guess, **t)
-    second = sign * i_w < 0
+    with np.errstate(all="ignore"):  # whatever the points outside ``among`` give is dropped
+        guess = np.where((guess > low) & (guess < high), guess, fold.v2 + sign * t["k_slope"])
+        i_w, slope_w = kir_net_current(guess, **t)
+        second = sign * i_w < 0
     decided = second.copy()
-    rest = np.flatnonzero(~second)
+    rest = np.flatnonzero(among & ~second)
     if rest.size:
-        j_2 = (fold.v2[rest], sign[rest] * fold.i2[rest], sign[rest] * fold.slope2[rest])
-        j_w = (guess[rest], sign[rest] * i_w[rest], sign[rest] * slope_w[rest])
+        sign_rest = sign[rest]
+        j_2 = (fold.v2[rest], sign_rest * fold.i2[rest], sign_rest * fold.slope2[rest])
+        j_w = (guess[rest], sign_rest * i_w[rest], sign_rest * slope_w[rest])
         decided[rest] = _tangents_bound(j_2, j_w, low[rest], high[rest]) > 0
         rest = rest[~decided[rest]]
     if rest.size and steps:
