@@ -77,11 +77,11 @@ def named_posterior(draws, spec: ModelData):
     if spec.cells is not None:
         coords["cell"] = spec.cells
 
-    def dims(name: str, value: np.ndarray) -> tuple:
+    def dims(name: str) -> tuple:
         extra = ("cell",) if name.endswith("_cell") else ("direction",) if name in ("phi", "tau_phi") else ()
         return ("chain", "draw", *extra)
 
-    variables = {k: (dims(k, v), v) for k, v in kept.items()}
+    variables = {k: (dims(k), v) for k, v in kept.items()}
     return xr.Dataset(variables, coords={k: v for k, v in coords.items() if any(k in d for d, _ in variables.values())},
                       attrs=draws.attrs)  # fmt: skip
 
