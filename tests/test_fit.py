@@ -114,13 +114,17 @@ def test_posterior_file_matches_xarrays_own_writer(gelband_fit, tmp_path):
 
     from vrest.inference.outputs import write_netcdf
 
-    tree = xr.open_datatree(gelband_fit[1] / "posterior.nc").load()
+    with xr.open_datatree(gelband_fit[1] / "posterior.nc") as opened:
+        tree = opened.load()
+    observed = tree["observed_data"].to_dataset()
+    labels = np.array([f"row \u00e9 {i}" for i in range(observed.sizes["obs"])], dtype=object)  # string labels
+    tree["observed_data"] = xr.DataTree(observed.assign_coords(label=("obs", labels)))
     tree.to_netcdf(tmp_path / "xarray.nc", engine="h5netcdf")
     write_netcdf(tree, tmp_path / "vrest.nc")
-    ours, theirs = xr.open_datatree(tmp_path / "vrest.nc"), xr.open_datatree(tmp_path / "xarray.nc")
-    assert ours.groups == theirs.groups
-    for group in theirs.groups:
-        assert ours[group].to_dataset().identical(theirs[group].to_dataset()), group
+    with xr.open_datatree(tmp_path / "vrest.nc") as ours, xr.open_datatree(tmp_path / "xarray.nc") as theirs:
+        assert ours.groups == theirs.groups
+        for group in theirs.groups:
+            assert ours[group].to_dataset().identical(theirs[group].to_dataset()), group
 
 
 def test_fit_is_reproducible_with_seed_zero(gelband_fit, tmp_path):

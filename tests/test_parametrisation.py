@@ -20,11 +20,11 @@ from vrest.inference.priors import fitted_priors
 from vrest.inference.pymc_model import build_model
 
 
-def spec_of(table: pd.DataFrame, hierarchical: bool):
+def spec_of(table: pd.DataFrame, hierarchical: bool, likelihood: str):
     priors = fitted_priors("ghk")
     design = build_design(load_recordings(table), "ghk", [p.name for p in priors], preset="mammalian_neuron",
                           settings={"k_replaces_na": True}, conditions={})  # fmt: skip
-    return model_data(design, priors, laplace_fit(design, priors), hierarchical=hierarchical)
+    return model_data(design, priors, laplace_fit(design, priors), hierarchical=hierarchical, likelihood=likelihood)
 
 
 def recordings(k_o: np.ndarray, cells: int) -> pd.DataFrame:
@@ -37,36 +37,39 @@ def recordings(k_o: np.ndarray, cells: int) -> pd.DataFrame:
 
 
 CASES = {
-    "offset-share, one cell": (recordings(np.geomspace(1, 100, 10), 1).drop(columns="cell"), False),
-    "rotation (one K_o level), one cell": (recordings(np.full(6, 5.0), 1).drop(columns="cell"), False),
-    "offset-share, three cells": (recordings(np.geomspace(1, 100, 8), 3), True),
+    "offset-share, one cell": (recordings(np.geomspace(1, 100, 10), 1).drop(columns="cell"), False, "normal"),
+    "rotation (one K_o level), one cell": (recordings(np.full(6, 5.0), 1).drop(columns="cell"), False, "normal"),
+    "offset-share, three cells": (recordings(np.geomspace(1, 100, 8), 3), True, "normal"),
+    "rotation, three cells, Student-t": (recordings(np.full(6, 5.0), 3), True, "student-t"),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_numpy_names_the_draws_as_the_pymc_deterministics_do(case):
-    table, hierarchical = CASES[case]
+    table, hierarchical, likelihood = CASES[case]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        spec = spec_of(table, hierarchical)
+        spec = spec_of(table, hierarchical, likelihood)
     assert (spec.share is None) == case.startswith("rotation")
     model = build_model(spec)
     rng = np.random.default_rng(0)
     points = []
-    for _ in range(4):  # value-space points around the start (log-transformed scales as the sampler sees them)
+    for _ in range(6):  # value-space points around the start (log-transformed scales as the sampler sees them)
         point = model.initial_point()
         points.append({k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in point.items()})
     with pytensor.config.change_flags(cxx=""):
         graphs = model.replace_rvs_by_values([model[d.name] for d in model.deterministics])
         deterministics = pytensor.function(model.value_vars, graphs, mode="FAST_COMPILE", on_unused_input="ignore")
         expected = [deterministics(*(p[v.name] for v in model.value_vars)) for p in points]
-    draws = xr.Dataset({k: (("chain", "draw", *[f"{k}_{i}" for i in range(np.ndim(v))]), np.stack([p[k] for p in points])[None])
-                        for k, v in points[0].items()},  # fmt: skip
-                       coords={"chain": [0], "draw": np.arange(len(points))})
+    shape = (2, len(points) // 2)  # two chains
+    draws = xr.Dataset({k: (("chain", "draw", *[f"{k}_{i}" for i in range(np.ndim(v))]),
+                            np.stack([p[k] for p in points]).reshape(*shape, *np.shape(v)))
+                        for k, v in points[0].items()},
+                       coords={"chain": [0, 1], "draw": np.arange(shape[1])})  # fmt: skip
     named = named_posterior(draws, spec)
     for j, d in enumerate(model.deterministics):
-        ours = named[d.name].values[0]
-        theirs = np.stack([e[j] for e in expected])
+        ours = named[d.name].values
+        theirs = np.stack([e[j] for e in expected]).reshape(ours.shape)
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12, err_msg=d.name)
     assert [k for k in named.data_vars if k not in {d.name for d in model.deterministics}] == [
         rv.name for rv in model.free_RVs if not rv.name.startswith("eta_")

@@ -14,7 +14,7 @@ What is compiled: PyTensor's Numba function for the log-density with its gradien
 (built from the PyMC model through nutpie), wrapped in a small C callback that unpacks
 one data buffer (below), cached by Numba. NUTS traces the sampled coordinates only (a
 second callback copies them); :func:`.parametrisation.named_posterior` computes the
-named parameters from them in NumPy afterwards, which saves compiling a second
+named parameters from them in NumPy afterwards, which saves Numba-compiling a second
 function. A data set is bound by packing its ``pm.Data`` values into that buffer, so
 one compiled model serves every data set of its structure, and a lone fit draws
 exactly what the same fit in a batch draws.
@@ -25,6 +25,7 @@ integer containers (cell numbers) are stored exactly as floats.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -193,7 +194,8 @@ def _compile(spec: ModelData, key: str) -> Compiled:
         warnings.simplefilter("always", numba.NumbaWarning)
         logp, expand = _callbacks(meta, logp_pt.vm.jit_fn, key if use_disk else None)
     if use_disk and not any("cannot cache" in str(w.message).lower() for w in caught):
-        disk_cache.write_meta(key, meta)
+        with contextlib.suppress(OSError):  # the folder went away (pruned, cleared): this model is not cached
+            disk_cache.write_meta(key, meta)
     return Compiled(logp, expand, meta)
 
 

@@ -16,6 +16,7 @@ cache machinery the same way PyTensor registers its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -98,11 +99,12 @@ def read_meta(key: str) -> dict | None:
     root = cache_root()
     try:
         meta = json.loads((root / key / "model.json").read_text()) if root is not None else None
-        if meta is not None:
-            os.utime(root / key / "model.json")  # used now: pruned last
-        return meta
     except (OSError, ValueError):
         return None
+    if meta is not None:
+        with contextlib.suppress(OSError):  # e.g. a shared cache entry owned by someone else: still usable
+            os.utime(root / key / "model.json")  # used now: pruned last
+    return meta
 
 
 def write_meta(key: str, meta: dict) -> None:
@@ -117,7 +119,11 @@ def write_meta(key: str, meta: dict) -> None:
 
 
 def _prune(keep: int) -> None:
-    """Delete the least recently used complete entries beyond ``keep`` (entries still being written are left)."""
+    """Delete the least recently used complete entries beyond ``keep`` (entries still being written are left).
+
+    An entry is first renamed away, atomically: a process loading it meanwhile finds it
+    gone and compiles into a new folder of that name instead of one being deleted.
+    """
     used = []
     for folder in _entries():
         try:
@@ -125,7 +131,12 @@ def _prune(keep: int) -> None:
         except OSError:  # no model.json: another process may be compiling into it
             continue
     for _, folder in sorted(used, reverse=True)[keep:]:
-        shutil.rmtree(folder, ignore_errors=True)
+        trash = folder.with_name(f".deleting-{folder.name}-{os.getpid()}")
+        try:
+            folder.rename(trash)
+        except OSError:  # gone already, or not ours to move
+            continue
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 class _Locator(_CacheLocator):

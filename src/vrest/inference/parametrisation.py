@@ -2,8 +2,8 @@
 
 The PyMC model (:mod:`.pymc_model`) builds its deterministics with these functions;
 after sampling, the same functions turn the draws of the coordinates into the named
-parameters in NumPy. So NUTS only traces the coordinates and nothing but the
-log-density is compiled (see :mod:`.compiled`).
+parameters in NumPy. So NUTS only traces the coordinates and only the log-density is
+Numba-compiled (see :mod:`.compiled`).
 
 Arrays: a coordinate is a scalar (S, rho, c, tau_S, ...) or a vector over
 ``direction`` (phi, tau_phi); per-cell ones (eta_*) add a ``cell`` axis before it. In
@@ -16,6 +16,11 @@ import numpy as np
 
 from ..backend import is_symbolic, namespace
 from .model_data import ModelData, prior_means, prior_sds
+
+
+def direction_labels(spec: ModelData) -> list[str]:
+    """Labels of the ``direction`` coordinate (one per fitted parameter)."""
+    return [f"d{k}" for k in range(len(spec.priors))]
 
 
 def model_inputs(spec: ModelData) -> dict:
@@ -72,8 +77,7 @@ def named_posterior(draws, spec: ModelData):
         free[natural] = np.exp(values.values) if natural != name else values.values
     named = named_parameters(spec, *thetas(spec, free, model_inputs(spec)))
     kept = {k: v for k, v in free.items() if not k.startswith("eta_")} | named
-    coords = {"chain": draws["chain"].values, "draw": draws["draw"].values,
-              "direction": [f"d{k}" for k in range(len(spec.priors))]}  # fmt: skip
+    coords = {"chain": draws["chain"].values, "draw": draws["draw"].values, "direction": direction_labels(spec)}
     if spec.cells is not None:
         coords["cell"] = spec.cells
 

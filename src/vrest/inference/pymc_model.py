@@ -40,7 +40,7 @@ import pytensor.tensor as pt
 
 from ..symbolic import symbolic_voltage
 from .model_data import ModelData
-from .parametrisation import inputs_named, model_inputs, named_parameters, thetas
+from .parametrisation import direction_labels, inputs_named, model_inputs, named_parameters, thetas
 from .priors import SIGMA_PRIOR_SD_MV
 
 STUDENT_NU_PRIOR = (2.0, 0.1)
@@ -59,7 +59,7 @@ def build_model(spec: ModelData) -> pm.Model:
     the traced coordinates after sampling.
     """
     priors = list(spec.priors)
-    coords = {"param": [p.name for p in priors], "direction": [f"d{k}" for k in range(len(priors))]}
+    coords = {"param": [p.name for p in priors], "direction": direction_labels(spec)}
     if spec.hierarchical:
         coords["cell"] = np.arange(spec.cells.size)
     with pm.Model(coords=coords) as model:
