@@ -17,12 +17,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from ..inference.outputs import OutputExistsError
+from ..inference.outputs import OutputExistsError, write_text
 
 SUMMARY_COLUMNS = ["recording", "parameter", "mean", "sd", "q5", "q50", "q95", "r_hat", "ess_bulk", "ess_tail",
                    "contraction", "divergences", "diagnostics", "seed", "folder"]  # fmt: skip
@@ -99,15 +98,3 @@ class BatchFolder:
         write_text(self.out / "timings.csv", timing.to_csv(index=False, lineterminator="\n", float_format="%.3f"))
         fail = pd.DataFrame({"recording": sorted(failures), "reason": [failures[k] for k in sorted(failures)]})
         write_text(self.out / "failures.csv", fail.to_csv(index=False, lineterminator="\n"))
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary sibling, then a rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -31,6 +31,8 @@ from weakref import WeakKeyDictionary
 
 from numba.core.caching import CacheImpl, _CacheLocator
 
+from .outputs import write_text
+
 _KEYS: WeakKeyDictionary = WeakKeyDictionary()  # generated function -> its cache key
 _STACK = ("numpy", "numba", "llvmlite", "pytensor", "pymc", "nutpie")
 MAX_MODELS = 200
@@ -111,10 +113,7 @@ def write_meta(key: str, meta: dict) -> None:
     """Write ``model.json`` atomically (it marks the entry complete)."""
     folder = cache_root() / key
     folder.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(meta, f)
-    os.replace(tmp, folder / "model.json")
+    write_text(folder / "model.json", json.dumps(meta))
     _prune(keep=MAX_MODELS)
 
 

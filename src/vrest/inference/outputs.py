@@ -43,6 +43,18 @@ def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force
     return out
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary sibling, then a rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the numerical stack (from the installed packages' metadata: nothing is imported)."""
     from importlib.metadata import PackageNotFoundError, version
