@@ -7,8 +7,8 @@ Task A: one cell, 12 K_o levels (1-100 mM, K+ replacing Na+), GHK + pump, noise 
 (process start to files written) with empty compile caches (PyTensor's and vrest's), again
 with the caches from that run, and on another simulated data set of the same structure
 (the cache is keyed by model structure, not data); plain PyMC samples the textbook
-parametrisation (log ratios, pump) with `pm.sample()` defaults in this process. Task B: 40 cells x 12 levels,
-hierarchical. The three vrest runs are repeated --repeat times, each round with new caches
+parametrisation (log ratios, pump) with `pm.sample()` defaults in this process. Task B:
+40 cells x 12 levels, hierarchical. The three vrest runs are repeated --repeat times, each round with new caches
 (this machine's timings vary by a third from run to run): the best and every time are
 reported. Reported: wall time, divergences, max R-hat, min bulk ESS and bulk ESS per
 second, and the floor under any fit's end-to-end time: the seconds a fresh process takes
