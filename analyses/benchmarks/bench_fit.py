@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append the results to RESULTS.md")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the three vrest runs, each with new caches")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error(f"--repeat: expected a positive integer, got {args.repeat}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
