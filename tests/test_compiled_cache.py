@@ -132,3 +132,24 @@ def test_storing_a_model_deletes_the_least_recently_used_beyond_the_limit(tmp_pa
     assert disk_cache.read_meta("a" * 32) == {}  # loading marks it used
     disk_cache.write_meta("d" * 32, {})
     assert sorted(p.name[0] for p in models.iterdir()) == ["a", "c", "d", "w"]
+
+
+def test_a_function_numba_cannot_cache_is_compiled_uncached_with_a_warning(tmp_path, monkeypatch):
+    """E.g. machine code holding a ctypes pointer (as with NUMBA_OPT=0): Numba warns and the fit goes on uncached."""
+    import ctypes
+    import ctypes.util
+
+    import numba
+
+    monkeypatch.setenv("VREST_CACHE_DIR", str(tmp_path))
+    cos = ctypes.CDLL(ctypes.util.find_library("m")).cos
+    cos.argtypes, cos.restype = [ctypes.c_double], ctypes.c_double
+    namespace = {"cos": cos}
+    exec("def through_ctypes(x):\n    return cos(x)\n", namespace)  # noqa: S102 - a fixed test source
+    disk_cache.register(namespace["through_ctypes"], "0" * 32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", numba.NumbaWarning)
+        compiled = numba.cfunc(numba.types.double(numba.types.double), cache=True)(namespace["through_ctypes"])
+    assert any("cannot cache" in str(w.message).lower() for w in caught)
+    assert compiled.ctypes(np.pi) == -1.0
+    assert not any((tmp_path / "models").rglob("*.nbi"))

@@ -143,6 +143,7 @@ class _Locator(_CacheLocator):
 
     def __init__(self, key: str, folder: Path):
         self._key, self._folder = key, folder
+        self._py_file = f"<vrest model {key}>"  # where Numba's "cannot cache" warning says the function is from
 
     def ensure_cache_path(self) -> None:
         self._folder.mkdir(exist_ok=True)
