@@ -34,10 +34,12 @@ import warnings
 import numba
 import numpy as np
 import pandas as pd
-from nutpie.compile_pymc import CompiledPyMCModel
 
 from . import disk_cache
 from .model_data import ModelData
+from .nutpie_import import import_nutpie
+
+CompiledPyMCModel = import_nutpie().compile_pymc.CompiledPyMCModel
 
 _MEMORY: dict[str, Compiled] = {}
 _LOCK = threading.Lock()

@@ -136,11 +136,11 @@ def _use_hierarchy(design: Design, choice: str, notes: list[str]) -> bool:
 
 
 def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: bool, settings: FitSettings):
-    import nutpie
     import xarray as xr
 
     from .compiled import compiled_model
     from .model_data import model_data
+    from .nutpie_import import import_nutpie
     from .parametrisation import named_posterior
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
@@ -149,7 +149,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     _say(settings, f"compiled model: {source} ({compile_s:.1f} s)")
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")
-    idata = nutpie.sample(
+    idata = import_nutpie().sample(
         compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=min(settings.chains, settings.cores), seed=settings.seed, save_warmup=False,
         progress_bar=settings.progress and sys.stderr.isatty(), target_accept=settings.target_accept,
