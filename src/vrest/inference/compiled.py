@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import subprocess
 import threading
 import time
 import warnings
@@ -35,7 +36,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from . import disk_cache
+from . import compile_helper, disk_cache
 from .model_data import ModelData
 from .nutpie_import import import_nutpie
 
@@ -94,10 +95,12 @@ class Compiled:
     meta: dict
 
 
-def compiled_model(spec: ModelData) -> tuple[CompiledPyMCModel, float, str]:
+def compiled_model(spec: ModelData, helper: bool = False) -> tuple[CompiledPyMCModel, float, str]:
     """A nutpie model for ``spec`` (its data and start point bound), the seconds spent getting it and where from.
 
     Where from: "compiled", "disk cache" or "memory" (compiled earlier in this process: 0 s).
+    ``helper``: a compile may use a second process (:mod:`.compile_helper`); leave False where
+    other processes keep the cores busy (batch workers).
     """
     key = disk_cache.structure_key(spec.key)
     t0 = time.perf_counter()
@@ -106,7 +109,7 @@ def compiled_model(spec: ModelData) -> tuple[CompiledPyMCModel, float, str]:
         if key not in _MEMORY:
             loaded = _load(key)
             source = "compiled" if loaded is None else "disk cache"
-            _MEMORY[key] = loaded or _compile(spec, key)
+            _MEMORY[key] = loaded or _compile(spec, key, helper)
         seconds = time.perf_counter() - t0 if source != "memory" else 0.0
     return _bind(_MEMORY[key], spec), seconds, source
 
@@ -154,8 +157,17 @@ def _load(key: str) -> Compiled | None:
     return Compiled(logp, expand, meta)
 
 
-def _compile(spec: ModelData, key: str) -> Compiled:
+def _compile(spec: ModelData, key: str, helper: bool) -> Compiled:
     """Build the PyMC model, compile its functions and the callbacks; save them to the disk cache if possible."""
+    second = compile_helper.start() if helper else None
+    try:
+        return _build_and_compile(spec, key, second)
+    finally:
+        compile_helper.stop(second)
+
+
+def _build_and_compile(spec: ModelData, key: str, second: subprocess.Popen | None) -> Compiled:
+    """:func:`_compile` with ``second`` (a :mod:`.compile_helper` process or None) to share the compiling."""
     import pytensor
     from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
     from pymc.initial_point import make_initial_point_fn
@@ -172,6 +184,8 @@ def _compile(spec: ModelData, key: str) -> Compiled:
             model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn, var_names=[],
         )  # fmt: skip
         point = point_fn(0)
+    python_op = _calls_python(logp_pt)
+    compile_helper.send(second, None if python_op else logp_pt.maker.fgraph)
     unsupported = [n for n in reparameterized if not n.endswith("_log__")]
     if unsupported:  # parametrisation.named_posterior undoes log transforms only
         raise ValueError(f"{unsupported[0]}: a transform other than log; cannot name its draws")
@@ -191,7 +205,7 @@ def _compile(spec: ModelData, key: str) -> Compiled:
     }  # fmt: skip
     # the steady-state solver runs in Python (Numba object mode): its machine code holds addresses of this
     # process's objects and must never be reloaded by another process
-    use_disk = disk_cache.cache_root() is not None and not _calls_python(logp_pt)
+    use_disk = disk_cache.cache_root() is not None and not python_op
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", numba.NumbaWarning)
         logp, expand = _callbacks(meta, logp_pt.vm.jit_fn, key if use_disk else None)

@@ -145,7 +145,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
     _say(settings, f"compiling the {settings.model} model (or loading it from the cache) ...")
-    compiled, compile_s, source = compiled_model(spec)
+    compiled, compile_s, source = compiled_model(spec, helper=settings.cores > 1)
     _say(settings, f"compiled model: {source} ({compile_s:.1f} s)")
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")
