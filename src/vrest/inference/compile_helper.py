@@ -25,11 +25,11 @@ SHARE_START = 0.35
 
 
 def start() -> subprocess.Popen | None:
-    """Start the helper; None with a single CPU or when it cannot be started."""
-    if (os.cpu_count() or 1) < 2:
-        return None
+    """Start the helper; None with a single CPU, without PyTensor's cache, or when it cannot be started."""
     import pytensor
 
+    if (os.cpu_count() or 1) < 2 or not pytensor.config.numba__cache:
+        return None
     flags = ",".join(f for f in (os.environ.get("PYTENSOR_FLAGS"), f"base_compiledir={pytensor.config.base_compiledir}") if f)
     try:
         return subprocess.Popen([sys.executable, "-P", __file__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -65,9 +65,12 @@ def _later_part(fgraph):
 
 
 def _write_and_close(helper: subprocess.Popen, payload: bytes) -> None:
-    with contextlib.suppress(OSError):  # the helper is gone (stopped): nothing to do
-        helper.stdin.write(payload)
-        helper.stdin.close()
+    try:
+        with contextlib.suppress(OSError):  # the helper is gone (stopped): nothing to do
+            helper.stdin.write(payload)
+    finally:
+        with contextlib.suppress(OSError):
+            helper.stdin.close()
 
 
 def stop(helper: subprocess.Popen | None) -> None:

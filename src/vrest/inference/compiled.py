@@ -19,6 +19,9 @@ function. A data set is bound by packing its ``pm.Data`` values into that buffer
 one compiled model serves every data set of its structure, and a lone fit draws
 exactly what the same fit in a batch draws.
 
+A new structure is compiled with a second process compiling part of the log-density
+alongside (:mod:`.compile_helper`) where the cores are not otherwise busy.
+
 Data buffer (float64): ``[length, (offset, size, rows, columns) per container, values...]``;
 integer containers (cell numbers) are stored exactly as floats.
 """
