@@ -14,13 +14,15 @@ import json, sys
 import numpy as np
 import pytensor, pytensor.tensor as pt
 from vrest.inference import compile_helper
+from vrest.inference.compiled import PYTENSOR_FLAGS
 
 x, a = pt.vector("x"), pt.scalar("a")
 y = pt.exp(a * x).sum() + pt.log1p(a**2) * pt.sqrt(x).max() / (1 + pt.softplus(a))
-f = pytensor.function([x, a], [y, pytensor.grad(y, a), pytensor.grad(y, x)], mode="NUMBA")
+with pytensor.config.change_flags(**PYTENSOR_FLAGS):  # as vrest compiles
+    f = pytensor.function([x, a], [y, pytensor.grad(y, a), pytensor.grad(y, x)], mode="NUMBA")
 returncode = None
 if sys.argv[1] == "helper":  # the helper compiles first (to the end), then this process finds its functions
-    helper = compile_helper.start()
+    helper = compile_helper.start(PYTENSOR_FLAGS)
     compile_helper.send(helper, f.maker.fgraph)
     returncode = helper.wait(timeout=300)
 values = [np.asarray(v).tolist() for v in f(np.linspace(0.1, 3.0, 7), 0.37)]
@@ -45,7 +47,7 @@ def test_the_helper_caches_its_part_and_the_function_computes_the_same_bits(tmp_
 def test_without_a_graph_the_helper_ends_at_once():
     from vrest.inference import compile_helper
 
-    helper = compile_helper.start()
+    helper = compile_helper.start({})
     compile_helper.send(helper, None)
     assert helper.wait(timeout=120) == 0
     compile_helper.stop(helper)  # stopping a finished helper is harmless

@@ -24,13 +24,15 @@ SHARE_START = 0.35
 """The helper compiles the operations after this fraction of the graph (this process reaches them last)."""
 
 
-def start() -> subprocess.Popen | None:
-    """Start the helper; None with a single CPU, without PyTensor's cache, or when it cannot be started."""
+def start(settings: dict) -> subprocess.Popen | None:
+    """Start the helper with these PyTensor ``settings`` (those the graph is compiled with here) and this process's
+    cache folder; None with a single CPU, without PyTensor's cache, or when it cannot be started."""
     import pytensor
 
     if (os.cpu_count() or 1) < 2 or not pytensor.config.numba__cache:
         return None
-    flags = ",".join(f for f in (os.environ.get("PYTENSOR_FLAGS"), f"base_compiledir={pytensor.config.base_compiledir}") if f)
+    own = {"base_compiledir": pytensor.config.base_compiledir, **settings}
+    flags = ",".join([os.environ.get("PYTENSOR_FLAGS") or "", *(f"{k}={v}" for k, v in own.items())]).lstrip(",")
     try:
         return subprocess.Popen([sys.executable, "-P", __file__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, env={**os.environ, "PYTENSOR_FLAGS": flags})  # fmt: skip

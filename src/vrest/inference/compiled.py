@@ -45,6 +45,11 @@ from .nutpie_import import import_nutpie
 
 CompiledPyMCModel = import_nutpie().compile_pymc.CompiledPyMCModel
 
+PYTENSOR_FLAGS = {"numba__fastmath": False}
+"""PyTensor settings of every compile (and of its helper). Without fast-math the machine code computes the same
+bits whether PyTensor's compiled operations come from its cache or are compiled afresh: with it, LLVM may inline
+the fresh ones and reassociate, so a seeded fit drew differently (by ~1e-13) after PyTensor's cache filled."""
+
 _MEMORY: dict[str, Compiled] = {}
 _LOCK = threading.Lock()
 
@@ -162,7 +167,7 @@ def _load(key: str) -> Compiled | None:
 
 def _compile(spec: ModelData, key: str, helper: bool) -> Compiled:
     """Build the PyMC model, compile its functions and the callbacks; save them to the disk cache if possible."""
-    second = compile_helper.start() if helper else None
+    second = compile_helper.start(PYTENSOR_FLAGS) if helper else None
     try:
         return _build_and_compile(spec, key, second)
     finally:
@@ -180,7 +185,7 @@ def _build_and_compile(spec: ModelData, key: str, second: subprocess.Popen | Non
     model = build_model(spec)
     # cxx="": the helper functions (shapes, default point) run in Python, so an empty PyTensor cache
     # costs no C compilation; the log-density is Numba's anyway
-    with warnings.catch_warnings(), pytensor.config.change_flags(cxx=""):
+    with warnings.catch_warnings(), pytensor.config.change_flags(cxx="", **PYTENSOR_FLAGS):
         warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
         point_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
         n_dim, _, logp_pt, _, _, shape_info, reparameterized = _make_functions(
