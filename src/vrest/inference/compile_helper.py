@@ -5,8 +5,8 @@ another, in the order of the graph, and PyTensor keeps each in its cache of comp
 operations. With :func:`start` a helper process is started when a model is about to be
 compiled (it imports PyTensor and Numba meanwhile); :func:`send` gives it the graph's
 operations from :data:`SHARE_START` on, which it compiles into the same cache, and this
-process then loads those from the cache instead of compiling them: about 1.7 s of a 10-14 s
-compile on 2 cores (analyses/benchmarks/RESULTS.md). Either way it is the same compiled
+process then loads those from the cache instead of compiling them: 1.8 s less of a 13-16 s
+compile on 2 cores, measured before constants were folded (analyses/benchmarks/RESULTS.md). Either way it is the same compiled
 code. Nothing depends on the helper: if it cannot start, fails or is late, this process
 compiles everything itself; :func:`stop` ends it.
 """
