@@ -31,7 +31,10 @@ def test_a_fit_imports_neither_arviz_plots_nor_matplotlib_and_arviz_stays_the_re
         "print(sorted(m for m in ('arviz', 'arviz_plots', 'matplotlib') if m in sys.modules))\n"
         "import arviz\n"
         "print(hasattr(arviz, 'plot_dist'), sys.modules['nutpie.sample'].arviz.__name__)\n"
+        "import arviz_base\n"
+        "print(sorted(n for n, m in list(sys.modules.items()) if getattr(m, 'arviz', None) is arviz_base))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "True arviz_base"
+    assert out[2] == "['nutpie.sample']"  # the only module that kept the stand-in

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import shlex
 import subprocess
 import sys
 import threading
@@ -26,16 +27,16 @@ SHARE_START = 0.35
 
 def start(settings: dict) -> subprocess.Popen | None:
     """Start the helper with these PyTensor ``settings`` (those the graph is compiled with here) and this process's
-    cache folder; None with a single CPU, without PyTensor's cache, or when it cannot be started."""
+    cache folder; None with a single usable CPU, without PyTensor's cache, or when it cannot be started."""
     import pytensor
 
-    if (os.cpu_count() or 1) < 2 or not pytensor.config.numba__cache:
+    if len(os.sched_getaffinity(0)) < 2 or not pytensor.config.numba__cache or not sys.executable or getattr(sys, "frozen", False):
         return None
     own = {"base_compiledir": pytensor.config.base_compiledir, **settings}
-    flags = ",".join([os.environ.get("PYTENSOR_FLAGS") or "", *(f"{k}={v}" for k, v in own.items())]).lstrip(",")
+    flags = ",".join([os.environ.get("PYTENSOR_FLAGS") or "", *(f"{k}={shlex.quote(str(v))}" for k, v in own.items())])
     try:
         return subprocess.Popen([sys.executable, "-P", __file__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env={**os.environ, "PYTENSOR_FLAGS": flags})  # fmt: skip
+                                stderr=subprocess.DEVNULL, env={**os.environ, "PYTENSOR_FLAGS": flags.lstrip(",")})  # fmt: skip
     except OSError:
         return None
 
@@ -52,8 +53,9 @@ def send(helper: subprocess.Popen | None, fgraph) -> None:
     threading.Thread(target=_write_and_close, args=(helper, payload), daemon=True).start()
 
 
-def _later_part(fgraph):
-    """The operations of ``fgraph`` from :data:`SHARE_START` on, as a FunctionGraph of their own."""
+def _later_part(fgraph) -> tuple:
+    """The operations of ``fgraph`` from :data:`SHARE_START` on, as a FunctionGraph of their own, and the Numba
+    array layout of each of its inputs."""
     from pytensor.graph.basic import Constant
     from pytensor.graph.fg import FunctionGraph
 
@@ -63,7 +65,9 @@ def _later_part(fgraph):
     inputs = list(dict.fromkeys(v for node in later for v in node.inputs
                                 if v not in produced and not isinstance(v, Constant)))  # fmt: skip
     used = {v for node in later for v in node.inputs}
-    return FunctionGraph(inputs, [out for node in later for out in node.outputs if out not in used], clone=True)
+    # how this process's Numba code holds each input: C-contiguous, unless an operation's view of another array
+    layouts = ["A" if v.owner is not None and v.owner.op.view_map else "C" for v in inputs]
+    return FunctionGraph(inputs, [out for node in later for out in node.outputs if out not in used], clone=True), layouts
 
 
 def _write_and_close(helper: subprocess.Popen, payload: bytes) -> None:
@@ -80,6 +84,8 @@ def stop(helper: subprocess.Popen | None) -> None:
     if helper is not None:
         helper.kill()
         helper.wait()
+        with contextlib.suppress(OSError):
+            helper.stdin.close()
 
 
 def _compile_sent_graph() -> None:
@@ -91,8 +97,8 @@ def _compile_sent_graph() -> None:
 
     data = sys.stdin.buffer.read()
     if data:
-        graph = pickle.loads(data)  # written by the parent process just now
-        numba_funcify(graph).compile(tuple(get_numba_type(v.type) for v in graph.inputs))
+        graph, layouts = pickle.loads(data)  # written by the parent process just now
+        numba_funcify(graph).compile(tuple(get_numba_type(v.type, layout=lay) for v, lay in zip(graph.inputs, layouts, strict=True)))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class FitSettings:
     g_tot_ns: float | None = None  # total conductance, for the pump current and ATP rate
     progress: bool = True
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
+    compile_helper: bool = True  # a new model may be compiled with a second process (not in batch workers)
 
 
 @dataclass
@@ -145,7 +146,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
     _say(settings, f"compiling the {settings.model} model (or loading it from the cache) ...")
-    compiled, compile_s, source = compiled_model(spec, helper=settings.cores > 1)
+    compiled, compile_s, source = compiled_model(spec, helper=settings.compile_helper)
     _say(settings, f"compiled model: {source} ({compile_s:.1f} s)")
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")

@@ -8,7 +8,9 @@ fit uses. So, unless ``arviz`` is already imported, nutpie is imported with
 ``arviz_base`` standing in for ``arviz``, and the stand-in is removed straight after:
 a later ``import arviz`` (by vrest's report, or by the user) imports the real
 package. ``tests/test_nutpie_import.py`` checks that every ``arviz.<name>`` nutpie's
-source uses is the very object the real ``arviz`` exposes.
+source uses is the very object the real ``arviz`` exposes, and that no other module
+keeps the stand-in. (Another thread importing ``arviz`` for the first time during
+those moments would get ``arviz_base``; vrest's fitting code never imports ``arviz``.)
 """
 
 from __future__ import annotations
