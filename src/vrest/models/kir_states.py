@@ -100,6 +100,11 @@ class _States:
     count: np.ndarray
     extremum: np.ndarray
 
+    @staticmethod
+    def empty(size: int) -> _States:
+        """Room for the results of ``size`` points (to be filled with :meth:`put`)."""
+        return _States(np.empty(size), np.empty(size, int), np.empty(size))
+
     def put(self, rows, other: _States) -> None:
         """Store ``other`` as the results of the points ``rows``."""
         for name in ("v", "count", "extremum"):
@@ -159,13 +164,13 @@ def kir_stable_state(
     own, others = np.flatnonzero(own_anchor), np.flatnonzero(~own_anchor)
     unknown = np.full(own.size, np.nan)
     found = _solve_rows(bounds, x, own, branch, _Start(unknown, y2[own], unknown))
-    v, count, extremum = np.empty(size), np.empty(size, int), np.empty(size)
-    v[own], count[own], extremum[own] = found.v, found.count, found.extremum
+    states = _States.empty(size)
+    states.put(own, found)
     if others.size:
         near = anchors[others]
-        found = _solve_rows(bounds, x, others, branch, _Start(v[near], y2[others], extremum[near]))
-        v[others], count[others] = found.v, found.count
-    return v.reshape(shape), count.reshape(shape)
+        found = _solve_rows(bounds, x, others, branch, _Start(states.v[near], y2[others], states.extremum[near]))
+        states.v[others], states.count[others] = found.v, found.count  # their extrema are not needed
+    return states.v.reshape(shape), states.count.reshape(shape)
 
 
 def _y2_of(x: dict, rows: np.ndarray) -> np.ndarray:
@@ -180,7 +185,7 @@ def _solve_rows(bounds, x: dict, rows: np.ndarray, branch: str, start: _Start) -
     """Results at the flat points ``rows`` of ``x`` from ``start``, in cache-sized chunks:
     :func:`_solve_fast`, the counts it left open by :func:`_certify`, then
     :func:`_solve_near` and the full solve where not certified."""
-    out = _States(np.empty(rows.size), np.empty(rows.size, int), np.empty(rows.size))
+    out = _States.empty(rows.size)
     ok, left_open = np.empty(rows.size, bool), np.empty(rows.size, bool)
     for lo in range(0, rows.size, NEAR_CHUNK):
         part = slice(lo, lo + NEAR_CHUNK)
