@@ -249,7 +249,7 @@ def test_kir_states_are_those_of_the_steady_state_scan(branch):
     x = random_inputs("rectifying-kir", 4000, seed=7)
     x["k_o"] = np.geomspace(0.8, 15.0, 4000)
     _, values = vrest.resolve_inputs("rectifying-kir", x)
-    v, n_stable = kir_stable_state(vrest.get_model("rectifying-kir").bounds, values, branch)
+    v, n_stable = kir_stable_state(values, branch)
     ss = vrest.steady_states("rectifying-kir", **x)
     stable = np.where(ss.stable, ss.v_mv, np.nan)
     expected = np.nanmin(stable, axis=-1) if branch == "hyperpolarized" else np.nanmax(stable, axis=-1)
@@ -354,31 +354,3 @@ def test_ci_coverage_over_many_seeds():
             rows = _values(res.indices, kind).loc[["x1", "x2", "x3"]]
             hits += list((rows["ci_low"] <= exact) & (exact <= rows["ci_high"]))
     assert np.mean(hits) >= 0.9
-
-
-def test_saltelli_anchors_start_each_cross_sampled_point_from_its_base_point():
-    from vrest.sensitivity.sampling import saltelli_anchors
-
-    anchors = saltelli_anchors(3, 2, True)  # blocks: A, AB_1, AB_2, BA_1, BA_2, B
-    index = np.arange(18).reshape(3, 6)
-    np.testing.assert_array_equal(anchors[:, :3], np.repeat(index[:, :1], 3, axis=1))
-    np.testing.assert_array_equal(anchors[:, 3:], np.repeat(index[:, -1:], 3, axis=1))
-    assert saltelli_anchors(3, 2, False).tolist() == [[0, 0, 0, 3], [4, 4, 4, 7], [8, 8, 8, 11]]
-
-
-@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
-def test_kir_runs_started_along_the_design_equal_cold_runs(branch):
-    """Warm-started evaluation of a Saltelli sample dense in the bistable range equals the cold one."""
-    from vrest.sensitivity.sampling import saltelli_anchors
-
-    ranges = {"k_o": (2.5, 5.0), "k_i": (135.0, 155.0), "na_i": (5.0, 15.0), "cl_i": (4.0, 30.0),
-              "g_na": (0.016, 0.024), "g_cl": (0.04, 0.06), "v_half": (8.0, 12.0)}  # fmt: skip
-    design = saltelli_design(len(ranges), tuple((j,) for j in range(len(ranges))), 512, np.random.default_rng(5), True)
-    unit = design.unit_points()
-    x = {name: lo + (hi - lo) * unit[..., j] for j, (name, (lo, hi)) in enumerate(ranges.items())}
-    anchors = saltelli_anchors(512, len(ranges), True)
-    warm = evaluate("rectifying-kir", x, preset="mammalian_neuron", branch=branch, anchors=anchors)
-    cold = evaluate("rectifying-kir", x, preset="mammalian_neuron", branch=branch)
-    np.testing.assert_array_equal(warm.n_stable, cold.n_stable)
-    assert np.max(np.abs(warm.v - cold.v)) < 1e-9
-    assert 0.2 < warm.n_multistable / warm.v.size < 0.9

@@ -101,32 +101,10 @@ def test_steady_states_vectorised_over_any_shape():
     assert ss.count.tolist() == [[1, 3], [1, 1]]
 
 
-@pytest.mark.filterwarnings("ignore::vrest.MultipleSteadyStatesWarning")
-@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
-def test_warm_started_state_is_certified_only_when_it_is_the_requested_one(branch):
-    """Along a random walk of parameters (as in a sampler), a certified warm start equals the full solve."""
-    from vrest.api import solve_root
-    from vrest.models.kir_states import kir_state_near
-
-    rng = np.random.default_rng(0)
-    k_o = np.geomspace(1.5, 8.0, 10)
-    certified = 0
-    for _ in range(300):
-        m, values = vrest.resolve_inputs("rectifying-kir", {
-            "k_o": k_o, "g_na": np.full(10, 0.02 * np.exp(0.4 * rng.normal())),
-            "g_cl": np.full(10, 0.05 * np.exp(0.4 * rng.normal())), "i_pump": np.full(10, rng.normal())})  # fmt: skip
-        full = solve_root(m, values, branch)
-        near = kir_state_near(values, branch, full + rng.normal(0, 0.7, full.shape))
-        if near is not None:
-            certified += 1
-            np.testing.assert_allclose(near, full, atol=1e-9)
-    assert certified > 10  # the shortcut is taken (how often depends on the regime)
-
-
 def _saltelli_case():
-    """A Saltelli design (256 base rows, 8 inputs) across the bistable range and right at its
-    saddle-nodes, its model inputs and anchors (AB rows start from A, BA rows from B)."""
-    from vrest.sensitivity.sampling import saltelli_anchors, saltelli_design
+    """Inputs of a Saltelli design (256 base rows, 8 inputs) across the bistable range, with
+    four base rows whose A and B points sit a hair inside and outside the saddle-nodes."""
+    from vrest.sensitivity.sampling import saltelli_design
 
     low, high = vrest.bistable_range("rectifying-kir", 0.5, 20.0)[0]
     ranges = {"k_o": (low - 0.3, high + 0.3), "k_i": (135.0, 155.0), "cl_i": (4.0, 30.0), "temp_k": (309.15, 311.15),
@@ -134,73 +112,45 @@ def _saltelli_case():
     design = saltelli_design(len(ranges), tuple((j,) for j in range(len(ranges))), 256, np.random.default_rng(3), True)
     unit = design.unit_points()
     x = {name: lo + (hi - lo) * unit[..., j] for j, (name, (lo, hi)) in enumerate(ranges.items())}
-    # four base rows whose A and B points sit a hair inside and outside the saddle-nodes
     _, default = vrest.resolve_inputs("rectifying-kir", {"k_o": 4.0})
     for name in ranges:
         x[name][:4, [0, -1]] = default[name]
     edge = np.array([low * (1 + 1e-7), low * (1 - 1e-7), high * (1 - 1e-7), high * (1 + 1e-7)])
     x["k_o"][:4, 0], x["k_o"][:4, -1] = edge, edge[::-1]
-    _, values = vrest.resolve_inputs("rectifying-kir", x)
-    return values, saltelli_anchors(256, len(ranges), True)
+    return x
 
 
 @pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
-def test_anchored_solve_along_a_saltelli_design_is_the_full_solve(branch):
-    """Points started from their A (AB rows) or B (BA rows) point, across the bistable range and
-    right at its saddle-nodes, get the bracketed full solve's state and count."""
-    from vrest.models.kir_states import _flat, _solve
-
-    values, anchors = _saltelli_case()
-    v, count = KIR.stable_state(KIR.bounds, values, branch, anchors)
-    full = _solve(KIR.bounds, _flat(values), v.size, branch)
-    np.testing.assert_array_equal(count.ravel(), full.count)
-    assert np.max(np.abs(v.ravel() - full.v)) < 1e-9
+def test_kir_states_across_the_bistable_range_and_at_its_saddle_nodes_are_those_of_the_scan(branch):
+    """The compiled solve gives the steady-state scan's count and requested state, also a hair
+    inside and outside both saddle-nodes (where the two extrema of I nearly touch zero)."""
+    x = _saltelli_case()
+    _, values = vrest.resolve_inputs("rectifying-kir", x)
+    v, count = KIR.stable_state(values, branch)
+    ss = vrest.steady_states("rectifying-kir", **x)
+    stable = np.where(ss.stable, ss.v_mv, np.nan)
+    pick = np.nanmin if branch == "hyperpolarized" else np.nanmax
+    np.testing.assert_array_equal(count, ss.n_stable)
+    assert np.max(np.abs(v - pick(stable, axis=-1))) < 1e-9
+    np.testing.assert_array_equal(count[:4, 0], [2, 1, 2, 1])  # inside, outside, inside, outside
     assert 0.2 < np.mean(count == 2) < 0.8  # dense in the bistable range, both kinds of point
 
 
-@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
-def test_anchored_solve_in_many_small_chunks_is_the_full_solve(branch, monkeypatch):
-    """Chunks and Newton blocks far smaller than the design (uneven sizes, each stage of the
-    shortcut on several chunks, tails compacted across blocks) change nothing beyond the tolerance."""
+def test_each_kir_point_is_solved_on_its_own(monkeypatch):
+    """Any split of the points over threads, and any order of them, gives the same bits."""
     from vrest.models import kir_states
 
-    values, anchors = _saltelli_case()
-    whole = KIR.stable_state(KIR.bounds, values, branch, anchors)
-    monkeypatch.setattr(kir_states, "NEAR_CHUNK", 97)
-    v, count = KIR.stable_state(KIR.bounds, values, branch, anchors)
-    full = kir_states._solve(KIR.bounds, kir_states._flat(values), v.size, branch)
-    np.testing.assert_array_equal(count.ravel(), full.count)
-    np.testing.assert_array_equal(count, whole[1])
-    assert np.max(np.abs(v.ravel() - full.v)) < 1e-9
-
-
-def test_anchored_solve_falls_back_to_the_full_solve_where_it_cannot_certify(monkeypatch):
-    """A start on the wrong branch (or none) still gives the requested state, and the shortcut covers most points."""
-    from vrest.models import kir_states
-
-    k_o = np.linspace(2.0, 6.0, 400)
-    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": k_o})
-    index = np.arange(400)
-    anchors = np.where(index % 2 == 1, 399 - index, index)  # odd points start from an even one far away
-    full_rows = []
-    solve = kir_states._solve
-    monkeypatch.setattr(kir_states, "_solve", lambda *a: full_rows.append(a[2]) or solve(*a))
-    for branch in ("hyperpolarized", "depolarized"):
-        v, count = kir_states.kir_stable_state(KIR.bounds, values, branch, anchors)
-        ss = vrest.steady_states("rectifying-kir", k_o=k_o)
-        stable = np.where(ss.stable, ss.v_mv, np.nan)
-        pick = np.nanmin if branch == "hyperpolarized" else np.nanmax
-        np.testing.assert_array_equal(count, ss.n_stable)
-        assert np.max(np.abs(v - pick(stable, axis=-1))) < 1e-8
-    assert sum(full_rows) < 0.05 * 800
-
-
-def test_anchors_must_name_points_that_are_their_own_anchor():
-    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": np.array([3.0, 4.0, 5.0])})
-    with pytest.raises(ValueError, match="anchors"):
-        KIR.stable_state(KIR.bounds, values, "hyperpolarized", np.array([1, 2, 0]))
-    with pytest.raises(ValueError, match="anchors"):
-        KIR.stable_state(KIR.bounds, values, "hyperpolarized", np.array([0, 1]))
+    x = _saltelli_case()
+    _, values = vrest.resolve_inputs("rectifying-kir", x)
+    whole = KIR.stable_state(values, "depolarized")
+    monkeypatch.setattr(kir_states, "THREAD_POINTS", 97)  # several threads on uneven parts
+    monkeypatch.setattr(kir_states, "usable_cpus", lambda: 3)
+    threaded = KIR.stable_state(values, "depolarized")
+    order = np.random.default_rng(0).permutation(whole[0].size)
+    shuffled = KIR.stable_state({k: np.ravel(a)[order] if np.ndim(a) else a for k, a in values.items()}, "depolarized")
+    for got in (threaded, (shuffled[0][np.argsort(order)], shuffled[1][np.argsort(order)])):
+        np.testing.assert_array_equal(np.ravel(got[0]), whole[0].ravel())
+        np.testing.assert_array_equal(np.ravel(got[1]), whole[1].ravel())
 
 
 def test_logistic_block_has_its_limits_without_overflow_warnings():

@@ -68,7 +68,7 @@ def solve_root(m: ForwardModel, values: dict, branch: str = "hyperpolarized") ->
     if branch not in BRANCHES:
         raise ValueError(f"branch: expected one of {', '.join(BRANCHES)}, got {branch!r}")
     if m.stable_state is not None and np.all(values["g_na"] + values["g_cl"] > 0):
-        v, n_stable = m.stable_state(m.bounds, values, branch)
+        v, n_stable = m.stable_state(values, branch)
         _warn_if_several(m, np.asarray(n_stable), branch)
         return v
     lo, hi, step = m.bounds(**values)

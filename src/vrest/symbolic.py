@@ -36,7 +36,6 @@ class SteadyStateOp(Op):
         self.model_name = model_name
         self.names = names
         self.branch = branch
-        self._previous = None  # last solution: a warm start where the model can certify one
 
     @property
     def model(self) -> ForwardModel:
@@ -48,13 +47,9 @@ class SteadyStateOp(Op):
 
     def perform(self, node, inputs, output_storage) -> None:
         values = dict(zip(self.names, inputs, strict=True))
-        near, previous = self.model.stable_state_near, self._previous
-        root = None if near is None or previous is None else near(values, self.branch, previous)
-        if root is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-                root = solve_root(self.model, values, self.branch)
-        self._previous = root
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
+            root = solve_root(self.model, values, self.branch)
         output_storage[0][0] = np.asarray(root, dtype="float64")
 
     def pullback(self, inputs, outputs, output_grads):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import sys
 import time
@@ -23,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from ..machine import usable_cpus
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def _check_reachable(address: str) -> None:
 
 def default_workers() -> int:
     """Worker processes for a local cluster: one per CPU available to this process."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cpus()
 
 
 @contextlib.contextmanager

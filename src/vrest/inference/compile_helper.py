@@ -30,7 +30,9 @@ def start(settings: dict) -> subprocess.Popen | None:
     cache folder; None with a single usable CPU, without PyTensor's cache, or when it cannot be started."""
     import pytensor
 
-    if len(os.sched_getaffinity(0)) < 2 or not pytensor.config.numba__cache or not sys.executable or getattr(sys, "frozen", False):
+    from ..machine import usable_cpus  # imported here: this file also runs as a script (the helper)
+
+    if usable_cpus() < 2 or not pytensor.config.numba__cache or not sys.executable or getattr(sys, "frozen", False):
         return None
     own = {"base_compiledir": pytensor.config.base_compiledir, **settings}
     flags = ",".join([os.environ.get("PYTENSOR_FLAGS") or "", *(f"{k}={shlex.quote(str(v))}" for k, v in own.items())])

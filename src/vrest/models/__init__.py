@@ -15,7 +15,7 @@ from types import MappingProxyType
 from .chord import chord_gradient, chord_voltage
 from .ghk import ghk_voltage, ghk_voltage_gradient
 from .ghk_general import ghk_ca_current, ghk_ca_partials, ghk_ca_setup
-from .kir_states import kir_stable_state, kir_state_near
+from .kir_states import kir_stable_state
 from .mullins_noda import mullins_noda_gradient, mullins_noda_voltage
 from .rectifying import (
     rectifying_ghk_current,
@@ -39,9 +39,7 @@ class ForwardModel:
     ``newton_setup`` (bracket, start and I of V) for the fast solver; otherwise ``bounds`` gives a
     voltage range (lo, hi) that contains every steady state and a scan step, and
     ``stable_state`` (optional) finds the requested stable state without a scan
-    (``stable_state(bounds, values, branch, anchors=None)``: ``anchors`` names for each
-    point a nearby point whose results may start its solve), and
-    ``stable_state_near`` from a nearby start when it can certify the result.
+    (``stable_state(values, branch) -> (V, stable-state count)``).
     """
 
     name: str
@@ -56,7 +54,6 @@ class ForwardModel:
     newton_setup: Callable | None = None
     bounds: Callable | None = None
     stable_state: Callable | None = None
-    stable_state_near: Callable | None = None
     optional: tuple[str, ...] = ()
     zero_only: tuple[str, ...] = field(default=())
 
@@ -142,7 +139,6 @@ MODELS: dict[str, ForwardModel] = {
             partials=rectifying_kir_partials,
             bounds=rectifying_kir_bounds,
             stable_state=kir_stable_state,
-            stable_state_near=kir_state_near,
             zero_only=("pump_mv",),
         ),
     )

@@ -29,12 +29,17 @@ from .ghk import ghk_current_and_slope, ghk_current_partials, permeant_sums
 from .nernst import nernst_mv
 
 
+def logistic_numpy(x):
+    """1 / (1 + e^x) with one exponential (e^x = inf beyond x = 709 gives the limit 0)."""
+    return 1.0 / (1.0 + np.exp(x))
+
+
 def logistic_block(x):
     """1 / (1 + e^x), elementwise, NumPy or PyTensor (no overflow warning or NaN for large x)."""
     xp = namespace(x)
-    if xp is np:  # one exponential; the tensor form below keeps exact gradients at x = 0
-        with np.errstate(over="ignore"):  # e^x = inf beyond x = 709 gives the limit 0
-            return 1.0 / (1.0 + np.exp(x))
+    if xp is np:  # the tensor form below keeps exact gradients at x = 0
+        with np.errstate(over="ignore"):
+            return logistic_numpy(x)
     pos = x > 0
     e_neg = xp.exp(-xp.where(pos, x, 0.0))  # e^-x for x > 0
     e_pos = xp.exp(xp.where(pos, 0.0, x))  # e^x for x <= 0
@@ -191,21 +196,26 @@ def rectifying_kir_partials(
     }
 
 
+def kir_voltage_range(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
+    """(lo, hi) in mV: a range containing every zero of :func:`kir_net_current` (E_lin
+    taken as E_K where g_lin = 0).
+
+    For V <= E_K the K+ block is at least f_K = 1/(1 + exp(-v_half/k)), so I < 0 below
+    the zero of the linear bound (g_max f_K + g_lin)(V - ...) - ...; above
+    max(E_K, E_lin - I_pump/g_lin) every term is positive.
+    """
+    g_low = g_max * logistic_block(-v_half / k_slope) + g_lin
+    lo = np.minimum(e_k, (g_low * e_k + g_lin * (e_lin - e_k) - i_pump) / g_low) - 1.0
+    reach = np.minimum(np.abs(np.minimum(i_pump, 0.0)) / np.maximum(g_lin, 1e-300), 1e3)
+    return lo, np.maximum(e_k, e_lin) + reach + 1.0
+
+
 def rectifying_kir_bounds(
     k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
 ):  # fmt: skip
     """(lo, hi, step) in mV: a range containing every zero of :func:`rectifying_kir_current`
-    and a scan step that resolves its two extrema (a quarter of the block slope factor).
-
-    With E_lin = (g_na E_Na + g_cl E_Cl)/(g_na + g_cl): for V <= E_K the K+ block is
-    at least f_K = 1/(1 + exp(-v_half/k)), so I < 0 below the zero of the linear
-    bound (g_max f_K + g_lin)(V - ...) - ...; above max(E_K, E_lin - I_pump/g_lin)
-    every term is positive.
-    """
+    (:func:`kir_voltage_range`) and a scan step that resolves its two extrema (a quarter of
+    the block slope factor)."""
     e_k, g_max, g_lin, e_lin = kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref, kir_n)
-    g_low = g_max * logistic_block(-v_half / k_slope) + g_lin
-    lo = np.minimum(e_k, (g_low * e_k + g_lin * (e_lin - e_k) - i_pump) / g_low) - 1.0
-    reach = np.minimum(np.abs(np.minimum(i_pump, 0.0)) / np.maximum(g_lin, 1e-300), 1e3)
-    hi = np.maximum(e_k, np.where(g_lin > 0, e_lin, e_k)) + reach + 1.0
-    step = np.clip(k_slope / 4.0, 0.05, 2.0)
-    return lo, hi, step
+    lo, hi = kir_voltage_range(e_k, g_max, g_lin, np.where(g_lin > 0, e_lin, e_k), i_pump, v_half, k_slope)
+    return lo, hi, np.clip(k_slope / 4.0, 0.05, 2.0)

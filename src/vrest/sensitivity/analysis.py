@@ -36,7 +36,7 @@ from .evaluate import Evaluation, evaluate, gradient_at
 from .findings import findings
 from .posterior import PosteriorFit, load_fit, with_posterior, with_uncertainty
 from .results import Block, SensitivityResult
-from .sampling import checked_n, saltelli_anchors, saltelli_design
+from .sampling import checked_n, saltelli_design
 from .scenarios import Scenario, VariedInput, bundled_scenario, factor_structure, parse_k_o_grid, scenario_file
 from .tables import boot_sd, indices_table, summary_table
 
@@ -48,8 +48,8 @@ Progress = Callable[[str], None]
 class Problem:
     """What the pipeline needs: the varied inputs, how to run them, and (optionally) dV/dx.
 
-    ``run(x, anchors=None)`` takes arrays (or scalars) by input name and returns an
-    :class:`.evaluate.Evaluation` (``anchors``: see :func:`.evaluate.evaluate`);
+    ``run(x)`` takes arrays (or scalars) by input name and returns an
+    :class:`.evaluate.Evaluation`;
     ``gradient(x, v)`` returns dV/dx by input name at the points where V = v.
     """
 
@@ -105,8 +105,8 @@ def model_problem(scenario: Scenario, branch: str, fit: PosteriorFit | None = No
     fixed = dict(scenario.fixed)
     expand = (lambda x: x) if fit is None else fit.expand
 
-    def run(x: dict, anchors: np.ndarray | None = None) -> Evaluation:
-        return evaluate(scenario.model, {**fixed, **expand(x)}, preset=scenario.preset, branch=branch, anchors=anchors)
+    def run(x: dict) -> Evaluation:
+        return evaluate(scenario.model, {**fixed, **expand(x)}, preset=scenario.preset, branch=branch)
 
     def grad(x: dict, v: np.ndarray) -> dict[str, np.ndarray]:
         return gradient_at(scenario.model, {**fixed, **expand(x)}, v, preset=scenario.preset, branch=branch)
@@ -129,14 +129,12 @@ def _unit_points(inputs: tuple[VariedInput, ...], second_order: bool, opts: Opti
     return saltelli_design(len(inputs), members, opts.n, opts.design_rng(), second_order).unit_points()
 
 
-def _run_levels(problem: Problem, x: dict, levels: list[dict], anchors: np.ndarray):
-    """(V (L, N, blocks), failed runs (L,), multistable runs (L,), failures by reason).
-
-    ``anchors`` (see :func:`.sampling.saltelli_anchors`) lets a solver start each point from a nearby one."""
+def _run_levels(problem: Problem, x: dict, levels: list[dict]):
+    """(V (L, N, blocks), failed runs (L,), multistable runs (L,), failures by reason)."""
     y = np.empty((len(levels), *next(iter(x.values())).shape))
     failed, multistable, failures = np.zeros(len(levels), int), np.zeros(len(levels), int), Counter()
     for l, level in enumerate(levels):
-        ev = problem.run({**x, **level}, anchors)
+        ev = problem.run({**x, **level})
         y[l], failed[l], multistable[l] = ev.v, ev.n_failed, ev.n_multistable
         failures.update(ev.failures)
     return y, failed, multistable, failures
@@ -175,8 +173,7 @@ def analyse_block(
     progress(
         f"{where}: {n * n_blocks * len(levels):,} runs ({n:,} base rows x {n_blocks} blocks x {len(levels)} level(s))"
     )
-    anchors = saltelli_anchors(n, len(members), second_order)  # AB rows start from A, BA rows from B
-    y, failed, multistable, failures = _run_levels(problem, x, levels, anchors)
+    y, failed, multistable, failures = _run_levels(problem, x, levels)
     valid = np.isfinite(y).all(axis=2)
     counts = bootstrap_counts(n, opts.resamples, opts.bootstrap_rng())
     est = sobol_estimates(y, valid, len(members), second_order, counts)
@@ -430,7 +427,7 @@ def sobol_function(
     groups = dict(groups or {})
     varied = tuple(VariedInput(k, d, group=groups.get(k, "")) for k, d in inputs.items())
 
-    def run(x: dict, anchors: np.ndarray | None = None) -> Evaluation:
+    def run(x: dict) -> Evaluation:
         v = np.asarray(fn(**x), dtype=float)
         bad = int(np.count_nonzero(~np.isfinite(v)))
         return Evaluation(

@@ -44,11 +44,11 @@ class Evaluation:
         return int(np.count_nonzero(self.n_stable > 1))
 
 
-def _states(m: ForwardModel, values: dict, branch: str, anchors: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _states(m: ForwardModel, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
     """(V, stable-state count) of a fixed-point model without a monotone solver."""
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
     if m.stable_state is not None and np.all(np.asarray(values["g_na"] + values["g_cl"]) > 0):
-        return m.stable_state(m.bounds, values, branch, anchors)
+        return m.stable_state(values, branch)
     lo, hi, step = m.bounds(**values)
     ss = all_zeros(m.current, values, lo, hi, step)
     stable = np.where(ss.stable, ss.v_mv, np.nan)
@@ -58,13 +58,11 @@ def _states(m: ForwardModel, values: dict, branch: str, anchors: np.ndarray | No
     return v.reshape(shape), count
 
 
-def _run(
-    m: ForwardModel, inputs: dict, n: int, preset: str, branch: str, anchors: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def _run(m: ForwardModel, inputs: dict, n: int, preset: str, branch: str) -> tuple[np.ndarray, np.ndarray]:
     """(V, stable-state count) at n points (inputs: flat arrays of length n or scalars); raises on any bad point."""
     if m.is_fixed_point and m.newton_setup is None:
         _, values = resolve_inputs(m, inputs, preset)
-        v, count = _states(m, values, branch, anchors)
+        v, count = _states(m, values, branch)
         return np.broadcast_to(v, (n,)).copy(), np.broadcast_to(count, (n,)).copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
@@ -72,22 +70,14 @@ def _run(
     return np.broadcast_to(v, (n,)).astype(float), np.ones(n, dtype=int)
 
 
-def _isolated(
-    m: ForwardModel,
-    inputs: dict,
-    n: int,
-    preset: str,
-    branch: str,
-    failures: Counter,
-    anchors: np.ndarray | None = None,
-):
+def _isolated(m: ForwardModel, inputs: dict, n: int, preset: str, branch: str, failures: Counter):
     """:func:`_run`, splitting a batch that raises until each failing point stands alone.
 
     A point that raised gets V = NaN, a stable-state count of -1 and its error
-    message counted in ``failures``. The halves are solved without ``anchors``.
+    message counted in ``failures``.
     """
     try:
-        return _run(m, inputs, n, preset, branch, anchors)
+        return _run(m, inputs, n, preset, branch)
     except (ValueError, SolverError) as err:
         if n == 1:
             failures[str(err)] += 1
@@ -99,13 +89,8 @@ def _isolated(
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def evaluate(model: str, inputs: dict, *, preset: str, branch: str, anchors: np.ndarray | None = None) -> Evaluation:
-    """V of ``model`` at the inputs (arrays of one shape, or scalars), with failures counted.
-
-    ``anchors`` (optional, of the inputs' shape) gives each point the flat index of a
-    nearby point whose state starts its solve (see :func:`vrest.models.kir_states.kir_stable_state`);
-    models without such a solver ignore it. The states are the same either way.
-    """
+def evaluate(model: str, inputs: dict, *, preset: str, branch: str) -> Evaluation:
+    """V of ``model`` at the inputs (arrays of one shape, or scalars), with failures counted."""
     m = get_model(model)
     shape = np.broadcast_shapes(*(np.shape(a) for a in inputs.values()))
     n = int(np.prod(shape))
@@ -113,7 +98,7 @@ def evaluate(model: str, inputs: dict, *, preset: str, branch: str, anchors: np.
     failures: Counter = Counter()
     if n == 0:
         return Evaluation(np.empty(shape), np.empty(shape, int), failures)
-    v, count = _isolated(m, flat, n, preset, branch, failures, None if anchors is None else np.ravel(anchors))
+    v, count = _isolated(m, flat, n, preset, branch, failures)
     bad = ~np.isfinite(v)
     failures[NON_FINITE] += int(np.count_nonzero(bad & (count > 0)))
     failures[NO_STABLE_STATE] += int(np.count_nonzero(count == 0))

@@ -94,14 +94,3 @@ def saltelli_design(
 
     base = qmc.Sobol(d=2 * n_columns, scramble=True, rng=rng).random(n)
     return SaltelliDesign(base, factors, second_order)
-
-
-def saltelli_anchors(n: int, n_factors: int, second_order: bool) -> np.ndarray:
-    """(N, blocks) flat point indices: for each AB_f point its row's A point, for each
-    BA_f point its row's B point (one factor away), for A and B themselves."""
-    n_blocks = (2 if second_order else 1) * n_factors + 2
-    index = np.arange(n * n_blocks).reshape(n, n_blocks)
-    anchors = index.copy()
-    anchors[:, 1 : 1 + n_factors] = index[:, :1]
-    anchors[:, 1 + n_factors : -1] = index[:, -1:]
-    return anchors

@@ -1,0 +1,156 @@
+"""Compiled (Numba) solve of the rectifying-kir model's stable states, point by point.
+
+The algorithm is the one described in :mod:`.kir_states`; the formulas are the Python
+functions of :mod:`.kir_states` and :mod:`.rectifying`, compiled here as they are
+(``register_jitable``), so they are written once. Importing this module imports Numba;
+the kernel is compiled on first call and cached on disk.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba.extending import overload, register_jitable
+
+from .kir_states import frozen_block_zero, kir_slope_terms, y2_residual
+from .rectifying import kir_net_current, kir_voltage_range, logistic_block, logistic_numpy
+from .solver import MAX_ITER, SAFEGUARD_AFTER, TOL_MV
+
+overload(logistic_block)(lambda x: logistic_numpy)  # the NumPy form, on a float
+for _formula in (kir_net_current, kir_slope_terms, y2_residual, frozen_block_zero, kir_voltage_range):
+    register_jitable(_formula)
+
+_jit = numba.njit(cache=True, error_model="numpy", fastmath={"arcp", "contract"})  # x/0 gives inf or NaN, as in NumPy
+
+QUADRATIC_MV = 0.1
+"""Newton steps (mV) below which :func:`_bracketed` trusts the observed quadratic contraction."""
+
+
+Y2, CURRENT = 0, 1
+"""What :func:`_bracketed` solves for: y2 (:func:`y2_residual`) or a zero of the net current."""
+
+
+@_jit
+def _residual(kind, x, terms):
+    """(value, slope) at ``x`` of y2's residual (``kind`` Y2) or of the net current, for the
+    lumped terms ``terms`` (:func:`kir_net_current`'s order)."""
+    if kind == Y2:
+        return y2_residual(x, terms[5], terms[6])
+    return kir_net_current(x, *terms)
+
+
+@_jit
+def _bracketed(kind, terms, lo, hi, x):
+    """Zero in [lo, hi] of :func:`_residual`, which changes sign once there
+    (negative below): Newton from ``x``, replaced by bisection where it leaves the bracket
+    or (after SAFEGUARD_AFTER steps) converges slowly, as :func:`.solver._newton_in_bracket`.
+    Done after a Newton step below TOL_MV or, once steps are below QUADRATIC_MV, after one
+    whose successor the observed contraction puts below TOL_MV / 10 (error ~ C step^2 with
+    C ~ step / previous step^2). NaN if fn does not change sign or in MAX_ITER iterations."""
+    seen_neg = seen_pos = False
+    move = move_before = previous = hi - lo
+    for iteration in range(MAX_ITER):
+        f, df = _residual(kind, x, terms)
+        if f < 0:
+            seen_neg, lo = True, x
+        else:
+            seen_pos, hi = True, x
+        step = f / df
+        newton = x - step
+        in_bracket = lo <= newton <= hi
+        inside = in_bracket and (iteration < SAFEGUARD_AFTER or not abs(2.0 * f) > abs(move_before * df))
+        size = abs(step)
+        if inside and (size <= TOL_MV or previous <= QUADRATIC_MV and size**3 <= 0.1 * TOL_MV * previous**2):
+            return newton
+        x_new = newton if inside else 0.5 * (lo + hi)
+        if hi - lo <= TOL_MV:
+            return (newton if in_bracket else x_new) if seen_neg and seen_pos else np.nan
+        move_before, move = move, abs(x_new - x)
+        previous = size if inside else hi - lo
+        x = x_new
+    return np.nan
+
+
+@_jit
+def _dips_below_zero(sign, terms, a, b, x, tangent):
+    """(1 if J = sign * I is negative somewhere in [a, b], else 0; a point where it is, else NaN).
+
+    J is convex on [a, b] with its minimum inside, and ``tangent`` = (p, J(p), J'(p)) is
+    known at one end. Newton on J' from ``x`` (bisecting where it leaves the bracket)
+    stops at the first iterate with J < 0, or once the tangents on both sides of the
+    minimum cross above 0 (a convex function lies above both), or at the minimum (NaN, NaN
+    where not found in MAX_ITER iterations)."""
+    e_k, g_max, g_lin, _e_lin, _i_pump, v_half, k_slope = terms
+    left = right = tangent
+    for _ in range(MAX_ITER):
+        current, _slope = kir_net_current(x, *terms)
+        slope, curvature = kir_slope_terms(x, e_k, g_max, g_lin, v_half, k_slope)
+        j, d = sign * current, sign * slope
+        if j < 0:
+            return 1.0, x
+        if d < 0:
+            a, left = x, (x, j, d)
+        else:
+            b, right = x, (x, j, d)
+        (p1, j1, d1), (p2, j2, d2) = left, right
+        if d1 < 0 < d2 and j1 + d1 * ((j2 - j1 + d1 * p1 - d2 * p2) / (d1 - d2) - p1) > 0:
+            return 0.0, np.nan
+        step = d / (sign * curvature)
+        if abs(step) <= TOL_MV:
+            return 0.0, np.nan
+        newton = x - step
+        x = newton if a <= newton <= b else 0.5 * (a + b)
+    return np.nan, np.nan
+
+
+@_jit
+def _state(terms, y2, depolarized):
+    """(V, stable-state count; -1 where not found) of one point with lumped terms ``terms``
+    (:func:`kir_net_current`'s order) and inflection y2 (mV above E_K)."""
+    e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope = terms
+    lo, hi = kir_voltage_range(*terms)
+    v2 = e_k + y2
+    i2, slope2 = kir_net_current(v2, *terms)
+    second, witness = False, np.nan
+    low, high = lo, hi
+    if slope2 < 0:  # folded: I rises to a maximum below v2 and falls to a minimum above it
+        lower_above = g_lin * (v2 - e_lin) + i_pump  # a lower bound on I above v2
+        if i2 >= 0:  # a zero below v2; a second stable state if I < 0 somewhere above
+            if lower_above <= 0 and v2 < hi and kir_slope_terms(hi, e_k, g_max, g_lin, v_half, k_slope)[0] > 0:
+                dips, witness = _dips_below_zero(1.0, terms, v2, hi, min(v2 + k_slope, hi), (v2, i2, slope2))
+                if np.isnan(dips):
+                    return np.nan, -1
+                second = dips > 0
+            if depolarized and second:
+                low = witness
+            else:
+                high = v2
+        else:  # a zero above v2; a second stable state if I > 0 somewhere between E_K and v2
+            if g_max * y2 + lower_above > 0:  # an upper bound on I there
+                dips, witness = _dips_below_zero(-1.0, terms, e_k, v2, max(v2 - k_slope, e_k), (v2, -i2, -slope2))
+                if np.isnan(dips):
+                    return np.nan, -1
+                second = dips > 0
+            if second and not depolarized:
+                high = witness
+            else:
+                low = v2
+    start = min(max(frozen_block_zero(*terms, low > lo), low), high)
+    v = _bracketed(CURRENT, terms, low, high, start)
+    return v, (-1 if np.isnan(v) else 1 + second)
+
+
+@numba.njit(cache=True, nogil=True)
+def solve_points(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, depolarized, v, count):
+    """Store in ``v`` (mV) and ``count`` (stable states; -1 where not found) the results of
+    flat points given by their lumped-term arrays: the most depolarized state if
+    ``depolarized``, else the most hyperpolarized. Runs without the GIL. y2 is solved
+    again only where v_half or k_slope change."""
+    y2, last_half, last_k = np.nan, np.nan, np.nan
+    for i in range(e_k.size):
+        point = (e_k[i], g_max[i], g_lin[i], e_lin[i], i_pump[i], v_half[i], k_slope[i])
+        if v_half[i] != last_half or k_slope[i] != last_k:
+            last_half, last_k = v_half[i], k_slope[i]
+            y_lo = max(last_half, 0.0)
+            y2 = _bracketed(Y2, point, y_lo, y_lo + 4.0 * last_k, y_lo + 2.0 * last_k)
+        v[i], count[i] = _state(point, y2, depolarized) if not np.isnan(y2) else (np.nan, -1)
