@@ -111,6 +111,34 @@ def test_rectifying_ghk_solves_to_1e_9_mv_anywhere(k_o, k_i, p_na, i_pump, perm_
     assert np.isfinite(v) and abs(i / slope) < max(1e-9, 4 * np.spacing(abs(v)))
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    k_o=st.floats(0.05, 200.0),
+    g_k=st.floats(1e-3, 1e3),
+    g_na=st.floats(1e-2, 10.0),
+    g_cl=st.floats(0.0, 10.0),
+    v_half=st.floats(-40.0, 60.0),
+    k_slope=st.floats(1.0, 40.0),
+    i_pump=st.floats(-5.0, 5.0),
+    branch=st.sampled_from(["hyperpolarized", "depolarized"]),
+)
+def test_kir_state_is_the_scan_s_requested_stable_zero_anywhere(k_o, g_k, g_na, g_cl, v_half, k_slope, i_pump, branch):
+    """The compiled solve gives a zero of I (to 1e-9 mV) where I' > 0, the steady-state scan's
+    count of stable states, and its most hyperpolarized or depolarized stable state."""
+    from vrest.models.rectifying import rectifying_kir_current
+
+    x = dict(k_o=k_o, g_k=g_k, g_na=g_na, g_cl=g_cl, v_half=v_half, k_slope=k_slope, i_pump=i_pump)
+    _, values = vrest.resolve_inputs("rectifying-kir", x)
+    v, count = vrest.get_model("rectifying-kir").stable_state(values, branch)
+    i, slope = rectifying_kir_current(v, **values)
+    assert np.isfinite(v) and slope > 0 and abs(i / slope) < 1e-9
+    lo, hi, step = vrest.get_model("rectifying-kir").bounds(**values)  # a range holding every zero
+    ss = vrest.steady_states("rectifying-kir", v_min=float(lo), v_max=float(hi), step=float(step), **x)
+    stable = ss.v_mv[ss.stable]
+    assert int(count) == stable.size
+    assert abs(v - (stable.min() if branch == "hyperpolarized" else stable.max())) < 1e-8
+
+
 def test_solver_reports_when_it_cannot():
     from vrest.models.solver import SolverError, _newton_in_bracket
 

@@ -143,7 +143,7 @@ def test_each_kir_point_is_solved_on_its_own(monkeypatch):
     x = _saltelli_case()
     _, values = vrest.resolve_inputs("rectifying-kir", x)
     whole = KIR.stable_state(values, "depolarized")
-    monkeypatch.setattr(kir_states, "THREAD_POINTS", 97)  # several threads on uneven parts
+    monkeypatch.setattr(kir_states, "CHUNK", 97)  # many chunks, the last one shorter, on threads
     monkeypatch.setattr(kir_states, "usable_cpus", lambda: 3)
     threaded = KIR.stable_state(values, "depolarized")
     order = np.random.default_rng(0).permutation(whole[0].size)

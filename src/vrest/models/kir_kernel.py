@@ -12,12 +12,12 @@ import numba
 import numpy as np
 from numba.extending import overload, register_jitable
 
-from .kir_states import frozen_block_zero, kir_slope_terms, y2_residual
+from .kir_states import kir_slope_terms, newton_start, y2_residual
 from .rectifying import kir_net_current, kir_voltage_range, logistic_block, logistic_numpy
 from .solver import MAX_ITER, SAFEGUARD_AFTER, TOL_MV
 
 overload(logistic_block)(lambda x: logistic_numpy)  # the NumPy form, on a float
-for _formula in (kir_net_current, kir_slope_terms, y2_residual, frozen_block_zero, kir_voltage_range):
+for _formula in (kir_net_current, kir_slope_terms, y2_residual, newton_start, kir_voltage_range):
     register_jitable(_formula)
 
 _jit = numba.njit(cache=True, error_model="numpy", fastmath={"arcp", "contract"})  # x/0 gives inf or NaN, as in NumPy
@@ -72,17 +72,20 @@ def _bracketed(kind, terms, lo, hi, x):
 
 
 @_jit
-def _dips_below_zero(sign, terms, a, b, x, tangent):
+def _dips_below_zero(sign, terms, a, b, x, left, right):
     """(1 if J = sign * I is negative somewhere in [a, b], else 0; a point where it is, else NaN).
 
-    J is convex on [a, b] with its minimum inside, and ``tangent`` = (p, J(p), J'(p)) is
-    known at one end. Newton on J' from ``x`` (bisecting where it leaves the bracket)
+    J is convex on [a, b] with its minimum inside; ``left`` and ``right`` are tangents
+    (p, J(p), J'(p)) known at points left and right of it (or both one of them). Newton on
+    J' from ``x`` (bisecting where it leaves the bracket)
     stops at the first iterate with J < 0, or once the tangents on both sides of the
     minimum cross above 0 (a convex function lies above both), or at the minimum (NaN, NaN
     where not found in MAX_ITER iterations)."""
     e_k, g_max, g_lin, _e_lin, _i_pump, v_half, k_slope = terms
-    left = right = tangent
     for _ in range(MAX_ITER):
+        (p1, j1, d1), (p2, j2, d2) = left, right
+        if d1 < 0 < d2 and j1 + d1 * ((j2 - j1 + d1 * p1 - d2 * p2) / (d1 - d2) - p1) > 0:
+            return 0.0, np.nan
         current, _slope = kir_net_current(x, *terms)
         slope, curvature = kir_slope_terms(x, e_k, g_max, g_lin, v_half, k_slope)
         j, d = sign * current, sign * slope
@@ -92,9 +95,6 @@ def _dips_below_zero(sign, terms, a, b, x, tangent):
             a, left = x, (x, j, d)
         else:
             b, right = x, (x, j, d)
-        (p1, j1, d1), (p2, j2, d2) = left, right
-        if d1 < 0 < d2 and j1 + d1 * ((j2 - j1 + d1 * p1 - d2 * p2) / (d1 - d2) - p1) > 0:
-            return 0.0, np.nan
         step = d / (sign * curvature)
         if abs(step) <= TOL_MV:
             return 0.0, np.nan
@@ -107,7 +107,7 @@ def _dips_below_zero(sign, terms, a, b, x, tangent):
 def _state(terms, y2, depolarized):
     """(V, stable-state count; -1 where not found) of one point with lumped terms ``terms``
     (:func:`kir_net_current`'s order) and inflection y2 (mV above E_K)."""
-    e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope = terms
+    e_k, g_max, g_lin, e_lin, i_pump, _v_half, k_slope = terms
     lo, hi = kir_voltage_range(*terms)
     v2 = e_k + y2
     i2, slope2 = kir_net_current(v2, *terms)
@@ -116,8 +116,10 @@ def _state(terms, y2, depolarized):
     if slope2 < 0:  # folded: I rises to a maximum below v2 and falls to a minimum above it
         lower_above = g_lin * (v2 - e_lin) + i_pump  # a lower bound on I above v2
         if i2 >= 0:  # a zero below v2; a second stable state if I < 0 somewhere above
-            if lower_above <= 0 and v2 < hi and kir_slope_terms(hi, e_k, g_max, g_lin, v_half, k_slope)[0] > 0:
-                dips, witness = _dips_below_zero(1.0, terms, v2, hi, min(v2 + k_slope, hi), (v2, i2, slope2))
+            i_hi, slope_hi = kir_net_current(hi, *terms)
+            if lower_above <= 0 and v2 < hi and slope_hi > 0:
+                at_v2, at_hi = (v2, i2, slope2), (hi, i_hi, slope_hi)
+                dips, witness = _dips_below_zero(1.0, terms, v2, hi, min(v2 + k_slope, hi), at_v2, at_hi)
                 if np.isnan(dips):
                     return np.nan, -1
                 second = dips > 0
@@ -127,7 +129,8 @@ def _state(terms, y2, depolarized):
                 high = v2
         else:  # a zero above v2; a second stable state if I > 0 somewhere between E_K and v2
             if g_max * y2 + lower_above > 0:  # an upper bound on I there
-                dips, witness = _dips_below_zero(-1.0, terms, e_k, v2, max(v2 - k_slope, e_k), (v2, -i2, -slope2))
+                at_v2 = (v2, -i2, -slope2)
+                dips, witness = _dips_below_zero(-1.0, terms, e_k, v2, max(v2 - k_slope, e_k), at_v2, at_v2)
                 if np.isnan(dips):
                     return np.nan, -1
                 second = dips > 0
@@ -135,7 +138,7 @@ def _state(terms, y2, depolarized):
                 high = witness
             else:
                 low = v2
-    start = min(max(frozen_block_zero(*terms, low > lo), low), high)
+    start = min(max(newton_start(*terms, low > lo), low), high)
     v = _bracketed(CURRENT, terms, low, high, start)
     return v, (-1 if np.isnan(v) else 1 + second)
 

@@ -23,7 +23,6 @@ formulas it evaluates are the functions here and in :mod:`.rectifying`.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from itertools import pairwise
 
 import numpy as np
 
@@ -48,47 +47,56 @@ def y2_residual(y, v_half, k_slope):
     return y * (1.0 - 2.0 * f) - 2.0 * k_slope, (1.0 - 2.0 * f) + 2.0 * y * f * (1.0 - f) / k_slope
 
 
-def frozen_block_zero(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, blocked):
-    """Zero of I (mV) with the block frozen at its value at E_K, or (where ``blocked``) at 0:
-    the start of Newton for a lower (upper) state, where I is concave (convex) and increasing."""
-    g_k0 = 0.0 if blocked else g_max * logistic_block(-v_half / k_slope)
-    return (g_k0 * e_k + g_lin * e_lin - i_pump) / (g_k0 + g_lin)
+def newton_start(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, upper):
+    """Where (mV) Newton starts toward a lower state: Halley's step from E_K, where
+    I = g_L (E_K - E_L) + i_pump, I' = g_max f0 + g_L and I'' = -2 g_max f0 (1 - f0)/k
+    (f0 the block at E_K; Newton's step where Halley's correction is large); toward an
+    ``upper`` state: the zero of I with the K+ conductance fully blocked."""
+    if upper:
+        return e_lin - i_pump / g_lin
+    f0 = logistic_block(-v_half / k_slope)
+    current, slope = g_lin * (e_k - e_lin) + i_pump, g_max * f0 + g_lin
+    curvature = -2.0 * g_max * f0 * (1.0 - f0) / k_slope
+    denominator = slope * slope - 0.5 * current * curvature  # Halley: slope^2 (1 - correction)
+    return e_k - current * slope / (denominator if denominator > 0.5 * slope * slope else slope * slope)
 
 
-THREAD_POINTS = 1 << 14
-"""Fewest points per thread worth starting a thread for."""
+CHUNK = 1 << 14
+"""Points per task: lumped terms and solve of a chunk stay in cache; chunks run on threads."""
 
-_TERMS = ("e_k", "g_max", "g_lin", "e_lin", "i_pump", "v_half", "k_slope")
-"""The lumped terms of :func:`kir_net_current` after V, in its order."""
+_INPUTS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
+"""The inputs of :func:`kir_lumped_terms`."""
 
 
 def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
     """(V in mV, number of stable states) of the rectifying-kir model at broadcast inputs.
 
-    ``values`` are the validated model inputs (see :func:`vrest.resolve_inputs`); ``branch`` is "hyperpolarized" (the most
-    negative stable state, as :func:`vrest.predict`) or "depolarized". Requires
-    g_na + g_cl > 0. Every point is solved on its own, so a point's result does not
-    depend on the others (large inputs are split over threads). Raises :class:`SolverError` if a point has no zero in range.
+    ``values`` are the validated model inputs (see :func:`vrest.resolve_inputs`);
+    ``branch`` is "hyperpolarized" (the most negative stable state, as
+    :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0. Every point is
+    solved on its own, so its result does not depend on the others; chunks of CHUNK
+    points run on as many threads as there are usable CPUs. Raises
+    :class:`SolverError` if a point has no zero in range.
     """
     from .kir_kernel import solve_points  # compiled on first use (cached on disk)
 
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
-    names = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
-    lumped = dict(zip(_TERMS, kir_lumped_terms(**{k: values[k] for k in names}), strict=False))
-    lumped |= {k: values[k] for k in ("i_pump", "v_half", "k_slope")}
-    terms = [_flat_readonly(a, shape) for a in lumped.values()]
-    v, count = np.empty(terms[0].size), np.empty(terms[0].size, np.int64)
+    x = {k: np.broadcast_to(a, shape).ravel() if np.ndim(a) else a for k, a in values.items()}
+    v, count = np.empty(int(np.prod(shape))), np.empty(int(np.prod(shape)), np.int64)
 
-    def solve(part: slice) -> None:
-        solve_points(*(a[part] for a in terms), branch == "depolarized", v[part], count[part])
+    def solve(part: slice) -> None:  # NumPy and the kernel release the GIL
+        at = {k: a[part] if np.ndim(a) else a for k, a in x.items()}
+        lumped = (*kir_lumped_terms(**{k: at[k] for k in _INPUTS}), at["i_pump"], at["v_half"], at["k_slope"])
+        size = v[part].size
+        solve_points(*(_flat_readonly(a, size) for a in lumped), branch == "depolarized", v[part], count[part])
 
-    threads = min(usable_cpus(), v.size // THREAD_POINTS) if v.size >= 2 * THREAD_POINTS else 1
-    if threads > 1:  # each point is solved on its own, so the split changes no result
-        edges = np.linspace(0, v.size, threads + 1).astype(int)
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(solve, [slice(a, b) for a, b in pairwise(edges)]))
+    parts = [slice(lo, lo + CHUNK) for lo in range(0, v.size, CHUNK)]
+    if len(parts) > 1 and usable_cpus() > 1:
+        with ThreadPoolExecutor(min(usable_cpus(), len(parts))) as pool:
+            list(pool.map(solve, parts))
     else:
-        solve(slice(None))
+        for part in parts:
+            solve(part)
     if np.any(count < 0):
         raise SolverError(
             f"rectifying-kir state: the net current does not change sign in the search range, or no "
@@ -97,9 +105,9 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
     return v.reshape(shape), count.reshape(shape)
 
 
-def _flat_readonly(a, shape: tuple) -> np.ndarray:
-    """``a`` broadcast to ``shape`` as a flat, contiguous, read-only float array (one
-    array type for the compiled kernel, whether ``a`` was a scalar or an array)."""
-    flat = np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float).ravel().view()
+def _flat_readonly(a, size: int) -> np.ndarray:
+    """``a`` (a scalar or ``size`` values) as a contiguous, read-only float array of ``size``
+    (one array type for the compiled kernel, whichever ``a`` was)."""
+    flat = np.ascontiguousarray(np.broadcast_to(a, (size,)), dtype=float).view()
     flat.flags.writeable = False
     return flat
