@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -144,13 +146,71 @@ def test_each_kir_point_is_solved_on_its_own(monkeypatch):
     _, values = vrest.resolve_inputs("rectifying-kir", x)
     whole = KIR.stable_state(values, "depolarized")
     monkeypatch.setattr(kir_states, "CHUNK", 97)  # many chunks, the last one shorter, on threads
-    monkeypatch.setattr(kir_states, "usable_cpus", lambda: 3)
+    monkeypatch.setattr(kir_states, "solver_threads", lambda: 3)
+    pools = []
+    monkeypatch.setattr(kir_states, "ThreadPoolExecutor", lambda n: pools.append(n) or ThreadPoolExecutor(n))
     threaded = KIR.stable_state(values, "depolarized")
     order = np.random.default_rng(0).permutation(whole[0].size)
     shuffled = KIR.stable_state({k: np.ravel(a)[order] if np.ndim(a) else a for k, a in values.items()}, "depolarized")
+    assert pools == [3, 3]  # the threaded and the shuffled solve ran on three threads
     for got in (threaded, (shuffled[0][np.argsort(order)], shuffled[1][np.argsort(order)])):
         np.testing.assert_array_equal(np.ravel(got[0]), whole[0].ravel())
         np.testing.assert_array_equal(np.ravel(got[1]), whole[1].ravel())
+
+
+def test_kir_without_k_conductance_is_the_leak_s_zero():
+    """g_k = 0 leaves the ohmic leak: V = E_L - i_pump / g_L, one stable state."""
+    i_pump = np.linspace(-0.5, 0.5, 7)
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": np.geomspace(1.0, 20.0, 7), "g_k": 0.0, "i_pump": i_pump})
+    v, count = KIR.stable_state(values, "depolarized")
+    g_lin = values["g_na"] + values["g_cl"]
+    e_na = vrest.nernst(values["na_o"], values["na_i"], 1, values["temp_k"])
+    e_cl = vrest.nernst(values["cl_o"], values["cl_i"], -1, values["temp_k"])
+    np.testing.assert_allclose(v, (values["g_na"] * e_na + values["g_cl"] * e_cl) / g_lin - i_pump / g_lin, atol=1e-9)
+    assert (count == 1).all()
+
+
+@pytest.mark.parametrize("branch", ["hyperpolarized", "depolarized"])
+def test_more_outward_pump_current_hyperpolarizes_each_branch(branch):
+    """dV/di_pump = -1/I'(V) < 0 on a stable branch; the bistable window lies inside the pump range."""
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": 3.5, "i_pump": np.linspace(-3.0, 3.0, 6001)})
+    v, count = KIR.stable_state(values, branch)
+    assert np.all(np.diff(v) < 0)
+    assert set(np.unique(count)) == {1, 2}
+
+
+def test_kir_points_without_a_zero_in_range_raise_and_are_isolated_by_evaluate():
+    """A pump so large that the state lies beyond the model's voltage range (over 1 V away)
+    raises SolverError; evaluate() keeps the good point and counts the bad one."""
+    from vrest.models.solver import SolverError
+    from vrest.sensitivity.evaluate import evaluate
+
+    x = {"k_o": np.array([3.5, 3.5]), "g_na": np.array([0.02, 1e-3]), "g_cl": np.array([0.05, 0.0]),
+         "i_pump": np.array([0.0, -5.0])}  # fmt: skip
+    _, values = vrest.resolve_inputs("rectifying-kir", x)
+    with pytest.raises(SolverError, match="does not change sign"):
+        KIR.stable_state(values, "depolarized")
+    ev = evaluate("rectifying-kir", x, preset="mammalian_neuron", branch="depolarized")
+    assert np.isfinite(ev.v[0]) and np.isnan(ev.v[1]) and ev.n_failed == 1
+
+
+def test_kir_branch_must_be_named():
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": 3.5})
+    with pytest.raises(ValueError, match="branch"):
+        KIR.stable_state(values, "depolarised")
+
+
+def test_kir_kernel_is_cached_in_vrest_s_cache_folder_under_a_source_key():
+    """Not next to the module (where an edited formula in another file would not invalidate it)."""
+    from pathlib import Path
+
+    from vrest.inference import disk_cache
+    from vrest.models import kir_kernel
+
+    _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": 3.5})
+    KIR.stable_state(values, "hyperpolarized")
+    assert Path(kir_kernel.solve_points.stats.cache_path) == disk_cache.cache_root() / kir_kernel.CACHE_KEY
+    assert disk_cache.read_meta(kir_kernel.CACHE_KEY) is not None  # counted and pruned like a compiled model
 
 
 def test_logistic_block_has_its_limits_without_overflow_warnings():

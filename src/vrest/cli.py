@@ -21,6 +21,7 @@ from .batch.cli import add_parser as add_batch_parser
 from .bistability import bistable_range
 from .constants import ZERO_CELSIUS_K
 from .inference.cli import add_parsers as add_fit_parsers
+from .machine import solver_threads
 from .models import MODELS, get_model
 from .models.solver import SolverError
 from .parameters import PARAMS
@@ -316,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = lambda msg, *a, **k: print(f"vrest: warning: {_flagged(str(msg))}", file=sys.stderr)
     try:
         args = build_parser().parse_args(argv)
+        solver_threads()  # a bad $VREST_THREADS or $OMP_NUM_THREADS is reported before any work
         if args.command in ("fit", "compare"):
             from .inference.cli import dispatch
 

@@ -23,21 +23,20 @@ formulas it evaluates are the functions here and in :mod:`.rectifying`.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import numpy as np
 
-from ..machine import usable_cpus
-from .rectifying import kir_lumped_terms, kir_net_current, logistic_block
-from .solver import MAX_ITER, TOL_MV, SolverError
+from ..machine import solver_threads
+from .rectifying import kir_lumped_terms, logistic_block
+from .solver import CHUNK, MAX_ITER, TOL_MV, SolverError
 
 
-def kir_slope_terms(v, e_k, g_max, g_l, v_half, k_slope):
-    """(I'(V), I''(V)) of the net current (g per mV and per mV^2)."""
-    slope = kir_net_current(v, e_k, g_max, g_l, 0.0, 0.0, v_half, k_slope)[1]
+def kir_curvature(v, e_k, g_max, v_half, k_slope):
+    """I''(V) of the net current (g per mV; nS/mV for g in nS)."""
     y = v - e_k
     f = logistic_block((y - v_half) / k_slope)
-    curvature = g_max * f * (1.0 - f) * (y * (1.0 - 2.0 * f) - 2.0 * k_slope) / k_slope**2
-    return slope, curvature
+    return g_max * f * (1.0 - f) / k_slope * (y * (1.0 - 2.0 * f) - 2.0 * k_slope) / k_slope
 
 
 def y2_residual(y, v_half, k_slope):
@@ -61,9 +60,6 @@ def newton_start(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, upper):
     return e_k - current * slope / (denominator if denominator > 0.5 * slope * slope else slope * slope)
 
 
-CHUNK = 1 << 14
-"""Points per task: lumped terms and solve of a chunk stay in cache; chunks run on threads."""
-
 _INPUTS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
 """The inputs of :func:`kir_lumped_terms`."""
 
@@ -75,9 +71,11 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
     ``branch`` is "hyperpolarized" (the most negative stable state, as
     :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0. Every point is
     solved on its own, so its result does not depend on the others; chunks of CHUNK
-    points run on as many threads as there are usable CPUs. Raises
-    :class:`SolverError` if a point has no zero in range.
+    points (lumped terms and solve stay in cache) run on :func:`solver_threads` threads.
+    Raises :class:`SolverError` if a point has no zero in range.
     """
+    if branch not in ("hyperpolarized", "depolarized"):
+        raise ValueError(f"branch: expected hyperpolarized or depolarized, got {branch!r}")
     from .kir_kernel import solve_points  # compiled on first use (cached on disk)
 
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
@@ -91,18 +89,31 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
         solve_points(*(_flat_readonly(a, size) for a in lumped), branch == "depolarized", v[part], count[part])
 
     parts = [slice(lo, lo + CHUNK) for lo in range(0, v.size, CHUNK)]
-    if len(parts) > 1 and usable_cpus() > 1:
-        with ThreadPoolExecutor(min(usable_cpus(), len(parts))) as pool:
+    threads = min(solver_threads(), len(parts))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
             list(pool.map(solve, parts))
     else:
         for part in parts:
             solve(part)
+    _mark_kernel_cached()
     if np.any(count < 0):
         raise SolverError(
             f"rectifying-kir state: the net current does not change sign in the search range, or no "
             f"convergence to {TOL_MV:g} mV in {MAX_ITER} iterations"
         )
     return v.reshape(shape), count.reshape(shape)
+
+
+@cache
+def _mark_kernel_cached() -> None:
+    """Once per process: write (or mark as used) the cache entry of the compiled kernel, so
+    that vrest's cache folder counts it and prunes it like a compiled model."""
+    from ..inference import disk_cache
+    from .kir_kernel import CACHE_KEY
+
+    if disk_cache.cache_root() is not None and disk_cache.read_meta(CACHE_KEY) is None:
+        disk_cache.write_meta(CACHE_KEY, {"kind": "rectifying-kir steady-state kernel"})
 
 
 def _flat_readonly(a, size: int) -> np.ndarray:

@@ -197,8 +197,8 @@ def rectifying_kir_partials(
 
 
 def kir_voltage_range(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
-    """(lo, hi) in mV: a range containing every zero of :func:`kir_net_current` (E_lin
-    taken as E_K where g_lin = 0).
+    """(lo, hi) in mV: a range containing every zero of :func:`kir_net_current` (pass
+    e_lin = E_K where g_lin = 0).
 
     For V <= E_K the K+ block is at least f_K = 1/(1 + exp(-v_half/k)), so I < 0 below
     the zero of the linear bound (g_max f_K + g_lin)(V - ...) - ...; above

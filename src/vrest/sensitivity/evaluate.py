@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..api import MultipleSteadyStatesWarning, gradient, predict, resolve_inputs
+from ..machine import solver_threads
 from ..models import ForwardModel, get_model
 from ..models.solver import SolverError, all_zeros
 
@@ -92,6 +93,7 @@ def _isolated(m: ForwardModel, inputs: dict, n: int, preset: str, branch: str, f
 def evaluate(model: str, inputs: dict, *, preset: str, branch: str) -> Evaluation:
     """V of ``model`` at the inputs (arrays of one shape, or scalars), with failures counted."""
     m = get_model(model)
+    solver_threads()  # a bad thread setting is an error here, not a failure of every point below
     shape = np.broadcast_shapes(*(np.shape(a) for a in inputs.values()))
     n = int(np.prod(shape))
     flat = {k: np.broadcast_to(a, shape).ravel() if np.ndim(a) else float(a) for k, a in inputs.items()}
