@@ -94,8 +94,8 @@ def test_a_model_with_the_python_steady_state_solver_is_never_cached_on_disk():
     """Its machine code holds this process's object addresses: reloading it elsewhere would crash."""
     k_o = np.geomspace(1, 40, 8)
     table = pd.DataFrame({"K_o_mM": k_o, "V_m_mV": np.linspace(-95, -40, k_o.size)})
-    priors = fitted_priors("rectifying-kir")
-    design = build_design(load_recordings(table), "rectifying-kir", [p.name for p in priors],
+    priors = fitted_priors("rectifying-ghk")
+    design = build_design(load_recordings(table), "rectifying-ghk", [p.name for p in priors],
                           preset="mammalian_neuron", settings={"k_replaces_na": True}, conditions={})  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -103,6 +103,22 @@ def test_a_model_with_the_python_steady_state_solver_is_never_cached_on_disk():
         _, _, source = compiled_model(spec)
     assert source in ("compiled", "memory")
     assert not (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
+
+
+def test_the_inward_rectifier_model_solves_its_state_in_compiled_code_and_is_cached_on_disk():
+    """Its steady-state operation has a Numba form (the kir kernel), so no Python runs in the log-density
+    (a model calling Python is never stored on disk: see the test above)."""
+    k_o = np.geomspace(1, 40, 8)
+    table = pd.DataFrame({"K_o_mM": k_o, "V_m_mV": np.linspace(-95, -40, k_o.size)})
+    priors = fitted_priors("rectifying-kir")
+    design = build_design(load_recordings(table), "rectifying-kir", [p.name for p in priors],
+                          preset="mammalian_neuron", settings={"k_replaces_na": True}, conditions={})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec = model_data(design, priors, laplace_fit(design, priors))
+        _, _, source = compiled_model(spec)
+    assert source == "compiled"
+    assert (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
 
 
 def test_vrest_cache_reports_and_clears_the_folder(tmp_path, monkeypatch, capsys):

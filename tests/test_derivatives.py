@@ -93,3 +93,16 @@ def test_analytic_gradient_matches_pytensor_autodiff(model):
     analytic = vrest.gradient(model, **x)
     for name, auto in zip(names, out[1:]):
         np.testing.assert_allclose(auto, analytic[name], rtol=1e-9, atol=1e-12, err_msg=f"{model} d/d{name}")
+
+
+def test_the_inward_rectifier_state_in_numba_compiled_code_equals_the_python_one():
+    """KirStateOp's Numba form (the kernel called from compiled code) gives the same V and gradient."""
+    x = {k: v[:200] for k, v in _inputs("rectifying-kir", seed=5).items()}
+    names = list(x)
+    symbols = [pt.dvector(n) for n in names]
+    v = symbolic_voltage("rectifying-kir", **dict(zip(names, symbols)))
+    outputs = [v, *pytensor.grad(v.sum(), symbols)]
+    python = pytensor.function(symbols, outputs)(*[x[n] for n in names])
+    numba = pytensor.function(symbols, outputs, mode="NUMBA")(*[x[n] for n in names])
+    for a, b in zip(python, numba, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)

@@ -97,12 +97,33 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
         for part in parts:
             solve(part)
     _mark_kernel_cached()
+    _raise_if_any_failed(count)
+    return v.reshape(shape), count.reshape(shape)
+
+
+def kir_state_of_terms(terms: list[np.ndarray], branch: str) -> np.ndarray:
+    """V (mV) of the requested stable state at broadcast lumped terms ``terms`` (e_k,
+    g_max, g_lin, e_lin, i_pump, v_half, k_slope, in :func:`kir_net_current`'s order; see
+    :func:`kir_lumped_terms`): the forward pass of :class:`vrest.symbolic.KirStateOp`.
+    Requires g_lin > 0; raises :class:`SolverError` where no state is found."""
+    from .kir_kernel import solve_points
+
+    shape = np.broadcast_shapes(*(np.shape(a) for a in terms))
+    size = int(np.prod(shape))
+    v, count = np.empty(size), np.empty(size, np.int64)
+    solve_points(*(_flat_readonly(a, size) for a in terms), branch == "depolarized", v, count)
+    _mark_kernel_cached()
+    _raise_if_any_failed(count)
+    return v.reshape(shape)
+
+
+def _raise_if_any_failed(count: np.ndarray) -> None:
+    """SolverError if the kernel found no state (count -1) at some point."""
     if np.any(count < 0):
         raise SolverError(
             f"rectifying-kir state: the net current does not change sign in the search range, or no "
             f"convergence to {TOL_MV:g} mV in {MAX_ITER} iterations"
         )
-    return v.reshape(shape), count.reshape(shape)
 
 
 @cache
