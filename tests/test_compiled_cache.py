@@ -90,35 +90,31 @@ def test_an_unwritable_cache_folder_means_no_disk_cache(tmp_path, monkeypatch):
     assert disk_cache.read_meta("0" * 32) is None
 
 
-def test_a_model_with_the_python_steady_state_solver_is_never_cached_on_disk():
-    """Its machine code holds this process's object addresses: reloading it elsewhere would crash."""
+def _compile_fixed_point_fit(model: str) -> tuple[str, bool]:
+    """(where the compiled model came from, whether it is stored on disk) for a fit of ``model``
+    to eight synthetic recordings."""
     k_o = np.geomspace(1, 40, 8)
     table = pd.DataFrame({"K_o_mM": k_o, "V_m_mV": np.linspace(-95, -40, k_o.size)})
-    priors = fitted_priors("rectifying-ghk")
-    design = build_design(load_recordings(table), "rectifying-ghk", [p.name for p in priors],
+    priors = fitted_priors(model)
+    design = build_design(load_recordings(table), model, [p.name for p in priors],
                           preset="mammalian_neuron", settings={"k_replaces_na": True}, conditions={})  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec = model_data(design, priors, laplace_fit(design, priors))
         _, _, source = compiled_model(spec)
-    assert source in ("compiled", "memory")
-    assert not (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
+    return source, (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
+
+
+def test_a_model_with_the_python_steady_state_solver_is_never_cached_on_disk():
+    """Its machine code holds this process's object addresses: reloading it elsewhere would crash."""
+    source, stored = _compile_fixed_point_fit("rectifying-ghk")
+    assert source in ("compiled", "memory") and not stored
 
 
 def test_the_inward_rectifier_model_solves_its_state_in_compiled_code_and_is_cached_on_disk():
-    """Its steady-state operation has a Numba form (the kir kernel), so no Python runs in the log-density
-    (a model calling Python is never stored on disk: see the test above)."""
-    k_o = np.geomspace(1, 40, 8)
-    table = pd.DataFrame({"K_o_mM": k_o, "V_m_mV": np.linspace(-95, -40, k_o.size)})
-    priors = fitted_priors("rectifying-kir")
-    design = build_design(load_recordings(table), "rectifying-kir", [p.name for p in priors],
-                          preset="mammalian_neuron", settings={"k_replaces_na": True}, conditions={})  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        spec = model_data(design, priors, laplace_fit(design, priors))
-        _, _, source = compiled_model(spec)
-    assert source == "compiled"
-    assert (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
+    """Its steady-state operation has a Numba form (the kir kernel), so no Python runs in the log-density."""
+    source, stored = _compile_fixed_point_fit("rectifying-kir")
+    assert source == "compiled" and stored
 
 
 def test_vrest_cache_reports_and_clears_the_folder(tmp_path, monkeypatch, capsys):
