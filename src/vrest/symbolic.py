@@ -24,7 +24,7 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 from .api import MultipleSteadyStatesWarning, call_with, solve_root
 from .models import ForwardModel, get_model
-from .models.kir_states import kir_state_of_terms
+from .models.kir_states import LUMPED_INPUTS, kir_state_of_terms
 from .models.rectifying import kir_lumped_terms, kir_net_current
 from .presets import DEFAULT_PRESET, get_preset
 
@@ -86,6 +86,8 @@ class KirStateOp(Op):
     __props__ = ("branch",)
 
     def __init__(self, branch: str = "hyperpolarized"):
+        if branch not in ("hyperpolarized", "depolarized"):
+            raise ValueError(f"branch: expected hyperpolarized or depolarized, got {branch!r}")
         self.branch = branch
 
     def make_node(self, *terms) -> Apply:
@@ -138,7 +140,7 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
     tensors = pt.broadcast_arrays(*(pt.as_tensor_variable(values[n], dtype="float64") for n in names))
     if m.name == "rectifying-kir":
         named = dict(zip(names, tensors, strict=True))
-        lumped = kir_lumped_terms(**{k: v for k, v in named.items() if k not in ("i_pump", "v_half", "k_slope")})
+        lumped = kir_lumped_terms(**{k: named[k] for k in LUMPED_INPUTS})
         root = KirStateOp(branch)(*lumped, named["i_pump"], named["v_half"], named["k_slope"])
     else:
         root = SteadyStateOp(m.name, names, branch)(*tensors)

@@ -60,7 +60,7 @@ def newton_start(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, upper):
     return e_k - current * slope / (denominator if denominator > 0.5 * slope * slope else slope * slope)
 
 
-_INPUTS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
+LUMPED_INPUTS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
 """The inputs of :func:`kir_lumped_terms`."""
 
 
@@ -84,7 +84,7 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
 
     def solve(part: slice) -> None:  # NumPy and the kernel release the GIL
         at = {k: a[part] if np.ndim(a) else a for k, a in x.items()}
-        lumped = (*kir_lumped_terms(**{k: at[k] for k in _INPUTS}), at["i_pump"], at["v_half"], at["k_slope"])
+        lumped = (*kir_lumped_terms(**{k: at[k] for k in LUMPED_INPUTS}), at["i_pump"], at["v_half"], at["k_slope"])
         size = v[part].size
         solve_points(*(_flat_readonly(a, size) for a in lumped), branch == "depolarized", v[part], count[part])
 
