@@ -16,11 +16,9 @@ import numpy as np
 
 from .models import ForwardModel, get_model
 from .models.nernst import nernst_gradient, nernst_mv
-from .models.solver import SteadyStates, all_zeros, solve_increasing
+from .models.solver import SteadyStates, all_zeros, check_branch, solve_increasing
 from .parameters import PARAMS, check, check_valence
 from .presets import DEFAULT_PRESET, get_preset
-
-BRANCHES = ("hyperpolarized", "depolarized")
 
 
 class MultipleSteadyStatesWarning(UserWarning):
@@ -65,8 +63,7 @@ def solve_root(m: ForwardModel, values: dict, branch: str = "hyperpolarized") ->
     """Zero (mV) of the model's net current (before any pump_mv offset); one per input point."""
     if m.newton_setup is not None:
         return solve_increasing(m.newton_setup, values)
-    if branch not in BRANCHES:
-        raise ValueError(f"branch: expected one of {', '.join(BRANCHES)}, got {branch!r}")
+    check_branch(branch)
     if m.stable_state is not None and np.all(values["g_na"] + values["g_cl"] > 0):
         v, n_stable = m.stable_state(values, branch)
         _warn_if_several(m, np.asarray(n_stable), branch)

@@ -26,6 +26,7 @@ from .api import MultipleSteadyStatesWarning, call_with, solve_root
 from .models import ForwardModel, get_model
 from .models.kir_states import LUMPED_INPUTS, kir_state_of_terms
 from .models.rectifying import kir_lumped_terms, kir_net_current
+from .models.solver import check_branch
 from .presets import DEFAULT_PRESET, get_preset
 
 
@@ -86,8 +87,7 @@ class KirStateOp(Op):
     __props__ = ("branch",)
 
     def __init__(self, branch: str = "hyperpolarized"):
-        if branch not in ("hyperpolarized", "depolarized"):
-            raise ValueError(f"branch: expected hyperpolarized or depolarized, got {branch!r}")
+        check_branch(branch)
         self.branch = branch
 
     def make_node(self, *terms) -> Apply:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..machine import solver_threads
 from .rectifying import kir_lumped_terms, logistic_block
-from .solver import CHUNK, MAX_ITER, TOL_MV, SolverError
+from .solver import CHUNK, MAX_ITER, TOL_MV, SolverError, check_branch
 
 
 def kir_curvature(v, e_k, g_max, v_half, k_slope):
@@ -74,19 +74,16 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
     points (lumped terms and solve stay in cache) run on :func:`solver_threads` threads.
     Raises :class:`SolverError` if a point has no zero in range.
     """
-    if branch not in ("hyperpolarized", "depolarized"):
-        raise ValueError(f"branch: expected hyperpolarized or depolarized, got {branch!r}")
-    from .kir_kernel import solve_points  # compiled on first use (cached on disk)
-
+    check_branch(branch)
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
     x = {k: np.broadcast_to(a, shape).ravel() if np.ndim(a) else a for k, a in values.items()}
-    v, count = np.empty(int(np.prod(shape))), np.empty(int(np.prod(shape)), np.int64)
+    size = int(np.prod(shape))
+    v, count = np.empty(size), np.empty(size, np.int64)
 
     def solve(part: slice) -> None:  # NumPy and the kernel release the GIL
         at = {k: a[part] if np.ndim(a) else a for k, a in x.items()}
         lumped = (*kir_lumped_terms(**{k: at[k] for k in LUMPED_INPUTS}), at["i_pump"], at["v_half"], at["k_slope"])
-        size = v[part].size
-        solve_points(*(_flat_readonly(a, size) for a in lumped), branch == "depolarized", v[part], count[part])
+        _solve_lumped(lumped, branch, v[part], count[part])
 
     parts = [slice(lo, lo + CHUNK) for lo in range(0, v.size, CHUNK)]
     threads = min(solver_threads(), len(parts))
@@ -96,7 +93,6 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
     else:
         for part in parts:
             solve(part)
-    _mark_kernel_cached()
     _raise_if_any_failed(count)
     return v.reshape(shape), count.reshape(shape)
 
@@ -106,15 +102,21 @@ def kir_state_of_terms(terms: list[np.ndarray], branch: str) -> np.ndarray:
     g_max, g_lin, e_lin, i_pump, v_half, k_slope, in :func:`kir_net_current`'s order; see
     :func:`kir_lumped_terms`): the forward pass of :class:`vrest.symbolic.KirStateOp`.
     Requires g_lin > 0; raises :class:`SolverError` where no state is found."""
-    from .kir_kernel import solve_points
-
     shape = np.broadcast_shapes(*(np.shape(a) for a in terms))
     size = int(np.prod(shape))
     v, count = np.empty(size), np.empty(size, np.int64)
-    solve_points(*(_flat_readonly(a, size) for a in terms), branch == "depolarized", v, count)
-    _mark_kernel_cached()
+    _solve_lumped(terms, branch, v, count)
     _raise_if_any_failed(count)
     return v.reshape(shape)
+
+
+def _solve_lumped(terms, branch: str, v: np.ndarray, count: np.ndarray) -> None:
+    """Store in ``v`` and ``count`` (-1: not found) the kernel's results at lumped terms
+    ``terms`` (scalars or arrays of ``v``'s size), and mark its cache entry as used."""
+    from .kir_kernel import solve_points  # compiled on first use (cached on disk)
+
+    solve_points(*(_flat_readonly(a, v.size) for a in terms), branch == "depolarized", v, count)
+    _mark_kernel_cached()
 
 
 def _raise_if_any_failed(count: np.ndarray) -> None:

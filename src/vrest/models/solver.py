@@ -30,6 +30,16 @@ Current = Callable[..., tuple[np.ndarray, np.ndarray]]
 """current(v_mv, **inputs) -> (I, dI/dV), elementwise."""
 
 
+BRANCHES = ("hyperpolarized", "depolarized")
+"""Which stable state a solver returns where there are two: the most negative or the most positive."""
+
+
+def check_branch(branch: str) -> None:
+    """ValueError naming ``branch`` unless it is one of :data:`BRANCHES`."""
+    if branch not in BRANCHES:
+        raise ValueError(f"branch: expected one of {', '.join(BRANCHES)}, got {branch!r}")
+
+
 class SolverError(RuntimeError):
     """The membrane-current root could not be found to the requested tolerance."""
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..api import BRANCHES
 from ..models import get_model
+from ..models.solver import check_branch
 from ..presets import get_preset
 from .crosscheck import dgsm_bounds, linearised_indices
 from .distributions import Distribution
@@ -364,8 +364,7 @@ def sobol_analysis(
     """
     t_start = time.perf_counter()
     opts = options(n, seed, second_order, resamples, conf_level, tolerance, engine)
-    if branch not in BRANCHES:
-        raise ValueError(f"branch: expected one of {', '.join(BRANCHES)}, got {branch!r}")
+    check_branch(branch)
     if model is not None:
         model = get_model(model).name
     specs = [scenarios] if isinstance(scenarios, str | Path | Scenario) else list(scenarios)

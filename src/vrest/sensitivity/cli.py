@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..api import BRANCHES
 from ..models import MODELS, get_model
+from ..models.solver import BRANCHES
 
 API_FLAGS = {
     "n": "--n",
