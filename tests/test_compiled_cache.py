@@ -16,9 +16,9 @@ import pytest
 import xarray as xr
 
 import vrest
+from vrest import cache as disk_cache
 from vrest.cli import main
 from vrest.data import load_recordings
-from vrest.inference import disk_cache
 from vrest.inference.compiled import compiled_model
 from vrest.inference.design import build_design
 from vrest.inference.identifiability import laplace_fit

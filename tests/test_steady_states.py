@@ -204,7 +204,7 @@ def test_kir_kernel_is_cached_in_vrest_s_cache_folder_under_a_source_key():
     """Not next to the module (where an edited formula in another file would not invalidate it)."""
     from pathlib import Path
 
-    from vrest.inference import disk_cache
+    from vrest import cache as disk_cache
     from vrest.models import kir_kernel
 
     _, values = vrest.resolve_inputs("rectifying-kir", {"k_o": 3.5})

@@ -27,13 +27,14 @@ import pandas as pd
 from scipy import stats
 
 import vrest
-from vrest.batch import Failure, job_seed, run_jobs
+from vrest.batch import job_seed
 from vrest.inference.compiled import compiled_model
 from vrest.inference.design import Design
 from vrest.inference.identifiability import Laplace
 from vrest.inference.model_data import model_data
 from vrest.inference.parametrisation import named_posterior
 from vrest.inference.priors import SIGMA_PRIOR_SD_MV, fitted_priors
+from vrest.parallel import Failure, run_jobs
 
 HERE = Path(__file__).resolve().parent
 L_DRAWS = 99

@@ -262,7 +262,7 @@ def cmd_nernst(args: argparse.Namespace) -> None:
 
 
 def cmd_cache(args: argparse.Namespace) -> None:
-    from .inference import disk_cache
+    from . import cache as disk_cache
 
     root = disk_cache.cache_root()
     if root is None:

@@ -29,11 +29,11 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study; prints where the report is."""
+    from ._atomic import OutputExistsError, write_atomically
     from .cli import build_parser
     from .data import load_recordings
     from .inference.cli import _fit_one, _study, settings_from
     from .inference.compare import compare_fits
-    from .inference.outputs import OutputExistsError, write_atomically
 
     study = _study(args.study)
     out = Path(args.out or study.get("out") or Path("runs") / Path(args.study).stem)

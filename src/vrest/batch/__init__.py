@@ -1,7 +1,6 @@
-"""Many independent jobs (fits of many recordings, SBC simulations, Sobol' scenarios) on Dask.
+"""Fits of many recordings, each an independent seeded job on :mod:`vrest.parallel`.
 
-:mod:`.engine` runs named jobs serially or on a ``dask.distributed`` cluster and hands
-each outcome back as it completes; :mod:`.tasks` turns recordings into seeded fit jobs;
+:mod:`vrest.parallel` runs the jobs (serially or on a ``dask.distributed`` cluster); :mod:`.tasks` turns recordings into seeded fit jobs;
 :mod:`.store` keeps the batch folder (one result folder per recording, the summary and
 failure tables) resumable; :mod:`.cli` is ``vrest fit-batch``.
 
@@ -15,17 +14,14 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "Failure": "engine",
-    "run_jobs": "engine",
     "FitJob": "tasks",
     "job_seed": "tasks",
 }
 
 if TYPE_CHECKING:
-    from .engine import Failure, run_jobs
     from .tasks import FitJob, job_seed
 
-__all__ = ["Failure", "FitJob", "job_seed", "run_jobs"]
+__all__ = ["FitJob", "job_seed"]
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

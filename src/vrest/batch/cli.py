@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import DataError
     from ..inference.cli import _study, settings_from
     from ..inference.outputs import write_fit
-    from .engine import Failure, default_workers, run_jobs, scheduler_address
+    from ..parallel import Failure, default_workers, run_jobs, scheduler_address
     from .store import BatchFolder, folder_names
     from .tasks import fit_job, run_fit_job, settings_fingerprint
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..inference.outputs import OutputExistsError, write_text
+from .._atomic import OutputExistsError, write_text
 
 SUMMARY_COLUMNS = ["recording", "parameter", "mean", "sd", "q5", "q50", "q95", "r_hat", "ess_bulk", "ess_tail",
                    "contraction", "divergences", "diagnostics", "seed", "folder"]  # fmt: skip

@@ -130,8 +130,8 @@ def settings_from(args: argparse.Namespace, model: str):
 
 
 def run_fit(args: argparse.Namespace) -> None:
+    from .._atomic import OutputExistsError, write_atomically
     from ..data import load_recordings
-    from .outputs import OutputExistsError, write_atomically
 
     study = _study(args.study)
     data = args.data or study.get("data")

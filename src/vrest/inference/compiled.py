@@ -6,7 +6,7 @@ log-density takes seconds. So a compiled model is keyed by the model structure
 temperature, which inputs vary by row; not the measured values) and reused:
 
 - within a process (a batch worker, an SBC study) from memory;
-- across processes from the disk cache (:mod:`vrest.inference.disk_cache`): a later
+- across processes from the disk cache (:mod:`vrest.cache`): a later
   ``vrest fit`` of the same structure loads the machine code without importing PyMC
   or PyTensor.
 
@@ -39,7 +39,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from . import compile_helper, disk_cache
+from .. import cache as disk_cache
+from . import compile_helper
 from .model_data import ModelData
 from .nutpie_import import import_nutpie
 

@@ -4,85 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder exists and --force was not given."""
-
-
-def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force: bool = False) -> Path:
-    """Create folder ``out`` by filling a temporary sibling and renaming it into place.
-
-    An existing ``out`` is replaced only with ``force``; on any error (or Ctrl-C)
-    the temporary folder is removed and ``out`` is left as it was.
-    """
-    out = Path(out)
-    if out.exists() and not force:
-        raise OutputExistsError(f"--out: {out} exists; use --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        fill(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary sibling, then a rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and the numerical stack (from the installed packages' metadata: nothing is imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from .. import __version__
-
-    def installed(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "unknown"
-
-    stack = ("numpy", "scipy", "pymc", "pytensor", "numba", "nutpie", "arviz")
-    return {"vrest": __version__, "python": platform.python_version()} | {name: installed(name) for name in stack}
-
-
-def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
+from .._atomic import jsonable, versions, write_atomically
 
 
 def write_netcdf(tree, path: Path) -> None:
@@ -145,6 +69,6 @@ def write_fit(result, recordings, out: str | os.PathLike, force: bool = False, e
             "wall_time_s": result.timings,
             **(extra or {}),
         }  # fmt: skip
-        (tmp / "fit.json").write_text(json.dumps(_jsonable(info), indent=1))
+        (tmp / "fit.json").write_text(json.dumps(jsonable(info), indent=1))
 
     return write_atomically(out, fill, force)

@@ -4,7 +4,7 @@ The algorithm is the one described in :mod:`.kir_states`; the formulas are the P
 functions of :mod:`.kir_states` and :mod:`.rectifying`, compiled here as they are
 (``register_jitable``), so they are written once. Importing this module imports Numba;
 the kernel is compiled on first call and cached in vrest's cache folder
-(:mod:`vrest.inference.disk_cache`) under a key that covers vrest's source and the
+(:mod:`vrest.cache`) under a key that covers vrest's source and the
 numerical stack, so an edited formula is never served stale machine code.
 
 Compiled with LLVM's ``arcp`` and ``contract`` flags (reciprocals and fused multiply-adds,
@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba.extending import overload, register_jitable
 
-from ..inference import disk_cache
+from .. import cache as disk_cache
 from .kir_states import kir_curvature, newton_start, y2_residual
 from .rectifying import kir_net_current, kir_voltage_range, logistic_block, logistic_numpy
 from .solver import MAX_ITER, SAFEGUARD_AFTER, TOL_MV

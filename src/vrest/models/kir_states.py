@@ -132,7 +132,7 @@ def _raise_if_any_failed(count: np.ndarray) -> None:
 def _mark_kernel_cached() -> None:
     """Once per process: write (or mark as used) the cache entry of the compiled kernel, so
     that vrest's cache folder counts it and prunes it like a compiled model."""
-    from ..inference import disk_cache
+    from .. import cache as disk_cache
     from .kir_kernel import CACHE_KEY
 
     if disk_cache.cache_root() is not None and disk_cache.read_meta(CACHE_KEY) is None:

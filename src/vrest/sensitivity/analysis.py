@@ -16,16 +16,15 @@ scenarios and K_o levels share their random numbers.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import versions
 from ..models import get_model
 from ..models.solver import check_branch
 from ..presets import get_preset
@@ -231,17 +230,6 @@ def _scenario(spec: str | Path | Scenario, model: str | None) -> Scenario:
     return bundled_scenario(str(spec), model)
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and of the packages behind the numbers."""
-    out = {"python": platform.python_version()}
-    for package in ("vrest", "numpy", "scipy", "pandas", "SALib"):
-        try:
-            out[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
 def _run_blocks(
     problems: list[tuple[Problem, tuple[float, ...], Problem | None]],
     opts: Options,
@@ -252,7 +240,7 @@ def _run_blocks(
     """Blocks of every scenario (whole, then per K_o) and their wall times (s) by block.
 
     Each block is independent and seeded by ``opts`` alone, so with a ``scheduler``
-    (see :mod:`vrest.batch.engine`) the blocks run as parallel jobs with identical results.
+    (see :mod:`vrest.parallel`) the blocks run as parallel jobs with identical results.
     """
     jobs = {}
     for problem, grid, per_k_o in problems:
@@ -263,7 +251,7 @@ def _run_blocks(
     if scheduler is None:
         done = {name: _timed_block(job, progress) for name, job in jobs.items()}
     else:
-        from ..batch.engine import Failure, run_jobs
+        from ..parallel import Failure, run_jobs
 
         done = {}
 

@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> None:
             get_model(args.model)
         grid = parse_grid(args.k_o_grid)
         if args.scheduler is not None or args.workers is not None:
-            from ..batch.engine import scheduler_address
+            from ..parallel import scheduler_address
 
             scheduler_address(args.scheduler, args.workers)  # bad flags are refused before any work
         from .analysis import sobol_analysis

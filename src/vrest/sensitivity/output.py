@@ -10,15 +10,13 @@ existing target is replaced only with ``force``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 import shutil
 import time
 from pathlib import Path
 
-import numpy as np
-
+from .._atomic import jsonable
 from .results import SensitivityResult
 
 
@@ -30,19 +28,6 @@ def checked_out_dir(out: str | Path, force: bool) -> Path:
     if path.exists() and not force:
         raise ValueError(f"out: {path} already exists; use --force (API: force=True) to replace it")
     return path
-
-
-def jsonable(obj: object) -> object:
-    """``obj`` with NumPy scalars as Python numbers and NaN/inf as None (strict JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def write_outputs(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..machine import usable_cpus
+from .machine import usable_cpus
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from weakref import WeakKeyDictionary
 
 from numba.core.caching import CacheImpl, _CacheLocator
 
-from .outputs import write_text
+from ._atomic import write_text
 
 _KEYS: WeakKeyDictionary = WeakKeyDictionary()  # generated function -> its cache key
 _STACK = ("numpy", "numba", "llvmlite", "pytensor", "pymc", "nutpie")
@@ -61,7 +61,7 @@ def _environment() -> str:
             digest.update(f"{name}={version(name)}".encode())
         except PackageNotFoundError:  # not installed as a distribution: fall back to the module's own attribute
             digest.update(f"{name}={getattr(import_module(name), '__version__', '?')}".encode())
-    for path in sorted(Path(__file__).resolve().parents[1].rglob("*.py")):
+    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
