@@ -18,6 +18,7 @@ import xarray as xr
 import vrest
 from vrest.batch import job_seed
 from vrest.cli import main
+from vrest.folders import folder_name
 
 FAST = ["--model", "ghk", "--k-replaces-na", "--chains", "2", "--draws", "200", "--tune", "200", "--seed", "0"]
 
@@ -51,7 +52,7 @@ def test_local_cluster_gives_bit_identical_results_to_serial_and_isolates_a_bad_
     failures = pd.read_csv(dask / "failures.csv")
     assert failures["recording"].tolist() == ["broken"]
     assert "row 50" in failures["reason"][0] and "V_m_mV" in failures["reason"][0]
-    for folder in ("cell_0", "cell_5"):  # the draws themselves, not only their summaries
+    for folder in (folder_name("cell 0"), folder_name("cell 5")):  # the draws themselves, not only their summaries
         a = xr.open_datatree(serial / "recordings" / folder / "posterior.nc", engine="h5netcdf")
         b = xr.open_datatree(dask / "recordings" / folder / "posterior.nc", engine="h5netcdf")
         for name in ("p_na", "p_cl", "pump_mv", "sigma_mv"):
@@ -61,11 +62,11 @@ def test_local_cluster_gives_bit_identical_results_to_serial_and_isolates_a_bad_
     compiled = timings[timings["compile_s"] > 0]
     assert len(compiled) <= timings["worker"].nunique()  # compilation paid once per worker, not per recording
     # a lone `vrest fit` of one recording with its batch seed draws exactly what the batch drew
-    seed = json.loads((serial / "recordings" / "cell_5" / "fit.json").read_text())["seed"]
+    seed = json.loads((serial / "recordings" / folder_name("cell 5") / "fit.json").read_text())["seed"]
     lone = tmp_path / "cell5.csv"
     pd.read_csv(data).query("recording == 'cell 5'").drop(columns="recording").to_csv(lone, index=False)
     assert main(["fit", str(lone), *FAST[:-1], str(seed), "--out", str(tmp_path / "lone")]) == 0
-    a = xr.open_datatree(serial / "recordings" / "cell_5" / "posterior.nc", engine="h5netcdf")
+    a = xr.open_datatree(serial / "recordings" / folder_name("cell 5") / "posterior.nc", engine="h5netcdf")
     b = xr.open_datatree(tmp_path / "lone" / "posterior.nc", engine="h5netcdf")
     np.testing.assert_array_equal(a.posterior["pump_mv"].values, b.posterior["pump_mv"].values)
 
@@ -150,5 +151,5 @@ def test_a_folder_of_files_is_a_batch(tmp_path, capsys):
     assert sorted(pd.read_csv(out / "batch_summary.csv")["recording"].unique()) == ["cell_0", "cell_1"]
     failures = pd.read_csv(out / "failures.csv")
     assert failures["recording"].tolist() == ["empty"] and "no data rows" in failures["reason"][0]
-    info = json.loads((out / "recordings" / "cell_0" / "fit.json").read_text())
+    info = json.loads((out / "recordings" / folder_name("cell_0") / "fit.json").read_text())
     assert info["seed"] == job_seed(0, "cell_0") and info["batch"]["recording"] == "cell_0"

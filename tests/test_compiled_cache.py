@@ -19,10 +19,11 @@ import vrest
 from vrest import cache as disk_cache
 from vrest.cli import main
 from vrest.data import load_recordings
+from vrest.inference import compiled
 from vrest.inference.compiled import compiled_model
 from vrest.inference.design import build_design
 from vrest.inference.identifiability import laplace_fit
-from vrest.inference.model_data import model_data
+from vrest.inference.model_data import ModelData, model_data
 from vrest.inference.priors import fitted_priors
 
 FAST = ["--chains", "2", "--draws", "300", "--tune", "300", "--seed", "3", "--k-replaces-na"]
@@ -90,9 +91,8 @@ def test_an_unwritable_cache_folder_means_no_disk_cache(tmp_path, monkeypatch):
     assert disk_cache.read_meta("0" * 32) is None
 
 
-def _compile_fixed_point_fit(model: str) -> tuple[str, bool]:
-    """(where the compiled model came from, whether it is stored on disk) for a fit of ``model``
-    to eight synthetic recordings."""
+def _spec(model: str) -> ModelData:
+    """The model data of a fit of ``model`` to eight synthetic recordings."""
     k_o = np.geomspace(1, 40, 8)
     table = pd.DataFrame({"K_o_mM": k_o, "V_m_mV": np.linspace(-95, -40, k_o.size)})
     priors = fitted_priors(model)
@@ -100,7 +100,15 @@ def _compile_fixed_point_fit(model: str) -> tuple[str, bool]:
                           preset="mammalian_neuron", settings={"k_replaces_na": True}, conditions={})  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        spec = model_data(design, priors, laplace_fit(design, priors))
+        return model_data(design, priors, laplace_fit(design, priors))
+
+
+def _compile_fixed_point_fit(model: str) -> tuple[str, bool]:
+    """(where the compiled model came from, whether it is stored on disk) for a fit of ``model``
+    to eight synthetic recordings."""
+    spec = _spec(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         _, _, source = compiled_model(spec)
     return source, (disk_cache.cache_root() / disk_cache.structure_key(spec.key) / "model.json").exists()
 
@@ -179,12 +187,47 @@ def test_a_seeded_fit_draws_the_same_bits_whether_pytensor_s_cache_is_empty_or_f
         shutil.rmtree(tmp_path / "vrest", ignore_errors=True)  # the model itself is compiled both times
         out = tmp_path / run
         args = ["fit", str(data), "--model", "ghk", "--out", str(out), *FAST]
-        code = ("import sys; from vrest.inference import compile_helper; from vrest.cli import main\n"
-                "compile_helper.start = lambda settings: None  # every operation compiled here (or loaded)\n"
-                "sys.exit(main(sys.argv[1:]))")  # fmt: skip
-        subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "vrest.cli", *args], env=env, check=True, capture_output=True)
         assert json.loads((out / "fit.json").read_text())["sampler"]["compiled_model"] == "compiled"
         with xr.open_datatree(out / "posterior.nc", engine="h5netcdf") as tree:
             draws.append({k: tree["posterior"][k].values.copy() for k in ("S", "rho", "c", "sigma_mv")})
     for name in draws[0]:
         assert np.array_equal(draws[0][name], draws[1][name]), name
+
+
+@pytest.fixture(scope="module")
+def cached_entry(tmp_path_factory) -> tuple[ModelData, Path]:
+    """(model data, a cache folder holding its compiled model alone): a GHK model, compiled here."""
+    spec, folder = _spec("ghk"), tmp_path_factory.mktemp("pristine")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("VREST_CACHE_DIR", str(folder))
+        monkeypatch.setattr(compiled, "_MEMORY", {})
+        assert compiled_model(spec)[2] == "compiled"
+    return spec, folder
+
+
+@pytest.mark.parametrize("damage", ["every file truncated", "Numba's files truncated",
+                                    "Numba's files truncated, model.json gone"])  # fmt: skip
+def test_a_damaged_cache_entry_is_dropped_with_one_warning_and_compiled_afresh(cached_entry, damage, tmp_path,
+                                                                                monkeypatch):  # fmt: skip
+    """Before, a truncated index or data file failed every later fit of that structure with an UnpicklingError."""
+    spec, pristine = cached_entry
+    shutil.copytree(pristine, tmp_path, dirs_exist_ok=True)
+    monkeypatch.setenv("VREST_CACHE_DIR", str(tmp_path))
+    entry = tmp_path / "models" / disk_cache.structure_key(spec.key)
+    numba_files = [p for p in entry.iterdir() if p.suffix in (".nbi", ".nbc")]
+    assert {p.suffix for p in numba_files} == {".nbi", ".nbc"}
+    for path in numba_files + ([entry / "model.json"] if damage == "every file truncated" else []):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    if damage.endswith("gone"):
+        (entry / "model.json").unlink()
+    sources = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):  # as two fits in two processes: nothing kept in memory
+            monkeypatch.setattr(compiled, "_MEMORY", {})
+            sources.append(compiled_model(spec)[2])
+    said = [w for w in caught if issubclass(w.category, disk_cache.CacheEntryWarning)]
+    assert len(said) == 1 and disk_cache.structure_key(spec.key) in str(said[0].message)
+    assert sources == ["compiled", "disk cache"]  # compiled afresh once, then loaded from the repaired entry
+    assert json.loads((entry / "model.json").read_text())["model"] == "ghk"

@@ -17,16 +17,17 @@ import pytest
 from vrest.api import MultipleSteadyStatesWarning, predict
 from vrest.bistability import bistable_range
 from vrest.cli import main
+from vrest.folders import read_folder as load_folder
+from vrest.folders import report_paths as outputs
 from vrest.report import build_report
-from vrest.report.build import outputs
 from vrest.report.content import MAX_DRAWS, assemble
 from vrest.report.kalaemia import KALAEMIA_MM
-from vrest.report.load import load_folder, membrane_draws
+from vrest.report.load import membrane_draws
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GELBAND = DATA / "gelband1972_human_atrium_fig6.csv"
 FAST = ["--chains", "2", "--draws", "200", "--tune", "200"]
-SECTIONS = ("Data and provenance", "Assumptions and priors", "V_m against log10 K_o", "Parameters", "Diagnostics",
+SECTIONS = ("Summary", "Data and provenance", "Assumptions and priors", "V_m against log10 K_o", "Parameters", "Diagnostics",
             "Model comparison (PSIS-LOO)", "Derived quantities", "V_rest in hypo-, normo- and hyperkalaemia",
             "Identifiability and design advice", "Sensitivity", "Methods")  # fmt: skip
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -161,7 +162,7 @@ def test_renders_in_headless_chromium(report, tmp_path):
 def test_cli_module_builds_the_report(folders, tmp_path, capsys):
     import argparse
 
-    from vrest.report import cli
+    from vrest.cli import report as cli
 
     parser = argparse.ArgumentParser()
     cli.add_parser(parser.add_subparsers(dest="command"))
@@ -195,7 +196,11 @@ def _synthetic_kir(ghk: Path, out: Path, n_draws: int = 40) -> Path:
     tree.to_netcdf(out / "posterior.nc")
     info = json.loads((ghk / "fit.json").read_text())
     info["model"] = "rectifying-kir"
-    info["priors"] = [p.describe() for p in fitted_priors("rectifying-kir")] + ["sigma_mv ~ HalfNormal(5) mV"]
+    kir_priors = fitted_priors("rectifying-kir")
+    info["priors"] = [p.describe() for p in kir_priors] + ["sigma_mv ~ HalfNormal(5) mV"]
+    info["prior_specs"] = [{"name": p.name, "log_scale": p.log_scale, "mean": p.mean, "sd": p.sd} for p in kir_priors]
+    info["uncertain"] = []
+    info["k_replaces_na"] = {"na_plus_k_mM": {}}  # Na_o fixed (KIR_INPUTS), not raised with K_o as in the GHK fit
     info["assumptions"] = [{"input": k, "value": v, "unit": "", "source": "test", "applies_to": "all rows"}
                            for k, v in KIR_INPUTS.items()]  # fmt: skip
     (out / "fit.json").write_text(json.dumps(info))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,33 +10,14 @@ import pandas as pd
 import pytest
 
 import vrest
-from vrest import cli as vrest_cli
+from vrest.cli import main
 from vrest.sensitivity import bundled_names, bundled_scenario, scenario_file, sobol_analysis
-from vrest.sensitivity import cli as sensitivity_cli
 from vrest.sensitivity.sampling import checked_n
 
 
 def run_cli(argv: list[str]) -> int:
-    """`vrest ...` through vrest.cli.main once `sensitivity` is wired in; before that, the same error handling."""
-    if "sensitivity" in vrest_cli.COMMANDS:
-        return vrest_cli.main(argv)
-    parser = vrest_cli.Parser(prog="vrest")
-    sensitivity_cli.add_parser(parser.add_subparsers(dest="command", required=True, parser_class=vrest_cli.Parser))
-    shown = warnings.showwarning
-    warnings.showwarning = lambda msg, *a, **k: print(
-        f"vrest: warning: {vrest_cli._flagged(str(msg))}", file=sys.stderr
-    )
-    try:
-        sensitivity_cli.run(parser.parse_args(argv))
-    except vrest_cli.UsageError as err:
-        print(err, file=sys.stderr)
-        return 2
-    except ValueError as err:
-        print(f"vrest: error: {vrest_cli._flagged(str(err))}", file=sys.stderr)
-        return 2
-    finally:
-        warnings.showwarning = shown
-    return 0
+    """`vrest ...` through vrest.cli.main."""
+    return main(argv)
 
 
 GOOD = """
@@ -234,7 +213,7 @@ def test_cli_writes_every_output_atomically(tmp_path, capsys):
     assert "vrest: hypokalaemia:" in captured.err  # progress
 
 
-def test_cli_refuses_an_existing_directory_unless_forced(tmp_path, capsys):
+def test_cli_replaces_only_its_own_results_and_only_when_forced(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
@@ -255,8 +234,15 @@ def test_cli_refuses_an_existing_directory_unless_forced(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("vrest: error: --out:") and "--force" in err and "\n" not in err
     assert (out / "keep.txt").read_text() == "mine"
-    assert run_cli([*argv, "--force"]) == 0
-    assert not (out / "keep.txt").exists() and (out / "indices.csv").exists()
+    assert run_cli([*argv, "--force"]) == 2  # a folder with the user's files: never replaced
+    assert "even with --force" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    assert run_cli(argv) == 0
+    stamp = (out / "sensitivity.json").stat().st_mtime_ns
+    assert run_cli(argv) == 2 and (out / "sensitivity.json").stat().st_mtime_ns == stamp
+    assert run_cli([*argv, "--force"]) == 0  # an earlier vrest result: replaced
+    assert (out / "sensitivity.json").stat().st_mtime_ns != stamp
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,18 @@ STUDY = Path(__file__).resolve().parents[1] / "data" / "studies" / "gelband1972_
 
 
 def fake_fit(folder: Path, draws: dict[str, np.ndarray], model: str = "ghk") -> Path:
-    """A folder shaped like `vrest fit` output: fit.json and a posterior.nc with 2 chains."""
+    """A folder shaped like `vrest fit` output: fit.json, the tables and a posterior.nc with 2 chains."""
+    from vrest.folders import FIT_FILES, FORMAT
+
     folder.mkdir(parents=True)
     ds = xr.Dataset({k: (("chain", "draw"), np.asarray(v, float).reshape(2, -1)) for k, v in draws.items()})
-    xr.DataTree.from_dict({"posterior": ds}).to_netcdf(folder / "posterior.nc")
-    (folder / "fit.json").write_text(json.dumps({"model": model, "data": {"sha256": "abc123"}, "preset": "x"}))
+    observed = xr.Dataset({"v_m": (("obs",), np.array([-80.0, -60.0]))})
+    xr.DataTree.from_dict({"posterior": ds, "observed_data": observed}).to_netcdf(folder / "posterior.nc")
+    for name in FIT_FILES[2:]:
+        (folder / name).write_text("x\n1\n")
+    info = {"format": FORMAT, "model": model, "data": {"sha256": "abc123"}, "preset": "x", "prior_specs": [],
+            "settings": {}, "assumptions": []}  # fmt: skip
+    (folder / "fit.json").write_text(json.dumps(info))
     return folder
 
 

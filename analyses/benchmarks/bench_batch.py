@@ -9,13 +9,13 @@ process, as a shell script would; the batch runs `vrest fit-batch --scheduler lo
 Both use the same warm PyTensor compile cache. Reported: wall times, the speed-up, and
 the per-recording overhead: for the loop, each call's time outside its fit (process
 start, imports, writing) and its compilation; for the batch, compilation per worker
-(paid once) and the fit time per recording in the workers. --write appends to RESULTS.md.
+(paid once) and the fit time per recording in the workers. --write puts the two wall times
+into RESULTS.md and the full output into history/ (see results.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from results import machine, publish
+from results import Row, publish
 
 import vrest
 
@@ -51,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--write", action="store_true", help="update RESULTS.md and history/ (see results.py)")
     args = parser.parse_args()
     common = ["--model", "ghk", "--seed", "0", "--k-replaces-na"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,7 +82,6 @@ def main() -> None:
     compile_per_worker = timings.loc[timings["compile_s"] > 0, "compile_s"]
     speedup = loop_s / batch_s
     lines = [
-        f"### {dt.date.today().isoformat()} - {machine()}", "",
         f"`python analyses/benchmarks/bench_batch.py --n {args.n} --workers {args.workers}` ({args.n} single-cell "
         "recordings x 12 K_o levels, GHK + pump, 4 chains x 1000 draws; warm compile cache for both)", "",
         "| run | wall time (s) | per recording (s) | target | met |", "|---|---:|---:|---|---|",
@@ -97,7 +96,10 @@ def main() -> None:
         f"{timings.loc[timings['compile_s'] == 0, 'total_s'].mean():.2f} s once compiled",
         "",
     ]  # fmt: skip
-    publish("bench_batch.py", lines, args.write)
+    compared = (f"{args.n} single-cell recordings (GHK + pump, 4 x 1000 draws, warm compile cache): `vrest fit-batch "
+                f"--scheduler local --workers {args.workers}` against a loop of `vrest fit` calls (wall s)")  # fmt: skip
+    row = Row("bench_batch.py", compared, f"{batch_s:.1f} s", f"{loop_s:.1f} s", speedup)
+    publish("bench_batch.py", lines, [row], args.write)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,14 @@ parametrisation (log ratios, pump) with `pm.sample()` defaults in this process. 
 (this machine's timings vary by a third from run to run): the best and every time are
 reported. Reported: wall time, divergences, max R-hat, min bulk ESS and bulk ESS per
 second, and the floor under any fit's end-to-end time: the seconds a fresh process takes
-only to import the libraries a fit needs. --write appends the table, with date and
-machine, to RESULTS.md.
+only to import the libraries a fit needs. --write puts task A's bulk ESS per second (empty
+and warm cache) against plain PyMC's into RESULTS.md and the full table into history/ (see
+results.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from results import machine, publish
+from results import Row, publish
 
 import vrest
 
@@ -106,7 +106,7 @@ def run_plain_pymc(table: pd.DataFrame) -> tuple[float, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="append the results to RESULTS.md")
+    parser.add_argument("--write", action="store_true", help="update RESULTS.md and history/ (see results.py)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of the three vrest runs, each with new caches")
     args = parser.parse_args()
     if args.repeat < 1:
@@ -130,8 +130,7 @@ def main() -> None:
                              wall, d))  # fmt: skip
             wall, d = run_plain_pymc(table)
             rows.append((label, "plain pm.sample() (same process)", wall, d))
-    lines = [f"### {dt.date.today().isoformat()} - {machine()}", "",
-             f"`python analyses/benchmarks/bench_fit.py --repeat {args.repeat}`", "",
+    lines = [f"`python analyses/benchmarks/bench_fit.py --repeat {args.repeat}`", "",
              "| task | run | wall s | divergences | max R-hat | min bulk ESS | bulk ESS / s |", "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for task, run, wall, d in rows:
         lines.append(f"| {task} | {run} | {wall:.1f} | {d['divergences']} | {d['max_r_hat']:.3f} | "
@@ -139,7 +138,16 @@ def main() -> None:
     floor = min(import_floor() for _ in range(3))
     lines.append(f"| - | floor: a fresh process importing nutpie (as vrest does), arviz_stats, scipy.optimize, h5netcdf (best of 3) | "
                  f"{floor:.1f} | | | | |")  # fmt: skip
-    publish("bench_fit.py", lines, args.write)
+    plain_wall, plain = rows[3][2:]
+    plain_rate = plain["min_ess_bulk"] / plain_wall
+    summary = []
+    for case, (_, _, wall, d) in (("empty caches", rows[0]), ("warm cache", rows[1])):
+        compared = (f"task A (1 cell x 12 K_o levels, GHK + pump, 4 x 1000 draws): min bulk ESS per second of wall time, "
+                    f"`vrest fit` in a fresh process with {case} (best of {args.repeat}) against plain `pm.sample()`")  # fmt: skip
+        rate = d["min_ess_bulk"] / wall
+        summary.append(Row(f"bench_fit.py, {case}", compared, f"{rate:.0f} ESS/s ({wall:.1f} s)",
+                         f"{plain_rate:.1f} ESS/s ({plain_wall:.1f} s)", rate / plain_rate))  # fmt: skip
+    publish("bench_fit.py", lines, summary, args.write)
 
 
 if __name__ == "__main__":

@@ -5,21 +5,21 @@ Run from the project root:  python analyses/benchmarks/bench_models.py [--n 1000
 Each model is timed through the public API (`vrest.predict`, input validation
 included) and through its model function alone (validated inputs, no checks),
 side by side with a plain NumPy expression of the GHK voltage equation on the
-same inputs, in the same run. Best of --repeat runs. --write appends the table,
-with date and machine, to analyses/benchmarks/RESULTS.md.
+same inputs, in the same run. Best of --repeat runs. --write puts the GHK model function
+against plain NumPy into analyses/benchmarks/RESULTS.md and the full table into history/
+(see results.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from results import machine, publish
+from results import Row, publish
 
 import vrest
 from vrest.api import solve_root
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="points per model (default 10^6)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; best is kept (default 3)")
-    parser.add_argument("--write", action="store_true", help="append the results to RESULTS.md")
+    parser.add_argument("--write", action="store_true", help="update RESULTS.md and history/ (see results.py)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", vrest.MultipleSteadyStatesWarning)
 
@@ -88,8 +88,6 @@ def main() -> None:
     br_time = best_time(lambda: vrest.bistable_range("rectifying-kir"), args.repeat)
 
     lines = [
-        f"### bench_models.py, {dt.date.today().isoformat()} - {machine()}",
-        "",
         f"`python analyses/benchmarks/bench_models.py --n {args.n} --repeat {args.repeat}` (best of {args.repeat})",
         "",
         "| model | API evaluations/s (`vrest.predict`) | model function evaluations/s | target | met |",
@@ -110,7 +108,11 @@ def main() -> None:
         f"API with input validation {rows[1][1] / ref_rate:.0%}",
         "",
     ]
-    publish("bench_models.py", lines, args.write)
+    ghk = rows[1][2]
+    compared = (f"closed-form GHK on {args.n:,} random points: the model function against a plain NumPy expression "
+                f"(evaluations/s, best of {args.repeat})")  # fmt: skip
+    publish("bench_models.py", lines, [Row("bench_models.py", compared, f"{ghk:,.0f}/s", f"{ref_rate:,.0f}/s",
+                                           ghk / ref_rate)], args.write)  # fmt: skip
 
 
 if __name__ == "__main__":

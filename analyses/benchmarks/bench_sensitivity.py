@@ -18,20 +18,20 @@ Cases (10 inputs, N base rows, seeds fixed; best of --repeat runs each):
 
 Cases 2 and 3 run in alternating rounds (a busy spell of a shared machine falls on both).
 Targets (issue 4): case 2 no slower than case 1; case 3 under 1.5 x case 2; case 4 under
-10 s. --write appends the table, with date and machine, to analyses/benchmarks/RESULTS.md.
+10 s. --write puts case 2 against case 1 into analyses/benchmarks/RESULTS.md and the full
+table into history/ (see results.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from results import machine, publish
+from results import Row, publish
 
 import vrest
 from vrest.sensitivity import scenario_from_table, sobol_analysis, write_outputs
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument(
         "--bare-levels", type=int, default=2, help="levels of the bare per-K_o loop actually run (default 2)"
     )
-    parser.add_argument("--write", action="store_true", help="append the results to RESULTS.md")
+    parser.add_argument("--write", action="store_true", help="update RESULTS.md and history/ (see results.py)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", vrest.MultipleSteadyStatesWarning)
     n, grid = args.n, list(np.linspace(2.0, 8.0, 20))
@@ -121,7 +121,9 @@ def main() -> None:
     for _ in range(args.repeat):  # interleaved: a busy spell of a shared machine falls on both cases
         t, ghk = timed(lambda: sobol_analysis(None, scenario("ghk", "ghk", GHK), seed=0, n=n, second_order=True))
         ghk_runs.append(t)
-        t, kir = timed(lambda: sobol_analysis(None, scenario("kir", "rectifying-kir", KIR), seed=0, n=n, second_order=True))
+        t, kir = timed(
+            lambda: sobol_analysis(None, scenario("kir", "rectifying-kir", KIR), seed=0, n=n, second_order=True)
+        )
         kir_runs.append(t)
     t_ghk, t_kir = min(ghk_runs), min(kir_runs)
     round_ratios = [k / g for g, k in zip(ghk_runs, kir_runs, strict=True)]
@@ -169,7 +171,7 @@ def main() -> None:
         ("writing outputs of the heatmap run (4 figures as PNG + SVG)", t_write_heat, "", ""),
     ]
     lines = [
-        f"### {dt.date.today().isoformat()} - {machine()}",
+        INTRO,
         "",
         f"`python analyses/benchmarks/bench_sensitivity.py --n {n} --repeat {args.repeat}` (best of {args.repeat}; "
         f"10 inputs, N = {n}, second order with 100 bootstrap resamples unless stated)",
@@ -186,7 +188,10 @@ def main() -> None:
         f"written {(t_kir + t_write) / (t_ghk + t_write):.2f}x",
         "",
     ]
-    publish("bench_sensitivity.py", lines, args.write, INTRO)
+    compared = (f"Sobol indices (S1, ST, S2 with bootstrap CIs) of GHK, 10 inputs, N = {n}: `sobol_analysis` against "
+                f"the bare SALib sample/predict/analyze loop (s, best of {args.repeat})")  # fmt: skip
+    row = Row("bench_sensitivity.py", compared, f"{t_ghk:.2f} s", f"{t_bare:.2f} s", t_bare / t_ghk)
+    publish("bench_sensitivity.py", lines, [row], args.write)
 
 
 def bare_loop_with(opts) -> dict:

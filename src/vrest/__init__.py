@@ -6,6 +6,12 @@ Quick use::
     vrest.predict("ghk", k_o=[2.5, 5.4, 8.0])          # mV, mammalian-neuron preset
     vrest.gradient("rectifying-kir", k_o=5.4)["k_o"]     # dV/dK_o, mV/mM
     vrest.steady_states("rectifying-kir", k_o=3.5)       # every zero of I(V), with stability
+
+    res = vrest.fit("data/gelband1972_human_atrium_fig6.csv", "ghk", preset="cardiac_myocyte", seed=0)
+    res.summary, res.posterior, res.diagnostics          # table, ArviZ DataTree, R-hat/ESS/divergences
+    vrest.read_fit("runs/x/fits/ghk")                    # a fit folder read back (priors, settings, tables)
+
+Fitting, folders, sensitivity and the report load on first use, so ``import vrest`` stays light.
 """
 
 from .api import (
@@ -23,25 +29,59 @@ from .models.solver import SolverError, SteadyStates
 from .parameters import PARAMS, OutOfRangeWarning
 from .presets import DEFAULT_PRESET, PRESETS, get_preset
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_LAZY = {
+    "fit": "vrest.inference",
+    "FitSettings": "vrest.inference.fit",
+    "FitResult": "vrest.inference.fit",
+    "load_recordings": "vrest.data",
+    "check_fittable": "vrest.data",
+    "load_study": "vrest.study",
+    "fit_settings": "vrest.study",
+    "read_fit": "vrest.folders",
+    "write_fit": "vrest.folders",
+    "sobol_analysis": "vrest.sensitivity.analysis",
+    "build_report": "vrest.report.build",
+}
+"""Public names whose modules load on first use (PyMC, pandas, matplotlib are heavy)."""
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vrest' has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_PRESET",
     "MODELS",
     "PARAMS",
     "PRESETS",
+    "FitResult",
+    "FitSettings",
     "ForwardModel",
     "MultipleSteadyStatesWarning",
     "OutOfRangeWarning",
     "SolverError",
     "SteadyStates",
     "bistable_range",
+    "build_report",
+    "check_fittable",
+    "fit",
+    "fit_settings",
     "get_model",
     "get_preset",
     "gradient",
+    "load_recordings",
+    "load_study",
     "nernst",
     "nernst_gradient_mv",
     "predict",
+    "read_fit",
     "resolve_inputs",
+    "sobol_analysis",
     "steady_states",
+    "write_fit",
 ]

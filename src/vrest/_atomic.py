@@ -22,21 +22,28 @@ class OutputExistsError(FileExistsError):
     """The output exists and --force was not given (or it may not be replaced)."""
 
 
+def temporary_prefix(out: Path, what: str = "tmp") -> str:
+    """Name prefix of a temporary sibling of ``out`` made by this process: ``.<name>.<what>-<pid>-``."""
+    return f".{out.name}.{what}-{os.getpid()}-"
+
+
 def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force: bool = False) -> Path:
     """Create folder ``out`` by filling a temporary sibling and renaming it into place.
 
-    An existing ``out`` is replaced only with ``force``; on any error (or Ctrl-C)
-    the temporary folder is removed and ``out`` is left as it was.
+    An existing ``out`` is replaced only with ``force`` (callers check first that it is theirs
+    to replace: :func:`vrest.folders.claim`); on any error (or Ctrl-C) the temporary folder is
+    removed and ``out`` is left as it was. The folder gets the permissions the umask allows.
     """
     out = Path(out)
     if out.exists() and not force:
         raise OutputExistsError(f"--out: {out} exists; use --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(out), dir=out.parent))
     try:
         fill(tmp)
+        tmp.chmod(0o777 & ~_umask())
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old = Path(tempfile.mkdtemp(prefix=temporary_prefix(out, "old"), dir=out.parent))
             os.replace(out, old / "x")
             os.replace(tmp, out)
             shutil.rmtree(old)
@@ -48,12 +55,19 @@ def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (a temporary sibling, then a rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -8,16 +8,14 @@ preset. Every function broadcasts its inputs (any NumPy shapes) and raises
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
-from .models import ForwardModel, get_model
+from .models import ForwardModel, call_with, get_model
 from .models.nernst import nernst_gradient, nernst_mv
-from .models.solver import SteadyStates, all_zeros, check_branch, solve_increasing
-from .parameters import PARAMS, check, check_valence
+from .models.solver import SteadyStates, all_zeros
+from .parameters import PARAMS, PUMP_TERMS, check, check_valence
 from .presets import DEFAULT_PRESET, get_preset
 
 
@@ -33,7 +31,7 @@ def resolve_inputs(model: str | ForwardModel, inputs: dict, preset: str = DEFAUL
         raise ValueError(f"{unknown[0]}: not an input of model {m.name!r} (inputs: {', '.join(m.inputs)})")
     for name in m.zero_only:
         if name in inputs and np.any(check(name, inputs[name]) != 0):
-            other = "i_pump" if name == "pump_mv" else "pump_mv"
+            (other,) = set(PUMP_TERMS) - {name}
             raise ValueError(f"{name}: model {m.name!r} takes the pump as {other}, so {name} must be 0")
     base = {**get_preset(preset).values(), **m.defaults}
     values = {}
@@ -53,42 +51,23 @@ def nernst(c_out, c_in, z: int = 1, temp_k=310.15) -> np.ndarray:
     return nernst_mv(check("c_out", c_out), check("c_in", c_in), z, check("temp_k", temp_k))
 
 
-def call_with(fn: Callable, values: dict):
-    """Call ``fn`` with the entries of ``values`` that it takes as parameters."""
-    params = inspect.signature(fn).parameters
-    return fn(**{k: v for k, v in values.items() if k in params})
-
-
 def solve_root(m: ForwardModel, values: dict, branch: str = "hyperpolarized") -> np.ndarray:
-    """Zero (mV) of the model's net current (before any pump_mv offset); one per input point."""
-    if m.newton_setup is not None:
-        return solve_increasing(m.newton_setup, values)
-    check_branch(branch)
-    if m.stable_state is not None and np.all(values["g_na"] + values["g_cl"] > 0):
-        v, n_stable = m.stable_state(values, branch)
-        _warn_if_several(m, np.asarray(n_stable), branch)
-        return v
-    lo, hi, step = m.bounds(**values)
-    return _pick_branch(m, all_zeros(m.current, values, lo, hi, step), branch)
+    """Zero (mV) of the model's net current (before any pump_mv offset); one per input point.
 
-
-def _warn_if_several(m: ForwardModel, n_stable: np.ndarray, branch: str) -> None:
-    multi = n_stable > 1
+    ValueError where no state is stable; a :class:`MultipleSteadyStatesWarning` where
+    ``branch`` chose between several."""
+    v, n_stable = m.solve(values, branch)
+    if np.any(n_stable == 0):
+        raise ValueError(f"model {m.name!r}: no stable steady state for some inputs")
+    multi = np.asarray(n_stable) > 1
     if np.any(multi):
         warnings.warn(
             f"{m.name}: {int(multi.sum())} of {multi.size} points have more than one stable steady state; "
             f"returning the most {branch} one (see steady_states() for all)",
             MultipleSteadyStatesWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
-
-
-def _pick_branch(m: ForwardModel, states: SteadyStates, branch: str) -> np.ndarray:
-    v = np.where(states.stable, states.v_mv, np.nan)
-    if np.any(states.n_stable == 0):
-        raise ValueError(f"model {m.name!r}: no stable steady state for some inputs")
-    _warn_if_several(m, states.n_stable, branch)
-    return np.nanmin(v, axis=-1) if branch == "hyperpolarized" else np.nanmax(v, axis=-1)
+    return v
 
 
 def predict(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpolarized", **inputs) -> np.ndarray:
@@ -113,22 +92,13 @@ def gradient(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpo
     m, values = resolve_inputs(model, inputs, preset)
     shape = np.broadcast_shapes(*(np.shape(v) for v in values.values()))
     if m.needs_solver(values):
-        grad = _implicit_gradient(m, values, solve_root(m, values, branch))
+        grad = m.implicit_gradient(values, solve_root(m, values, branch))
     else:
         grad = call_with(m.gradient, values)
-        if m.partials is not None and set(m.inputs) - set(grad):  # GHK: the Ca2+ inputs at p_ca = 0
+        if m.partials is not None and set(m.inputs) - set(grad):  # inputs the closed form leaves out
             root = call_with(m.voltage, values) + values.get("pump_mv", 0.0)
-            grad = {**_implicit_gradient(m, values, root), **grad}
+            grad = {**m.implicit_gradient(values, root), **grad}
     return {name: np.broadcast_to(np.asarray(grad[name], float), shape).copy() for name in m.inputs if name in grad}
-
-
-def _implicit_gradient(m: ForwardModel, values: dict, root: np.ndarray) -> dict:
-    """dV/dx = -(dI/dx)/(dI/dV) at the zero ``root`` of the net current; pump_mv shifts V by -1."""
-    p = m.partials(root, **values)
-    grad = {name: -p[name] / p["v"] for name in m.inputs if name in p}
-    if "pump_mv" in values:
-        grad["pump_mv"] = -1.0
-    return grad
 
 
 def nernst_gradient_mv(c_out, c_in, z: int = 1, temp_k=310.15) -> dict[str, np.ndarray]:

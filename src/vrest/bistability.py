@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .api import resolve_inputs
-from .models import ForwardModel, get_model
+from .models import MULTISTABLE, ForwardModel, get_model
 from .models.solver import all_zeros
 from .presets import DEFAULT_PRESET
 
@@ -37,9 +37,9 @@ AtKo = Callable[[np.ndarray], dict[str, ArrayLike]]
 
 
 def can_be_bistable(model: str | ForwardModel) -> bool:
-    """Whether ``model`` can have two stable states: a fixed point without a monotone (Newton) solver."""
+    """Whether ``model`` can have two stable states: its kind is "multistable"."""
     m = get_model(model) if isinstance(model, str) else model
-    return m.current is not None and m.newton_setup is None
+    return m.kind == MULTISTABLE
 
 
 def is_multistable(

@@ -10,8 +10,17 @@ A model loaded from the cache is marked as used (``model.json``'s time stamp); w
 a new model is stored, the least recently used beyond :data:`MAX_MODELS` are deleted,
 so the folder stays bounded (a model takes about 0.4 MB).
 
+``VREST_NO_CACHE=1`` switches the disk cache off: every process compiles its models
+afresh and nothing is written to (or read from) the cache folder.
+
+A damaged entry (a truncated or garbled ``model.json`` or Numba file: a full disk, a
+killed copy) is deleted by :func:`drop`, with one :class:`CacheEntryWarning`, and the
+model compiled afresh into a new entry.
+
 Numba finds the cached code through :class:`_Locator`, registered with Numba's
-cache machinery the same way PyTensor registers its own.
+cache machinery (private: ``numba.core.caching``) the same way PyTensor registers its
+own. Where that machinery is not as expected (:data:`LOCATOR` False) there is no disk
+cache, and :mod:`vrest.inference.compiled` compiles through nutpie's public function.
 """
 
 from __future__ import annotations
@@ -23,15 +32,19 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from functools import cache
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
-from numba.core.caching import CacheImpl, _CacheLocator
-
 from ._atomic import write_text
+
+try:  # Numba's private cache machinery
+    from numba.core.caching import CacheImpl, _CacheLocator
+except ImportError:
+    CacheImpl, _CacheLocator = None, object
 
 _KEYS: WeakKeyDictionary = WeakKeyDictionary()  # generated function -> its cache key
 _STACK = ("numpy", "numba", "llvmlite", "pytensor", "pymc", "nutpie")
@@ -39,9 +52,23 @@ MAX_MODELS = 200
 """Cached models kept; the least recently used beyond this are deleted when a new one is stored."""
 
 
+class CacheEntryWarning(UserWarning):
+    """A damaged cache entry was deleted (its model is compiled afresh)."""
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to something other than empty, 0, false or no."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def cache_root() -> Path | None:
-    """The cache folder, created if needed; None (no disk cache) if it cannot be written."""
-    base = os.environ.get("VREST_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vrest"
+    """The cache folder, created if needed; None (no disk cache) with ``VREST_NO_CACHE`` set, without Numba's
+    cache machinery (:data:`LOCATOR`), or if it cannot be written."""
+    if env_flag("VREST_NO_CACHE") or not LOCATOR:
+        return None
+    base = (
+        os.environ.get("VREST_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vrest"
+    )
     root = Path(base) / "models"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -97,16 +124,35 @@ def register(function, key: str) -> None:
 
 
 def read_meta(key: str) -> dict | None:
-    """``model.json`` of a cached model, or None if absent or unreadable."""
+    """``model.json`` of a cached model; None if absent or not readable, and if damaged (the entry is dropped)."""
     root = cache_root()
-    try:
-        meta = json.loads((root / key / "model.json").read_text()) if root is not None else None
-    except (OSError, ValueError):
+    if root is None:
         return None
-    if meta is not None:
-        with contextlib.suppress(OSError):  # e.g. a shared cache entry owned by someone else: still usable
-            os.utime(root / key / "model.json")  # used now: pruned last
+    path = root / key / "model.json"
+    try:
+        meta = json.loads(path.read_text())
+    except OSError:
+        return None
+    except ValueError as err:  # truncated or garbled (a UnicodeDecodeError is a ValueError too)
+        drop(key, f"model.json: {err}")
+        return None
+    if not isinstance(meta, dict):
+        drop(key, "model.json: not a JSON object")
+        return None
+    with contextlib.suppress(OSError):  # e.g. a shared cache entry owned by someone else: still usable
+        os.utime(path)  # used now: pruned last
     return meta
+
+
+def drop(key: str, reason: str) -> bool:
+    """Delete the damaged entry ``key`` and say so (a :class:`CacheEntryWarning` naming ``reason``);
+    False if there is no such entry."""
+    root = cache_root()
+    if root is None or not _remove(root / key):
+        return False
+    warnings.warn(f"the cached compiled model {key} could not be read ({reason}); deleted it, compiling afresh",
+                  CacheEntryWarning, stacklevel=2)  # fmt: skip
+    return True
 
 
 def write_meta(key: str, meta: dict) -> None:
@@ -130,12 +176,18 @@ def _prune(keep: int) -> None:
         except OSError:  # no model.json: another process may be compiling into it
             continue
     for _, folder in sorted(used, reverse=True)[keep:]:
-        trash = folder.with_name(f".deleting-{folder.name}-{os.getpid()}")
-        try:
-            folder.rename(trash)
-        except OSError:  # gone already, or not ours to move
-            continue
-        shutil.rmtree(trash, ignore_errors=True)
+        _remove(folder)
+
+
+def _remove(folder: Path) -> bool:
+    """Rename ``folder`` away (atomically) and delete it; False if it is gone already or not ours to move."""
+    trash = folder.with_name(f".deleting-{folder.name}-{os.getpid()}")
+    try:
+        folder.rename(trash)
+    except OSError:
+        return False
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
 
 
 class _Locator(_CacheLocator):
@@ -164,5 +216,7 @@ class _Locator(_CacheLocator):
         return None if root is None else cls(key, root / key)
 
 
-if _Locator not in CacheImpl._locator_classes:
+LOCATOR = isinstance(getattr(CacheImpl, "_locator_classes", None), list)
+"""Whether :class:`_Locator` is registered with Numba's cache machinery (else: no disk cache)."""
+if LOCATOR and _Locator not in CacheImpl._locator_classes:
     CacheImpl._locator_classes.insert(0, _Locator)

@@ -21,3 +21,15 @@ def solver_threads() -> int:
                 raise ValueError(f"${name}: expected a whole number of threads >= 1, got {text!r}")
             return min(int(text), usable_cpus())
     return usable_cpus()
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new allocations (``MemAvailable`` of /proc/meminfo), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -2,7 +2,8 @@
 
 The names are the API keyword arguments and, with ``_`` replaced by ``-``, the CLI
 flags (``k_o`` -> ``--k-o``). Temperature is ``temp_k`` (kelvin) inside the
-package; the CLI and data files take degrees Celsius.
+package; the CLI and data files take degrees Celsius. A new model's new inputs are
+added with :func:`register_parameter`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,23 @@ PARAMS: dict[str, Param] = {
         _p("kir_n", "1", NN, "inward rectifier: exponent of the (K_o/K_ref)^n conductance dependence"),
     )
 }
+
+PUMP_TERMS = ("pump_mv", "i_pump")
+"""The two forms of the electrogenic pump: an offset (mV) and a current (pA); a model takes one."""
+
+
+def register_parameter(name: str, unit: str, kind: Kind, doc: str) -> Param:
+    """Add the input ``name`` (e.g. a new model's parameter; ``unit`` as printed, ``kind`` its
+    valid values) to :data:`PARAMS`; ValueError if it exists or is not a lower-case identifier."""
+    if not (name.isidentifier() and name.islower()):
+        raise ValueError(f"parameter: expected a lower-case identifier, got {name!r}")
+    if name in PARAMS:
+        raise ValueError(f"{name}: already a parameter ({PARAMS[name].doc})")
+    if not isinstance(kind, Kind):
+        raise ValueError(f"{name}: kind must be a vrest.parameters.Kind, got {kind!r}")
+    PARAMS[name] = Param(name, unit, kind, doc)
+    return PARAMS[name]
+
 
 _LOWER_LIMITS = {  # kind -> (lowest allowed value, whether the limit itself is excluded)
     Kind.CONCENTRATION: (0.0, True),

@@ -1,95 +1,328 @@
-"""``vrest run STUDY.toml``: fit, compare, sensitivity and report in one command.
+"""The study file, read once into a typed, validated :class:`Study`; and the fit settings it defines.
 
-A study file is a fit study (see ``vrest fit --study``) with, optionally,
-``models = ["ghk", "mullins-noda"]`` (fit each, then compare by PSIS-LOO) and a
-``[sensitivity]`` table (``model``, ``scenarios``, ``n``, ``seed``, ``k_o_grid``,
-``posterior``: draw the membrane parameters from this study's fit of that model,
-default true when the model was fitted).
-Everything is written into one folder, atomically: ``fits/<model>/``,
-``compare.csv``, ``sensitivity/``, and ``report.html`` (with its Markdown twin).
+A study file (TOML) names the data, the model(s) and every assumption of a fit, and
+optionally a ``[sensitivity]`` table for ``vrest run``::
+
+    data = "../recordings.csv"          # paths are relative to the study file
+    model = "ghk"                       # `vrest fit --study`; `models = [...]` for `vrest run`
+    preset = "cardiac_myocyte"
+    seed = 0
+    uncertain = ["k_i"]
+    [data_options]   error_column, error_kind, columns (canonical name -> header)
+    [fixed]          any fixable model input (temp_c in degrees C), k_replaces_na, k_o_reference
+    [conditions.<label>]   the same keys, for rows of one condition
+    [priors.<name>]  median/log_sd (log-scale parameters) or mean/sd
+    [sensitivity]    model, scenarios, n, seed, k_o_grid, second_order, posterior
+
+Every key is checked for type and range when the file is read, with a one-line error
+naming the file, the table and the key (unknown keys get the nearest valid name), so
+nothing is written and no sampler starts on a bad file. Temperatures become kelvin
+here and in :func:`kelvin` only. An ``out`` path may not climb out of the study's
+folder (``../``): ``vrest run --force`` must never reach a folder the study does not own.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import difflib
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
-SENSITIVITY_KEYS = {"model", "scenarios", "n", "seed", "k_o_grid", "second_order", "posterior"}
+from .constants import ZERO_CELSIUS_K
+from .models import fixable_inputs
+from .parameters import PARAMS
+from .presets import DEFAULT_PRESET, PRESETS
 
+LIMITS = {"chains": (1, 64), "draws": (10, 1_000_000), "tune": (10, 1_000_000), "seed": (0, 2**63 - 1),
+          "n": (2, 2**24)}  # fmt: skip
+"""Inclusive ranges of the whole-number settings (flags and study keys alike). NUTS needs some tuning and draws
+to adapt and summarise (10 each at least); nutpie takes 64-bit seeds; a Sobol' N above 2^24 does not fit in memory."""
 
-def add_parser(sub) -> None:
-    """Add ``run`` to the ``vrest`` sub-command parsers."""
-    p = sub.add_parser("run", help="run a whole study: fit, compare, sensitivity, report",
-                       description=__doc__.splitlines()[0])  # fmt: skip
-    p.add_argument("study", help="TOML study file")
-    p.add_argument("--out", help="output folder (default: the study's `out`, else runs/<study name>)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the study; prints where the report is."""
-    from ._atomic import OutputExistsError, write_atomically
-    from .cli import build_parser
-    from .data import load_recordings
-    from .inference.cli import _fit_one, _study, settings_from
-    from .inference.compare import compare_fits
-
-    study = _study(args.study)
-    out = Path(args.out or study.get("out") or Path("runs") / Path(args.study).stem)
-    if out.exists() and not args.force:
-        raise OutputExistsError(f"--out: {out} exists; use --force to replace it")
-    models = list(study.get("models") or [study.get("model") or "ghk"])
-    sensitivity = study.get("sensitivity")
-    if sensitivity is not None:
-        unknown = sorted(set(sensitivity) - SENSITIVITY_KEYS)
-        if unknown:
-            raise ValueError(f"{args.study}: sensitivity: unknown key {unknown[0]!r}; expected {', '.join(sorted(SENSITIVITY_KEYS))}")
-    if not study.get("data"):
-        raise ValueError(f"{args.study}: `data` is required")
-    options = study.get("data_options", {})
-    recordings = load_recordings(study["data"], error_column=options.get("error_column"), error_kind=options.get("error_kind"))
-    print(recordings.describe())
-
-    def fill(tmp: Path) -> None:
-        folders = []
-        for model in models:
-            fit_args = build_parser().parse_args(["fit", "--study", args.study, "--model", model, "--out", str(tmp)])
-            _fit_one(recordings, settings_from(fit_args, model), tmp / "fits" / model, False)
-            folders.append(tmp / "fits" / model)
-        if len(folders) > 1:
-            table = compare_fits(folders)
-            table.to_csv(tmp / "compare.csv", index=False, float_format="%.6g")
-            print("\nmodel comparison (PSIS-LOO; best first):\n" + table.to_string(index=False))
-        if sensitivity is not None:
-            folders.append(_sensitivity(sensitivity, models[0], study.get("seed", 0), tmp))
-        from .report import build_report
-
-        print("\nwriting the report ...", file=sys.stderr)
-        build_report(folders, tmp / "report.html")
-
-    write_atomically(out, fill, args.force)
-    print(f"\nreport: {(out / 'report.html').resolve()}")
-    return 0
+LIKELIHOODS = ("normal", "student-t")
+HIERARCHY = ("auto", "yes", "no")
+ERROR_KINDS = ("sem", "sd")
+CONDITION_OPTIONS = ("k_replaces_na", "k_o_reference")
 
 
-def _sensitivity(spec: dict, default_model: str, default_seed: int, run_dir: Path) -> Path:
-    """Run the study's Sobol' analysis into run_dir/sensitivity, with the fit's posterior where there is one."""
-    from .sensitivity import sobol_analysis, write_outputs
+@dataclass(frozen=True)
+class SensitivityPlan:
+    """The ``[sensitivity]`` table of a study (``vrest run``)."""
 
-    print("\nSobol' sensitivity ...", file=sys.stderr)
-    model = spec.get("model", default_model)
-    fitted = run_dir / "fits" / model
-    posterior = fitted if spec.get("posterior", True) and fitted.is_dir() else None
-    folder = run_dir / "sensitivity"
-    result = sobol_analysis(
-        model,
-        spec.get("scenarios", ["hypokalaemia", "normokalaemia", "hyperkalaemia"]),
-        seed=int(spec.get("seed", default_seed)),
-        n=int(spec.get("n", 1024)),
-        second_order=bool(spec.get("second_order", False)),
-        k_o_grid=spec.get("k_o_grid"),
-        posterior=posterior,
+    model: str | None = None
+    scenarios: tuple[str, ...] = ("hypokalaemia", "normokalaemia", "hyperkalaemia")
+    n: int = 1024
+    seed: int | None = None
+    k_o_grid: tuple[float, ...] | None = None
+    second_order: bool = False
+    posterior: bool = True
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study file's contents, checked; ``None`` where the file is silent (the flag or default applies)."""
+
+    path: Path | None = None
+    data: Path | None = None
+    model: str | None = None
+    models: tuple[str, ...] = ()
+    preset: str | None = None
+    seed: int | None = None
+    likelihood: str | None = None
+    no_pump: bool | None = None
+    uncertain: tuple[str, ...] | None = None
+    hierarchical: str | None = None
+    error_column: str | None = None
+    error_kind: str | None = None
+    columns: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    fixed: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # temp_k in K
+    conditions: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    priors: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
+    g_tot_ns: float | None = None
+    chains: int | None = None
+    draws: int | None = None
+    tune: int | None = None
+    sensitivity: SensitivityPlan | None = None
+    out: Path | None = None
+
+    def data_options(self) -> dict:
+        """Keyword arguments of :func:`vrest.data.load_recordings` from ``[data_options]``."""
+        options = {"error_column": self.error_column, "error_kind": self.error_kind}
+        return options | ({"columns": dict(self.columns)} if self.columns else {})
+
+
+def fittable_models() -> list[str]:
+    """Names of the models that can be fitted (those whose registry record names fitted parameters)."""
+    from .models import MODELS
+
+    return [m.name for m in MODELS.values() if m.fitted]
+
+
+def kelvin(temp_c: float, where: str) -> float:
+    """Degrees C -> K; ValueError naming ``where`` at or below absolute zero."""
+    if not math.isfinite(temp_c) or temp_c <= -ZERO_CELSIUS_K:
+        raise ValueError(f"{where}: expected a temperature above -273.15 C, got {temp_c:g}")
+    return float(temp_c) + ZERO_CELSIUS_K
+
+
+def whole(value: object, where: str, name: str) -> int:
+    """``value`` as an int within :data:`LIMITS` [name]; ValueError naming ``where`` otherwise (1.5, "4", True refused)."""
+    lo, hi = LIMITS[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where}: expected a whole number from {lo} to {hi}, got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{where}: expected a whole number from {lo} to {hi}, got {value}")
+    return value
+
+
+class _Table:
+    """One TOML table being read: typed getters with one-line errors naming file, table and key."""
+
+    def __init__(self, values: object, where: str, allowed: tuple[str, ...] | set[str]) -> None:
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}: expected a table, got {_kind(values)}")
+        self.values, self.where = values, where
+        for key in values:
+            if key not in allowed:
+                near = difflib.get_close_matches(key, list(allowed), n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else f"; expected one of {', '.join(sorted(allowed))}"
+                raise ValueError(f"{where}: unknown key {key!r}{hint}")
+
+    def at(self, key: str) -> str:
+        return f"{self.where}: {key}"
+
+    def text(self, key: str, choices: tuple[str, ...] | None = None) -> str | None:
+        value = self.values.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{self.at(key)}: expected a text, got {_kind(value)}")
+        if choices is not None and value not in choices:
+            raise ValueError(f"{self.at(key)}: expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def flag(self, key: str) -> bool | None:
+        value = self.values.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{self.at(key)}: expected true or false (no quotes), got {value!r}")
+        return value
+
+    def number(self, key: str, positive: bool = False) -> float | None:
+        value = self.values.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{self.at(key)}: expected a finite number, got {value!r}")
+        if positive and value <= 0:
+            raise ValueError(f"{self.at(key)}: expected a positive number, got {value!r}")
+        return float(value)
+
+    def whole(self, key: str, limit: str | None = None) -> int | None:
+        value = self.values.get(key)
+        return None if value is None else whole(value, self.at(key), limit or key)
+
+    def texts(self, key: str) -> tuple[str, ...] | None:
+        value = self.values.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValueError(f"{self.at(key)}: expected a list of texts, got {value!r}")
+        return tuple(value)
+
+
+def _kind(value: object) -> str:
+    return {dict: "a table", list: "a list", str: "a text", bool: "true/false"}.get(type(value), repr(value))
+
+
+TOP_KEYS = ("data", "model", "models", "preset", "seed", "likelihood", "no_pump", "uncertain", "hierarchical",
+            "data_options", "fixed", "conditions", "priors", "g_tot_ns", "chains", "draws", "tune", "sensitivity",
+            "out")  # fmt: skip
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check the study file at ``path`` (ValueError, one line, naming the file and key)."""
+    path = Path(path)
+    name = str(path)
+    if not path.is_file():
+        raise ValueError(f"--study: {name}: no such file" if not path.exists() else f"--study: {name}: not a file")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"--study: {name} is not valid TOML ({err})") from None
+    top = _Table(raw, name, TOP_KEYS)
+    models = top.texts("models") or ()
+    fittable = fittable_models()
+    for model in (top.text("model"), *models):
+        if model is not None and model not in fittable:
+            raise ValueError(f"{name}: model: expected one of {', '.join(fittable)}, got {model!r}")
+    options = _Table(raw.get("data_options", {}), f"{name}: data_options", ("error_column", "error_kind", "columns"))
+    columns = _Table(options.values.get("columns", {}), f"{name}: data_options.columns",
+                     ("K_o_mM", "V_m_mV", "cell", "condition", "sem_mV", "sd_mV", "n", "K_i_mM", "Na_o_mM", "Na_i_mM",
+                      "Cl_o_mM", "Cl_i_mM", "Ca_o_mM", "temperature_C"))  # fmt: skip
+    for key in columns.values:
+        columns.text(key)
+    priors = _Table(raw.get("priors", {}), f"{name}: priors", {*PARAMS, "sigma_mv"})
+    for key, spec in priors.values.items():
+        prior = _Table(spec, f"{name}: priors.{key}", ("median", "log_sd", "mean", "sd"))
+        for k in prior.values:
+            prior.number(k, positive=k != "mean")
+    given = raw.get("conditions", {})
+    conditions = _Table(given, f"{name}: conditions", set(given) if isinstance(given, dict) else set())
+    return Study(
+        path=path,
+        data=_path(top, "data", path, escape=True),
+        model=top.text("model"),
+        models=models,
+        preset=top.text("preset", tuple(PRESETS)),
+        seed=top.whole("seed"),
+        likelihood=top.text("likelihood", LIKELIHOODS),
+        no_pump=top.flag("no_pump"),
+        uncertain=_uncertain(top),
+        hierarchical=top.text("hierarchical", HIERARCHY),
+        error_column=options.text("error_column"),
+        error_kind=options.text("error_kind", ERROR_KINDS),
+        columns=MappingProxyType(dict(columns.values)),
+        fixed=MappingProxyType(_inputs(raw.get("fixed", {}), f"{name}: fixed")),
+        conditions=MappingProxyType({label: MappingProxyType(_inputs(v, f"{name}: conditions.{label}"))
+                                     for label, v in conditions.values.items()}),  # fmt: skip
+        priors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in priors.values.items()}),
+        g_tot_ns=top.number("g_tot_ns", positive=True),
+        chains=top.whole("chains"),
+        draws=top.whole("draws"),
+        tune=top.whole("tune"),
+        sensitivity=_sensitivity(raw["sensitivity"], f"{name}: sensitivity") if "sensitivity" in raw else None,
+        out=_path(top, "out", path, escape=False),
     )
-    write_outputs(result, folder)
-    return folder
+
+
+def _path(top: _Table, key: str, study: Path, escape: bool) -> Path | None:
+    """A path key, relative to the study file's folder; ``escape=False``: it may not climb out of that folder."""
+    text = top.text(key)
+    if text is None:
+        return None
+    given = Path(text)
+    if not escape and not given.is_absolute() and ".." in given.parts:
+        raise ValueError(f"{top.at(key)}: {text!r} climbs out of the study's folder; give a path inside it "
+                         "(or --out on the command line)")  # fmt: skip
+    return given if given.is_absolute() else Path(os.path.normpath(study.parent / given))
+
+
+def _uncertain(top: _Table) -> tuple[str, ...] | None:
+    names = top.texts("uncertain")
+    for n in names or ():
+        if n not in PARAMS:
+            near = difflib.get_close_matches(n, list(PARAMS), n=1)
+            raise ValueError(f"{top.at('uncertain')}: unknown input {n!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
+    return names
+
+
+def _inputs(values: object, where: str) -> dict:
+    """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference."""
+    allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS}
+    table = _Table(values, where, allowed)
+    out: dict[str, Any] = {}
+    for key in table.values:
+        if key == "k_replaces_na":
+            out[key] = table.flag(key)
+        elif key == "temp_c":
+            out["temp_k"] = kelvin(table.number(key), table.at(key))
+        else:
+            out[key] = table.number(key, positive=key != "v_half")
+    return out
+
+
+def _sensitivity(values: object, where: str) -> SensitivityPlan:
+    t = _Table(values, where, ("model", "scenarios", "n", "seed", "k_o_grid", "second_order", "posterior"))
+    grid = t.values.get("k_o_grid")
+    if grid is not None and (not isinstance(grid, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in grid)):  # fmt: skip
+        raise ValueError(f"{t.at('k_o_grid')}: expected a list of K_o values in mM (e.g. [2, 4, 8]), got {grid!r}")
+    defaults = SensitivityPlan()
+    return SensitivityPlan(
+        model=t.text("model"),
+        scenarios=t.texts("scenarios") or defaults.scenarios,
+        n=t.whole("n") or defaults.n,
+        seed=t.whole("seed"),
+        k_o_grid=None if grid is None else tuple(float(v) for v in grid),
+        second_order=bool(t.flag("second_order")),
+        posterior=t.flag("posterior") is not False,
+    )
+
+
+def fit_settings(study: Study | None, model: str, **overrides: Any):
+    """:class:`~vrest.inference.fit.FitSettings` for ``model`` from the study, with ``overrides`` (flags) winning.
+
+    ``overrides``: any FitSettings field (None: not given); ``fixed`` is merged over the
+    study's ``[fixed]`` (temp_k in K); ``k_replaces_na=True`` sets it for every row.
+    """
+    from .inference.fit import FitSettings
+
+    study = study or Study()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    fixed = dict(study.fixed) | given.pop("fixed", {})
+    if given.pop("k_replaces_na", False):
+        fixed["k_replaces_na"] = True
+    pick = lambda key, default: given.pop(key) if key in given else (
+        getattr(study, key) if getattr(study, key) is not None else default)  # fmt: skip
+    settings = FitSettings(
+        model=model,
+        seed=pick("seed", 0),
+        preset=pick("preset", DEFAULT_PRESET),
+        chains=pick("chains", 4),
+        draws=pick("draws", 1000),
+        tune=pick("tune", 1000),
+        likelihood=pick("likelihood", "normal"),
+        no_pump=bool(pick("no_pump", False)),
+        fixed=fixed,
+        conditions={k: dict(v) for k, v in study.conditions.items()},
+        uncertain=tuple(pick("uncertain", ())),
+        priors={k: dict(v) for k, v in study.priors.items()},
+        hierarchical=pick("hierarchical", "auto"),
+        g_tot_ns=pick("g_tot_ns", None),
+        **given,
+    )
+    return settings

@@ -1,12 +1,18 @@
 """The forward models inside PyTensor graphs (for PyMC), with exact gradients.
 
 Closed-form models are the same formulas as in NumPy, evaluated on tensors. Steady
-states of fixed-point models come from :class:`SteadyStateOp`, which runs the
-NumPy solver forward (in Python, also inside a Numba-compiled log-density), or,
-for ``rectifying-kir``, from :class:`KirStateOp`, whose forward pass is the compiled
-kernel of :mod:`vrest.models.kir_kernel`, called from compiled code without Python.
-Both differentiate by the implicit function theorem, dV/dx = -(dI/dx)/(dI/dV), with
-dI/dx obtained by PyTensor from the very same net-current formula.
+states come from the model's ``symbolic_state`` hook or, by default, from
+:class:`SteadyStateOp`, which runs the model's NumPy solver forward (in Python, in
+Numba's object mode inside a compiled log-density). The ``rectifying-kir`` hook uses
+:class:`KirStateOp`, whose forward pass is the compiled kernel of
+:mod:`vrest.models.kir_kernel`, called from compiled code without Python. Both
+differentiate by the implicit function theorem, dV/dx = -(dI/dx)/(dI/dV), with dI/dx
+obtained by PyTensor from the very same net-current formula.
+
+Inside a Numba-compiled function both give NaN where no state is found, never an
+exception: an exception raised in object mode inside the compiled log-density's C
+callback is not cleared by its ``try``, leaks out of the callback and leaves the
+sampler with wrong values (an IndexError storm and a hang in hierarchical fits).
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ from pytensor.gradient import disconnected_grad
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.graph.replace import clone_replace
-from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+from pytensor.link.numba.dispatch.basic import (
+    generate_fallback_impl,
+    numba_funcify,
+    register_funcify_default_op_cache_key,
+)
 
-from .api import MultipleSteadyStatesWarning, call_with, solve_root
-from .models import ForwardModel, get_model
-from .models.kir_states import LUMPED_INPUTS, kir_state_of_terms
-from .models.rectifying import kir_lumped_terms, kir_net_current
+from .api import MultipleSteadyStatesWarning, solve_root
+from .models import ForwardModel, call_with, get_model
+from .models.kir_states import kir_state_of_terms
+from .models.rectifying import kir_net_current
 from .models.solver import check_branch
 from .presets import DEFAULT_PRESET, get_preset
 
@@ -46,7 +56,9 @@ class SteadyStateOp(Op):
     """Zero of a model's net current as a differentiable PyTensor operation.
 
     Inputs are the model's named inputs (already broadcast to one shape), in the
-    order of ``names``; the output is V (mV) before any ``pump_mv`` offset.
+    order of ``names``; the output is V (mV) before any ``pump_mv`` offset. Run by
+    PyTensor in Python it raises where no state is found (SolverError, ValueError);
+    inside a Numba-compiled function it gives NaN instead of any exception.
     """
 
     __props__ = ("model_name", "names", "branch")
@@ -71,11 +83,39 @@ class SteadyStateOp(Op):
             root = solve_root(self.model, values, self.branch)
         output_storage[0][0] = np.asarray(root, dtype="float64")
 
+    def perform_or_nan(self, node, inputs, output_storage) -> None:
+        """:meth:`perform`, with V = NaN everywhere instead of any exception (no state found, or
+        a failure of the solver itself): in compiled code no exception may leave object mode."""
+        try:
+            with np.errstate(all="ignore"):
+                self.perform(node, inputs, output_storage)
+        except Exception:  # noqa: BLE001 - see the module docstring
+            shape = np.broadcast_shapes(*(np.shape(x) for x in inputs))
+            output_storage[0][0] = np.full(shape, np.nan)
+
     def pullback(self, inputs, outputs, output_grads):
         def current_and_slope(v, xs):
             return call_with(self.model.current, {"v_mv": v, **dict(zip(self.names, xs, strict=True))})
 
         return _implicit_pullback(current_and_slope, list(inputs), outputs[0], output_grads[0])
+
+
+class _NanOnFailure:
+    """A :class:`SteadyStateOp` as Numba's object-mode fallback runs it: NaN, not an exception."""
+
+    def __init__(self, op: SteadyStateOp):
+        self.op = op
+        self.perform = op.perform_or_nan
+
+    def __str__(self) -> str:
+        return str(self.op)
+
+
+@numba_funcify.register(SteadyStateOp)
+def _steady_state_in_numba(op, node=None, **kwargs):
+    """SteadyStateOp in a Numba-compiled function: its NumPy solver in object mode (not cached),
+    giving NaN where no state is found, so the log-density is NaN there (a rejected point)."""
+    return generate_fallback_impl(_NanOnFailure(op), node, **kwargs)
 
 
 class KirStateOp(Op):
@@ -133,15 +173,12 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
         raise ValueError(f"{unknown[0]}: not an input of model {m.name!r}")
     base = {**get_preset(preset).values(), **m.defaults}
     values = {n: inputs.get(n, base.get(n)) for n in m.inputs if inputs.get(n, base.get(n)) is not None}
-    p_ca = values.get("p_ca", 0.0)
-    if m.voltage is not None and not (isinstance(p_ca, pt.Variable) or np.any(np.asarray(p_ca) != 0)):
+    if not m.needs_solver(values):
         return call_with(m.voltage, {k: pt.as_tensor_variable(v, dtype="float64") for k, v in values.items()})
     names = tuple(values)
     tensors = pt.broadcast_arrays(*(pt.as_tensor_variable(values[n], dtype="float64") for n in names))
-    if m.name == "rectifying-kir":
-        named = dict(zip(names, tensors, strict=True))
-        lumped = kir_lumped_terms(**{k: named[k] for k in LUMPED_INPUTS})
-        root = KirStateOp(branch)(*lumped, named["i_pump"], named["v_half"], named["k_slope"])
+    if m.symbolic_state is not None:
+        root = m.symbolic_state(dict(zip(names, tensors, strict=True)), branch)
     else:
         root = SteadyStateOp(m.name, names, branch)(*tensors)
     return root - values["pump_mv"] if "pump_mv" in values else root

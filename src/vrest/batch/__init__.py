@@ -1,8 +1,8 @@
 """Fits of many recordings, each an independent seeded job on :mod:`vrest.parallel`.
 
-:mod:`vrest.parallel` runs the jobs (serially or on a ``dask.distributed`` cluster); :mod:`.tasks` turns recordings into seeded fit jobs;
-:mod:`.store` keeps the batch folder (one result folder per recording, the summary and
-failure tables) resumable; :mod:`.cli` is ``vrest fit-batch``.
+:mod:`.tasks` turns recordings into seeded fit jobs; :mod:`vrest.parallel` runs them (serially
+or on a ``dask.distributed`` cluster); :class:`vrest.folders.BatchFolder` keeps the batch folder
+resumable; the command is ``vrest fit-batch`` (:mod:`vrest.cli.batch`).
 
 The modules load on first use, so importing the command line stays fast.
 """

@@ -7,18 +7,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..data import Recordings
 from ..inference.fit import FitResult, FitSettings, fit
+from ..seeding import check_seed, child_seed
 
 
 def job_seed(run_seed: int, name: str) -> int:
     """The seed of job ``name`` in a run seeded ``run_seed``: fixed by the two, whatever the order or workers."""
-    if run_seed < 0:
-        raise ValueError(f"--seed: expected a non-negative integer, got {run_seed}")
-    tag = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
-    return int(np.random.SeedSequence([run_seed, tag]).generate_state(1, np.uint64)[0] >> 1)
+    return child_seed(check_seed(run_seed, "--seed"), name)
 
 
 def settings_fingerprint(settings: FitSettings) -> str:

@@ -1,45 +1,66 @@
-"""PSIS-LOO comparison of fits of the same data."""
+"""PSIS-LOO comparison of fits of the same data, as a table and in words."""
 
 from __future__ import annotations
 
-import json
 import warnings
-from pathlib import Path
+from collections.abc import Sequence
 
 import pandas as pd
 
-
-def load_fit(folder: str | Path):
-    """(posterior DataTree, fit.json dict) of a vrest fit folder, or ValueError naming what is missing."""
-    import xarray as xr
-
-    folder = Path(folder)
-    info_path, post_path = folder / "fit.json", folder / "posterior.nc"
-    if not info_path.is_file() or not post_path.is_file():
-        raise ValueError(f"{folder}: not a vrest fit folder (expected fit.json and posterior.nc)")
-    info = json.loads(info_path.read_text())
-    return xr.open_datatree(post_path).load(), info
+PARETO_K = 0.7
+"""Pareto-k above which a point's PSIS-LOO estimate is unreliable (Vehtari et al. 2017)."""
 
 
-def compare_fits(folders: list[str | Path]) -> pd.DataFrame:
-    """elpd_loo, se, differences, stacking weights and Pareto-k counts, best model first."""
+def compare_fits(fits: Sequence) -> pd.DataFrame:
+    """elpd_loo, se, differences, stacking weights and Pareto-k counts, best model first.
+
+    ``fits``: :class:`vrest.folders.FitRun` objects (or fit folders, read here). ValueError when they
+    are fewer than two, of different data, or hierarchical and pooled mixed (their likelihoods are
+    of different observations: per cell against pooled, so elpd is not comparable).
+    """
     import arviz_stats as azs
 
-    if len(folders) < 2:
+    from ..folders import FitRun, read_fit
+
+    runs = [f if isinstance(f, FitRun) else read_fit(f) for f in fits]
+    if len(runs) < 2:
         raise ValueError("compare: expected at least two fit folders")
-    trees, hashes, labels = {}, set(), []
-    for folder in folders:
-        tree, info = load_fit(folder)
-        label = f"{info['model']} ({Path(folder).name})"
-        trees[label] = tree
-        hashes.add(info["data"]["sha256"])
-        labels.append(label)
-    if len(hashes) > 1:
+    if len({r.sha256 for r in runs}) > 1:
         raise ValueError("compare: the fits are of different data (data sha256 differ); compare fits of one data set")
+    kinds = {bool(r.info.get("hierarchical")) for r in runs}
+    if len(kinds) > 1:
+        names = ", ".join(f"{r.label}: {'hierarchical' if r.info.get('hierarchical') else 'pooled'}" for r in runs)
+        raise ValueError(f"compare: hierarchical and pooled fits mixed ({names}); refit with one --hierarchical choice")
+    trees = {r.label: r.tree for r in runs}
     with warnings.catch_warnings():  # Pareto-k warnings become the pareto_k_above_0.7 column
         warnings.simplefilter("ignore", UserWarning)
         table = azs.compare(trees)
-        bad_k = {label: int((azs.loo(tree).pareto_k.values > 0.7).sum()) for label, tree in trees.items()}
+        bad_k = {label: int((azs.loo(tree).pareto_k.values > PARETO_K).sum()) for label, tree in trees.items()}
     table = table.reset_index(names="fit")
     table["pareto_k_above_0.7"] = table["fit"].map(bad_k)
     return table
+
+
+def verdict(table: pd.DataFrame) -> list[str]:
+    """The comparison in words: the best model, which others cannot be told apart from it (elpd difference
+    within 2 standard errors of the difference), and where LOO itself is unreliable."""
+    best = table.iloc[0]
+    lines = [f"best by PSIS-LOO: {best['fit']} (elpd_loo {best['elpd']:.1f} +/- {best['se']:.1f})"]
+    close = [r for _, r in table.iloc[1:].iterrows() if r["elpd_diff"] <= 2 * r["dse"]]
+    worse = [r for _, r in table.iloc[1:].iterrows() if r["elpd_diff"] > 2 * r["dse"]]
+    if close:
+        lines.append("not separable from it (elpd difference within 2 standard errors): "
+                     + ", ".join(f"{r['fit']} ({r['elpd_diff']:.1f} +/- {r['dse']:.1f})" for r in close))  # fmt: skip
+    if worse:
+        lines.append("clearly worse (more than 2 standard errors): "
+                     + ", ".join(f"{r['fit']} ({r['elpd_diff']:.1f} +/- {r['dse']:.1f})" for r in worse))  # fmt: skip
+    shaky = table[table["pareto_k_above_0.7"] > 0]
+    for _, r in shaky.iterrows():
+        lines.append(f"unreliable LOO for {r['fit']}: {int(r['pareto_k_above_0.7'])} point(s) with Pareto k > "
+                     f"{PARETO_K} (influential points; read its elpd with care)")  # fmt: skip
+    if len(table) > 1 and table["weight"].max() > 0.999:
+        lines.append("the stacking weights put everything on one model: the others add nothing to its predictions")
+    return lines
+
+
+__all__ = ["compare_fits", "verdict"]

@@ -19,35 +19,43 @@ function. A data set is bound by packing its ``pm.Data`` values into that buffer
 one compiled model serves every data set of its structure, and a lone fit draws
 exactly what the same fit in a batch draws.
 
-A new structure is compiled with a second process compiling part of the log-density
-alongside (:mod:`.compile_helper`) where the cores are not otherwise busy.
-
 Data buffer (float64): ``[length, (offset, size, rows, columns) per container, values...]``;
 integer containers (cell numbers) are stored exactly as floats.
+
+All of this uses private names: nutpie's ``compile_pymc`` internals (``_make_functions``,
+``_prepare_dims_and_coords``, the fields of ``CompiledPyMCModel``), PyTensor's compiled
+function internals (``vm.jit_fn``, ``maker.fgraph``, a rewrite registered in its Numba
+mode) and Numba's cache machinery (:mod:`vrest.cache`). :func:`compiled_model` is the one
+seam: with ``VREST_PUBLIC_COMPILE=1``, or once any of those is missing or fails (a newer
+library; vrest then warns once, :class:`.nutpie_import.PublicCompileWarning`), every model
+is compiled by the public ``nutpie.compile_pymc_model`` instead: the same PyMC model, so
+the same posterior (not the same draws), compiled afresh for every fit, with no cache in
+memory or on disk. ``VREST_NO_CACHE=1`` keeps the private path but without the disk
+cache: nothing is read from or written to the cache folder (:mod:`vrest.cache`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import subprocess
 import threading
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 import pandas as pd
 
 from .. import cache as disk_cache
-from . import compile_helper
 from .model_data import ModelData
-from .nutpie_import import import_nutpie
+from .nutpie_import import fall_back, import_nutpie, public_path
 
-CompiledPyMCModel = import_nutpie().compile_pymc.CompiledPyMCModel
+if TYPE_CHECKING:
+    from nutpie.sample import CompiledModel
 
 PYTENSOR_FLAGS = {"numba__fastmath": False}
-"""PyTensor settings of every compile (and of its helper). Without fast-math the machine code computes the same
+"""PyTensor settings of every private compile. Without fast-math the machine code computes the same
 bits whether PyTensor's compiled operations come from its cache or are compiled afresh: with it, LLVM may inline
 the fresh ones and reassociate, so a seeded fit drew differently (by ~1e-13) after PyTensor's cache filled."""
 
@@ -104,23 +112,49 @@ class Compiled:
     meta: dict
 
 
-def compiled_model(spec: ModelData, helper: bool = False) -> tuple[CompiledPyMCModel, float, str]:
+def compiled_model(spec: ModelData, helper: bool = False) -> tuple[CompiledModel, float, str]:
     """A nutpie model for ``spec`` (its data and start point bound), the seconds spent getting it and where from.
 
-    Where from: "compiled", "disk cache" or "memory" (compiled earlier in this process: 0 s).
-    ``helper``: a compile may use a second process (:mod:`.compile_helper`); leave False where
-    other processes keep the cores busy (batch workers).
+    Where from: "compiled", "disk cache", "memory" (compiled earlier in this process: 0 s) or
+    "public compile" (``nutpie.compile_pymc_model``: see the module docstring).
+    ``helper``: ignored (the compile helper process is gone); accepted until every caller stops passing it.
     """
-    key = disk_cache.structure_key(spec.key)
     t0 = time.perf_counter()
+    import_nutpie()  # first: where its own private step fails, this fit already takes the public path
     with _LOCK:
-        source = "memory"
-        if key not in _MEMORY:
-            loaded = _load(key)
-            source = "compiled" if loaded is None else "disk cache"
-            _MEMORY[key] = loaded or _compile(spec, key, helper)
-        seconds = time.perf_counter() - t0 if source != "memory" else 0.0
-    return _bind(_MEMORY[key], spec), seconds, source
+        if not public_path():
+            try:
+                model, source = _private_model(spec)
+            except Exception as err:  # noqa: BLE001 - a private name missing or failing: the public path
+                fall_back(f"the private compile path failed ({type(err).__name__}: {err})")
+            else:
+                return model, 0.0 if source == "memory" else time.perf_counter() - t0, source
+        model = _public_model(spec)
+    return model, time.perf_counter() - t0, "public compile"
+
+
+def _private_model(spec: ModelData) -> tuple[CompiledModel, str]:
+    """:func:`compiled_model` through the private path: the bound model and where it came from."""
+    if not disk_cache.LOCATOR:
+        raise ImportError("numba.core.caching is not laid out as vrest.cache expects")
+    key = disk_cache.structure_key(spec.key)
+    source = "memory"
+    if key not in _MEMORY:
+        loaded = _load(key)
+        source = "compiled" if loaded is None else "disk cache"
+        _MEMORY[key] = loaded or _compile(spec, key)
+    return _bind(_MEMORY[key], spec), source
+
+
+def _public_model(spec: ModelData) -> CompiledModel:
+    """``spec``'s PyMC model compiled by ``nutpie.compile_pymc_model``, tracing the free variables on their
+    natural scale (which :func:`.parametrisation.named_posterior` takes as it takes log-transformed ones)."""
+    from .pymc_model import build_model
+
+    model = build_model(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
+        return import_nutpie().compile_pymc_model(model, var_names=[rv.name for rv in model.free_RVs])
 
 
 def _python_function(name: str, text: str, key: str | None, **env):
@@ -155,28 +189,23 @@ def _callbacks(meta: dict, logp_fn, key: str | None) -> tuple:
 
 
 def _load(key: str) -> Compiled | None:
-    """The compiled model from the disk cache, or None if it is not there (or unusable)."""
+    """The compiled model from the disk cache; None if it is not there or Numba cannot use it on this machine.
+    A damaged entry (Numba cannot read its files, or ``model.json`` is garbled) is dropped: None."""
     meta = disk_cache.read_meta(key)
     if meta is None:
         return None
     try:  # without the PyTensor functions: the callbacks only load if Numba has their machine code
         logp, expand = _callbacks(meta, None, key)
-    except Exception:  # noqa: BLE001 - not cached, or a cache entry from elsewhere that Numba cannot use: compile
+    except numba.NumbaError:  # not cached for this machine (Numba tried to compile without the functions): compile
+        return None
+    except Exception as err:  # noqa: BLE001 - unreadable files, or a model.json without what the callbacks need
+        disk_cache.drop(key, f"{type(err).__name__}: {err}")
         return None
     return Compiled(logp, expand, meta)
 
 
-def _compile(spec: ModelData, key: str, helper: bool) -> Compiled:
+def _compile(spec: ModelData, key: str) -> Compiled:
     """Build the PyMC model, compile its functions and the callbacks; save them to the disk cache if possible."""
-    second = compile_helper.start(PYTENSOR_FLAGS) if helper else None
-    try:
-        return _build_and_compile(spec, key, second)
-    finally:
-        compile_helper.stop(second)
-
-
-def _build_and_compile(spec: ModelData, key: str, second: subprocess.Popen | None) -> Compiled:
-    """:func:`_compile` with ``second`` (a :mod:`.compile_helper` process or None) to share the compiling."""
     import pytensor
     from nutpie.compile_pymc import _make_functions, _prepare_dims_and_coords
     from pymc.initial_point import make_initial_point_fn
@@ -184,7 +213,7 @@ def _build_and_compile(spec: ModelData, key: str, second: subprocess.Popen | Non
     from .pymc_model import build_model
 
     model = build_model(spec)
-    # cxx="": the helper functions (shapes, default point) run in Python, so an empty PyTensor cache
+    # cxx="": the other functions (shapes, default point) run in Python, so an empty PyTensor cache
     # costs no C compilation; the log-density is Numba's anyway
     with warnings.catch_warnings(), pytensor.config.change_flags(cxx="", **PYTENSOR_FLAGS):
         warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
@@ -193,8 +222,6 @@ def _build_and_compile(spec: ModelData, key: str, second: subprocess.Popen | Non
             model, mode=_numba_mode(), compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn, var_names=[],
         )  # fmt: skip
         point = point_fn(0)
-    python_op = _calls_python(logp_pt)
-    compile_helper.send(second, None if python_op else logp_pt.maker.fgraph)
     unsupported = [n for n in reparameterized if not n.endswith("_log__")]
     if unsupported:  # parametrisation.named_posterior undoes log transforms only
         raise ValueError(f"{unsupported[0]}: a transform other than log; cannot name its draws")
@@ -214,14 +241,28 @@ def _build_and_compile(spec: ModelData, key: str, second: subprocess.Popen | Non
     }  # fmt: skip
     # the steady-state solver runs in Python (Numba object mode): its machine code holds addresses of this
     # process's objects and must never be reloaded by another process
-    use_disk = disk_cache.cache_root() is not None and not python_op
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", numba.NumbaWarning)
-        logp, expand = _callbacks(meta, logp_pt.vm.jit_fn, key if use_disk else None)
-    if use_disk and not any("cannot cache" in str(w.message).lower() for w in caught):
+    use_disk = disk_cache.cache_root() is not None and not _calls_python(logp_pt)
+    logp_fn = logp_pt.vm.jit_fn
+    try:
+        logp, expand, stored = _compile_callbacks(meta, logp_fn, key if use_disk else None)
+    except numba.NumbaError:
+        raise
+    except Exception as err:  # Numba could not read what it finds under ``key``: drop that and compile again
+        if not (use_disk and disk_cache.drop(key, f"{type(err).__name__}: {err}")):
+            raise
+        logp, expand, stored = _compile_callbacks(meta, logp_fn, key)
+    if stored:
         with contextlib.suppress(OSError):  # the folder went away (pruned, cleared): this model is not cached
             disk_cache.write_meta(key, meta)
     return Compiled(logp, expand, meta)
+
+
+def _compile_callbacks(meta: dict, logp_fn, key: str | None) -> tuple:
+    """(logp, expand, whether Numba cached them under ``key``): :func:`_callbacks`, noting Numba's "cannot cache"."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", numba.NumbaWarning)
+        logp, expand = _callbacks(meta, logp_fn, key)
+    return logp, expand, key is not None and not any("cannot cache" in str(w.message).lower() for w in caught)
 
 
 def _numba_mode():
@@ -259,7 +300,7 @@ def _pack(arrays: list[np.ndarray]) -> np.ndarray:
     return buf
 
 
-def _bind(compiled: Compiled, spec: ModelData) -> CompiledPyMCModel:
+def _bind(compiled: Compiled, spec: ModelData) -> CompiledModel:
     """The nutpie model of ``compiled`` with the data and start point of ``spec``."""
     meta = compiled.meta
     arrays = []
@@ -270,7 +311,7 @@ def _bind(compiled: Compiled, spec: ModelData) -> CompiledPyMCModel:
         arrays.append(value.astype(float))
     names, shapes = meta["names"], [tuple(s) for s in meta["shapes"]]
     slices = [slice(*s) for s in meta["slices"]]
-    return CompiledPyMCModel(
+    return import_nutpie().compile_pymc.CompiledPyMCModel(
         dims={k: tuple(v) for k, v in meta["dims"].items()},
         reparameterized_names=[],  # keep log-transformed coordinates in the posterior: named_posterior needs them
         compiled_logp_func=compiled.logp,

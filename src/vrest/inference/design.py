@@ -41,6 +41,7 @@ class Design:
     condition: np.ndarray  # str per row
     cell: np.ndarray | None  # str per row, or None
     assumptions: list[dict] = field(default_factory=list)
+    na_plus_k: dict[str, float] = field(default_factory=dict)  # condition -> Na_o + K_o (mM) where K+ replaced Na+
 
     @property
     def n_rows(self) -> int:
@@ -58,6 +59,7 @@ class Design:
             np.concatenate([self.condition, np.full(n, condition)]),
             None if self.cell is None else np.concatenate([self.cell, np.full(n, condition)]),
             self.assumptions,
+            self.na_plus_k,
         )
 
 
@@ -109,12 +111,12 @@ def build_design(
             assumptions.append({"input": name, "value": value, "unit": PARAMS[name].unit, "source": source, "applies_to": scope})
         else:
             inputs[name] = per_row
-    _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions)
+    na_plus_k = _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions)
     for name, values in inputs.items():
         check(name, values)
     sem = _measurement_error(table)
     cell = table["cell"].astype(str).to_numpy() if "cell" in table else None
-    return Design(model, inputs, table["V_m_mV"].to_numpy(float), sem, labels, cell, _dedupe(assumptions))
+    return Design(model, inputs, table["V_m_mV"].to_numpy(float), sem, labels, cell, _dedupe(assumptions), na_plus_k)
 
 
 def _assumed(name, condition: dict, settings: dict, defaults, preset_values: dict, preset: str):
@@ -129,24 +131,42 @@ def _assumed(name, condition: dict, settings: dict, defaults, preset_values: dic
     return None, ""
 
 
-def _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions) -> None:
-    """Na_o = (Na_o + K_o)_assumed - K_o on rows whose condition (or the study) says K replaces Na."""
+def _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions) -> dict[str, float]:
+    """Na_o = (Na_o + K_o)_reference - K_o on rows whose condition (or the study) says K replaces Na.
+
+    The reference K_o is ``k_o_reference`` (condition, else study/flag), else the lowest K_o of the
+    condition; Na_o as assumed is its value there. The condition's Na_o assumption is replaced by one
+    line stating the rule and the reference. Returns condition -> Na_o + K_o (mM).
+    """
+    totals: dict[str, float] = {}
     if "na_o" not in inputs or "Na_o_mM" in table or "K_o_mM" not in table:
-        return
+        return totals
     for label in np.unique(labels):
         flag = conditions.get(label, {}).get("k_replaces_na", settings.get("k_replaces_na", False))
         if not flag:
             continue
         rows = labels == label
         k_o = table["K_o_mM"].to_numpy(float)[rows]
-        reference_k = float(conditions.get(label, {}).get("k_o_reference", settings.get("k_o_reference", k_o.min())))
+        given = conditions.get(label, {}).get("k_o_reference", settings.get("k_o_reference"))
+        reference_k = float(k_o.min() if given is None else given)
+        na_ref = float(inputs["na_o"][rows][0])
         na = inputs["na_o"][rows] + reference_k - k_o
         if np.any(na <= 0):
             raise ValueError(f"k_replaces_na: Na_o would be <= 0 at K_o = {k_o[na <= 0][0]:g} mM (condition {label!r})")
         inputs["na_o"][rows] = na
-        total = float(inputs["na_o"][rows][0] + k_o[0])
+        totals[str(label)] = total = na_ref + reference_k
+        scope = f"condition {str(label)!r}"
+        old = next((a for a in assumptions if a["input"] == "na_o" and a["applies_to"] in (scope, "all rows")), None)
+        origin = f"{old['source']}" if old else "data"
+        reference = "lowest K_o recorded" if given is None else "k_o_reference"
+        assumptions[:] = [a for a in assumptions if not (a["input"] == "na_o" and a["applies_to"] == scope)]
         assumptions.append({"input": "na_o", "value": f"{total:g} - K_o", "unit": "mM",
-                            "source": "K+ raised by replacing Na+ (k_replaces_na)", "applies_to": f"condition {str(label)!r}"})  # fmt: skip
+                            "source": f"K+ raised by replacing Na+ (k_replaces_na): Na_o = {na_ref:g} mM ({origin}) at "
+                                      f"K_o = {reference_k:g} mM ({reference}; set k_o_reference to change it)",
+                            "applies_to": scope})  # fmt: skip
+    if totals and len(totals) == len(np.unique(labels)):  # every condition: the preset's Na_o applies nowhere as such
+        assumptions[:] = [a for a in assumptions if not (a["input"] == "na_o" and a["applies_to"] == "all rows")]
+    return totals
 
 
 def _measurement_error(table: pd.DataFrame) -> np.ndarray:

@@ -9,6 +9,9 @@ RHAT_MAX = 1.01
 ESS_MIN = 400
 CONTRACTION_MIN = 0.1
 CORRELATION_MAX = 0.9
+"""|r| above this marks two parameters the data constrain only in combination (diagnostics and the pair plot)."""
+PAIR_PLOT_COMMAND = "vrest report FIT_DIR --out report.html"
+"""The command that draws the pair plot (``vrest fit`` writes none)."""
 QUANTILES = {"q2.5": 0.025, "q5": 0.05, "q5.5": 0.055, "q50": 0.5, "q94.5": 0.945, "q95": 0.95, "q97.5": 0.975}
 
 
@@ -49,13 +52,19 @@ def posterior_correlations(idata, names: list[str], log_scale: dict[str, bool]) 
     return pd.DataFrame(cols).corr()
 
 
+def strongly_correlated(r: float) -> bool:
+    """Whether a posterior correlation ``r`` is strong enough to report (|r| > :data:`CORRELATION_MAX`)."""
+    return bool(abs(r) > CORRELATION_MAX)
+
+
 def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int, n_draws: int) -> list[str]:
     """Problems in plain words (empty when everything is fine)."""
     out = []
     if divergences:
         out.append(
             f"{divergences} of {n_draws} draws diverged: the sampler could not follow the posterior everywhere; "
-            "intervals may be wrong (see the pair plot; consider more informative priors or an extra condition)"
+            f"intervals may be wrong (see the pair plot drawn by `{PAIR_PLOT_COMMAND}`; consider more informative "
+            "priors or an extra condition)"
         )
     for _, r in summary.iterrows():
         if r["r_hat"] > RHAT_MAX:
@@ -77,9 +86,9 @@ def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             c = correlations.iloc[i, j]
-            if abs(c) > CORRELATION_MAX:
+            if strongly_correlated(c):
                 out.append(
                     f"{names[i]} and {names[j]} are strongly correlated (r = {c:+.2f}): "
-                    "the data constrain a combination of them, not each one"
+                    f"the data constrain a combination of them, not each one (pair plot: `{PAIR_PLOT_COMMAND}`)"
                 )
     return out

@@ -14,13 +14,19 @@ import numpy as np
 import pandas as pd
 
 from ..api import MultipleSteadyStatesWarning, predict
+from ..data import check_fittable
 from ..models.nernst import nernst_mv
+from ..parameters import PARAMS
+from ..seeding import check_seed, streams
 from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
 from .identifiability import Laplace, advise, describe, laplace_fit
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
+SAMPLER_LIMITS = {"chains": (1, 64), "draws": (10, 1_000_000), "tune": (10, 1_000_000)}
+"""Inclusive ranges of the sampler settings: NUTS needs some tuning and draws to adapt and to be summarised."""
+LIKELIHOODS = ("normal", "student-t")
 GRID_QUANTILES = {"5": 0.05, "25": 0.25, "50": 0.5, "75": 0.75, "95": 0.95}
 
 
@@ -47,6 +53,29 @@ class FitSettings:
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
     compile_helper: bool = True  # a new model may be compiled with a second process (not in batch workers)
 
+    def __post_init__(self) -> None:
+        """Check every setting's type and range (one-line ValueError naming the setting)."""
+        check_seed(self.seed)
+        for name, (lo, hi) in SAMPLER_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name}: expected a whole number from {lo} to {hi}, got {value!r}")
+        choices = {"likelihood": LIKELIHOODS, "hierarchical": ("auto", "yes", "no")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if not isinstance(self.no_pump, bool):
+            raise ValueError(f"no_pump: expected true or false, got {self.no_pump!r}")
+        if self.g_tot_ns is not None and not (isinstance(self.g_tot_ns, int | float) and 0 < self.g_tot_ns < np.inf):
+            raise ValueError(f"g_tot_ns: expected a positive total conductance in nS, got {self.g_tot_ns!r}")
+        if not 0.5 <= self.target_accept < 1:
+            raise ValueError(f"target_accept: expected a value in [0.5, 1), got {self.target_accept!r}")
+
+    def streams(self) -> dict[str, np.random.Generator]:
+        """This fit's independent random streams (advice, posterior predictive, predictive grid) from its seed;
+        NUTS takes the seed itself (nutpie seeds each chain from it)."""
+        return streams(self.seed, "advice", "posterior_predictive", "predictive_grid")
+
 
 @dataclass
 class FitResult:
@@ -66,6 +95,19 @@ class FitResult:
     derived: pd.DataFrame
     timings: dict
     sampler: dict  # how NUTS ran: "parametrisation" and "compiled_model" ("compiled", "disk cache" or "memory")
+    cells: pd.DataFrame | None = None  # hierarchical fits: each cell's parameters (mean, q5, q95) and the between-cell sd
+
+    @property
+    def posterior(self):
+        """The posterior and observation groups (an ArviZ/xarray DataTree)."""
+        return self.idata
+
+    @property
+    def diagnostics(self) -> dict:
+        """Divergences, the worst R-hat and ESS, and the problems found (empty: none)."""
+        return {"divergences": int(self.idata.sample_stats["diverging"].sum()),
+                "max_r_hat": float(self.summary["r_hat"].max()), "min_ess_bulk": float(self.summary["ess_bulk"].min()),
+                "problems": list(self.problems)}  # fmt: skip
 
 
 def _say(settings: FitSettings, text: str) -> None:
@@ -78,15 +120,17 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     t0 = time.perf_counter()
     if settings.model not in FITTED:
         raise ValueError(f"model: expected one of {', '.join(FITTED)}, got {settings.model!r}")
-    if settings.seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {settings.seed}")
     priors = fitted_priors(settings.model, no_pump=settings.no_pump, overrides=settings.priors)
+    check_fittable(recordings, len(priors) + len(settings.uncertain))
     design = build_design(
         recordings, settings.model, [p.name for p in priors],
         preset=settings.preset, settings=settings.fixed, conditions=settings.conditions,
     )  # fmt: skip
     notes: list[str] = []
     for name in settings.uncertain:
+        if name not in PARAMS or PARAMS[name].unit != "mM":
+            raise ValueError(f"uncertain: {name!r} is not a concentration; only assumed concentrations (mM) can be "
+                             "fitted as uncertain (log-normal around the assumed value)")  # fmt: skip
         values = design.inputs.pop(name, None)
         if values is None:
             raise ValueError(f"uncertain: {name!r} is not a fixed input of model {settings.model!r}")
@@ -95,18 +139,15 @@ def fit(recordings, settings: FitSettings) -> FitResult:
         priors.append(nuisance_prior(name, float(values[0])))
         notes.append(f"{name} is uncertain: {priors[-1].describe()}")
     hierarchical = _use_hierarchy(design, settings.hierarchical, notes)
+    check_memory(design.n_rows, settings)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
         lap = laplace_fit(design, priors)
     structure = describe(lap, priors)
-    for line in structure:
-        _say(settings, "structure: " + line)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-        advice = advise(design, priors, lap, settings.seed)
-    for line in advice:
-        _say(settings, "advice: " + line)
+        advice = advise(design, priors, lap, settings.streams()["advice"])
 
     idata, timings, sampler = _sample(design, priors, lap, hierarchical, settings)
     names = [p.name for p in priors] + ["sigma_mv"]
@@ -119,11 +160,48 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     predictive = predictive_grid(design, priors, idata, settings)
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
+    cells = cell_table(idata, priors) if hierarchical else None
     return FitResult(settings, design, priors, lap, structure, advice, hierarchical, idata, summary, corr,
-                     problems, notes, predictive, derived, timings, sampler)  # fmt: skip
+                     problems, notes, predictive, derived, timings, sampler, cells)  # fmt: skip
+
+
+def cell_table(idata, priors: list[Prior]) -> pd.DataFrame:
+    """Each cell's fitted parameters (posterior mean, q5, q95) and the between-cell sd (on the sampled scale)."""
+    post = idata.posterior
+    rows = []
+    for p in priors:
+        per_cell = post[f"{p.name}_cell"].stack(sample=("chain", "draw")).transpose("cell", "sample").values
+        spread = post[f"{p.name}_between_cell_sd"].values.reshape(-1)
+        for cell, values in zip(post[f"{p.name}_cell"]["cell"].values, per_cell, strict=True):
+            rows.append({"cell": str(cell), "parameter": p.name, "unit": p.unit, "mean": values.mean(),
+                         "q5": np.quantile(values, 0.05), "q95": np.quantile(values, 0.95)})  # fmt: skip
+        rows.append({"cell": "between-cell sd" + (" (log scale)" if p.log_scale else ""), "parameter": p.name,
+                     "unit": "1" if p.log_scale else p.unit, "mean": spread.mean(), "q5": np.quantile(spread, 0.05),
+                     "q95": np.quantile(spread, 0.95)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+BYTES_PER_DRAW_AND_ROW = 3 * 8
+"""Memory of each (draw, row): the posterior predictive, the log-likelihood and the model mean, float64."""
+
+
+def check_memory(rows: int, settings: FitSettings) -> None:
+    """Refuse (ValueError naming --draws) a fit whose per-row draws would not fit in half the available memory."""
+    from ..machine import available_memory_bytes
+
+    need = rows * settings.chains * settings.draws * BYTES_PER_DRAW_AND_ROW
+    have = available_memory_bytes()
+    if have is not None and need > have / 2:
+        fit_draws = max(10, int(have / 2 / (rows * settings.chains * BYTES_PER_DRAW_AND_ROW)))
+        raise ValueError(f"draws: {rows} rows x {settings.chains} chains x {settings.draws} draws need about "
+                         f"{need / 1e9:.1f} GB for the per-row posterior groups, more than half the {have / 1e9:.1f} GB "
+                         f"available; use --draws {fit_draws} or fewer (or fewer chains), or split the data "
+                         "(fit-batch)")  # fmt: skip
 
 
 def _use_hierarchy(design: Design, choice: str, notes: list[str]) -> bool:
+    if choice == "yes" and design.cell is None:
+        raise ValueError("hierarchical: 'yes' needs a cell column naming the cell of each row (none in the data)")
     if choice == "no" or design.cell is None:
         return False
     cells, counts = np.unique(design.cell, return_counts=True)
@@ -155,6 +233,8 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
         cores=min(settings.chains, settings.cores), seed=settings.seed, save_warmup=False,
         progress_bar=settings.progress and sys.stderr.isatty(), target_accept=settings.target_accept,
     )  # fmt: skip
+    if idata.posterior.sizes.get("draw", 0) < settings.draws:  # nutpie returns what it has when interrupted
+        raise KeyboardInterrupt
     idata["posterior"] = xr.DataTree(named_posterior(idata.posterior.to_dataset(), spec))
     t2 = time.perf_counter()
     _add_observation_groups(idata, design, priors, spec.values.get("cell_of_row"), settings)
@@ -187,7 +267,7 @@ def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_
         dist = stats.t(df=post["nu"].values[..., None], loc=mu, scale=scale)
     else:
         dist = stats.norm(loc=mu, scale=scale)
-    rng = np.random.default_rng(settings.seed)
+    rng = settings.streams()["posterior_predictive"]
     dims = ("chain", "draw", "obs")
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.nonzero(rows)[0]}
     draws = dist.rvs(size=np.broadcast_shapes(mu.shape, scale.shape), random_state=rng)  # size: keep a single chain's axis
@@ -213,7 +293,7 @@ def _condition_rows(design: Design) -> dict[str, int]:
 
 def predictive_grid(design: Design, priors: list[Prior], idata, settings: FitSettings, n_grid: int = 60) -> pd.DataFrame:
     """Posterior of the model V_m (and of a new measurement) on a fine K_o grid, per condition."""
-    rng = np.random.default_rng(settings.seed)
+    rng = settings.streams()["predictive_grid"]
     draws = _draws(idata, priors)
     sigma = idata.posterior["sigma_mv"].values.reshape(-1)[:: max(1, idata.posterior["sigma_mv"].size // 1000)][:1000, None]
     k_obs = design.inputs.get("k_o", np.array([5.0]))
@@ -221,8 +301,8 @@ def predictive_grid(design: Design, priors: list[Prior], idata, settings: FitSet
     frames = []
     for label, row in _condition_rows(design).items():
         inputs = {k: v[row] for k, v in design.inputs.items() if k != "k_o"}
-        if "na_o" in inputs and _k_replaces_na(design, label):
-            inputs["na_o"] = np.clip(design.inputs["na_o"][row] + design.inputs["k_o"][row] - grid, 1e-3, None)
+        if "na_o" in inputs and label in design.na_plus_k:
+            inputs["na_o"] = np.clip(design.na_plus_k[label] - grid, 1e-3, None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
             v = predict(design.model, k_o=grid, **inputs, **draws)
@@ -234,34 +314,50 @@ def predictive_grid(design: Design, priors: list[Prior], idata, settings: FitSet
     return pd.concat(frames, ignore_index=True)
 
 
-def _k_replaces_na(design: Design, label: str) -> bool:
-    return any(a["input"] == "na_o" and "replacing" in a["source"] and label in a["applies_to"] for a in design.assumptions)
+def _levels(design: Design, label: str, preset_k_o: float) -> list[tuple[float, dict, str]]:
+    """(K_o, the condition's inputs there, origin) at each recorded K_o level and at the preset's K_o."""
+    rows = np.nonzero(design.condition == label)[0]
+    first = {}
+    for r in rows:
+        first.setdefault(float(design.inputs["k_o"][r]), r)
+    out = [(k, {n: v[r] for n, v in design.inputs.items()}, "recorded") for k, r in sorted(first.items())]
+    if preset_k_o not in first:
+        inputs = {n: v[rows[0]] for n, v in design.inputs.items()} | {"k_o": preset_k_o}
+        if "na_o" in inputs and label in design.na_plus_k:
+            inputs["na_o"] = design.na_plus_k[label] - preset_k_o
+        out.append((preset_k_o, inputs, "preset"))
+    return out
 
 
 def derived_quantities(design: Design, priors: list[Prior], idata, settings: FitSettings) -> pd.DataFrame:
-    """E_K, E_Na, E_Cl, V_rest and driving forces per condition (at its first row's K_o), and the
-    pump current (pA) and ATP rate (molecules/s, one net charge per cycle) when g_tot is given."""
+    """V_rest, E_K, E_Na, E_Cl and driving forces per condition at each recorded K_o level and at the preset's
+    physiological K_o (``K_o_origin`` says which), and the pump current (pA) and ATP rate (molecules/s, one net
+    charge per cycle): from pump_mv x g_tot when g_tot is given, or the fitted i_pump of a fixed-point model."""
+    from ..presets import get_preset
+
     draws = _draws(idata, priors)
+    preset_k_o = float(get_preset(settings.preset).values()["k_o"])
     rows = []
-    for label, row in _condition_rows(design).items():
-        inputs = {k: v[row] for k, v in design.inputs.items()}
-        nat = {**inputs, **{k: v[:, 0] for k, v in draws.items()}}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-            v_rest = predict(design.model, **{k: v for k, v in nat.items()})
-        quantities = {"V_rest_mV": v_rest}
-        for ion, z in (("k", 1), ("na", 1), ("cl", -1)):
-            if f"{ion}_o" in nat and f"{ion}_i" in nat:
-                e = nernst_mv(nat[f"{ion}_o"], nat[f"{ion}_i"], z, nat["temp_k"]) + 0 * v_rest
-                quantities[f"E_{ion.capitalize()}_mV"] = e
-                quantities[f"driving_force_{ion.capitalize()}_mV"] = v_rest - e
-        if "pump_mv" in draws and settings.g_tot_ns:
-            i_pump = draws["pump_mv"][:, 0] * settings.g_tot_ns  # mV x nS = pA
-            quantities["I_pump_pA"] = i_pump
-            quantities["ATP_per_s"] = i_pump * 1e-12 / ELEMENTARY_CHARGE_C
-        for name, values in quantities.items():
-            values = np.broadcast_to(values, v_rest.shape)
-            rows.append({"condition": label, "K_o_mM": float(inputs.get("k_o", np.nan)), "quantity": name,
-                         "mean": values.mean(), "q5": np.quantile(values, 0.05), "q50": np.quantile(values, 0.5),
-                         "q95": np.quantile(values, 0.95)})  # fmt: skip
+    for label in _condition_rows(design):
+        for k_o, inputs, origin in _levels(design, label, preset_k_o):
+            nat = {**inputs, **{k: v[:, 0] for k, v in draws.items()}}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
+                v_rest = predict(design.model, **nat)
+            quantities = {"V_rest_mV": v_rest}
+            for ion, z in (("k", 1), ("na", 1), ("cl", -1)):
+                if f"{ion}_o" in nat and f"{ion}_i" in nat:
+                    e = nernst_mv(nat[f"{ion}_o"], nat[f"{ion}_i"], z, nat["temp_k"]) + 0 * v_rest
+                    quantities[f"E_{ion.capitalize()}_mV"] = e
+                    quantities[f"driving_force_{ion.capitalize()}_mV"] = v_rest - e
+            i_pump = (draws["pump_mv"][:, 0] * settings.g_tot_ns if "pump_mv" in draws and settings.g_tot_ns
+                      else draws["i_pump"][:, 0] if "i_pump" in draws else None)  # mV x nS = pA  # fmt: skip
+            if i_pump is not None:
+                quantities["I_pump_pA"] = i_pump
+                quantities["ATP_per_s"] = i_pump * 1e-12 / ELEMENTARY_CHARGE_C
+            for name, values in quantities.items():
+                values = np.broadcast_to(values, v_rest.shape)
+                rows.append({"condition": label, "K_o_mM": k_o, "K_o_origin": origin, "quantity": name,
+                             "mean": values.mean(), "q5": np.quantile(values, 0.05), "q50": np.quantile(values, 0.5),
+                             "q95": np.quantile(values, 0.95)})  # fmt: skip
     return pd.DataFrame(rows)

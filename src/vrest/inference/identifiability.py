@@ -172,18 +172,18 @@ def _candidate_conditions(design: Design, priors: list[Prior]) -> dict[str, dict
     return out
 
 
-def advise(design: Design, priors: list[Prior], lap: Laplace, seed: int, repeats: int = 3) -> list[str]:
+def advise(design: Design, priors: list[Prior], lap: Laplace, rng: np.random.Generator, repeats: int = 3) -> list[str]:
     """Which extra condition would identify what the data cannot, checked by refitting simulated data.
 
     For each candidate, data are simulated at the posterior mode (noise sigma_mv,
     as many rows per added level as the design's median per K_o level), appended to
     the observed design and refitted (Laplace); the typical posterior sd of each
     parameter is compared with the current one. Empty when everything is identified.
+    ``rng``: the fit's advice stream (see :mod:`vrest.seeding`).
     """
     weak = lap.singular_values < 1.0
     if not weak.any():
         return []
-    rng = np.random.default_rng(seed)
     observed = np.isfinite(design.v_obs)
     per_level = int(np.median(np.unique(design.inputs["k_o"][observed], return_counts=True)[1]))
     current = np.sqrt(np.diag(lap.cov))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..api import gradient, predict
+from ..models import get_model
 from .design import Design
 from .identifiability import Laplace, natural
 from .priors import Prior
@@ -33,7 +34,7 @@ def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetSha
     names = [p.name for p in priors]
     ratios = [j for j, p in enumerate(priors) if p.log_scale and p.name in ("p_na", "p_cl", "g_na", "g_cl")]
     pump = names.index("pump_mv") if "pump_mv" in names else None
-    if len(ratios) != 2 or design.model not in ("ghk", "mullins-noda", "chord"):
+    if len(ratios) != 2 or not get_model(design.model).offset_share:
         return None
     rows = np.nonzero(np.isfinite(design.v_obs))[0]
     k_o = design.inputs["k_o"][rows]
@@ -54,8 +55,8 @@ def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetSha
 class ModelData:
     """One data set as the PyMC model sees it.
 
-    ``key`` is the model's structure: data sets with the same key share one compiled
-    model, with ``values`` (the ``pm.Data`` containers: inputs, V_m, SEM, the coordinate
+    ``key`` is the model's structure (with a digest of a registered model's formulas
+    from outside vrest): data sets with the same key share one compiled model, with ``values`` (the ``pm.Data`` containers: inputs, V_m, SEM, the coordinate
     constants) and ``start`` (the initial point of the free coordinates) swapped in.
     Inputs and SEMs equal on every row (in practice the assumed concentrations and
     temperature) are ``constants``, part of the structure: PyTensor folds them, which
@@ -76,7 +77,7 @@ class ModelData:
     @property
     def key(self) -> tuple:
         n_cells = 0 if self.cells is None else self.cells.size
-        return (self.model, self.priors, self.hierarchical, self.likelihood, self.share, n_cells, self.constants,
+        return (self.model, get_model(self.model).source_digest(), self.priors, self.hierarchical, self.likelihood, self.share, n_cells, self.constants,
                 tuple(sorted((k, np.ndim(v)) for k, v in self.values.items())))  # fmt: skip
 
 

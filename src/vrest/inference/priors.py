@@ -18,15 +18,21 @@ Default priors (median and 95 % range on the natural scale):
 * ``sigma_mv`` (residual scatter): half-normal, sd 5 mV (sampled on the log scale)
 * uncertain fixed concentrations (``--uncertain k_i``): log-normal around the assumed
   value with log-sd 0.2 (about +/- 40 % at 95 %)
+
+Which parameters a model fits is its registry record's ``fitted``
+(:mod:`vrest.models`); a registered model's new parameters bring their default priors
+in the record's ``priors``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..parameters import PARAMS
+from ..models import MODELS, get_model
+from ..parameters import PARAMS, PUMP_TERMS
 
 
 @dataclass(frozen=True)
@@ -80,25 +86,48 @@ SIGMA_PRIOR_SD_MV = 5.0
 NUISANCE_LOG_SD = 0.2
 """Log-sd of the prior of a fixed concentration declared uncertain."""
 
-FITTED = {
-    "ghk": ("p_na", "p_cl", "pump_mv"),
-    "mullins-noda": ("p_na", "p_cl"),
-    "chord": ("g_na", "g_cl", "pump_mv"),
-    "rectifying-ghk": ("p_na", "p_cl", "i_pump"),
-    "rectifying-kir": ("g_na", "g_cl", "i_pump"),
-}
-"""Parameters each model fits by default (the pump term is dropped by ``--no-pump``)."""
 
-PUMP_TERMS = ("pump_mv", "i_pump")
+class _Fitted(Mapping):
+    """Model name -> the parameters it fits by default (its ``fitted``), for every fittable model
+    in :data:`vrest.models.MODELS`, read from the registry on every access."""
+
+    def __getitem__(self, model: str) -> tuple[str, ...]:
+        if model not in MODELS or not MODELS[model].fitted:
+            raise KeyError(model)
+        return MODELS[model].fitted
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, m in MODELS.items() if m.fitted)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+FITTED: Mapping[str, tuple[str, ...]] = _Fitted()
+"""Parameters each fittable model fits by default (the pump term is dropped by ``--no-pump``)."""
+
+
+def default_prior(model: str, name: str) -> Prior:
+    """The default prior of the fitted parameter ``name`` of ``model``: the model's own
+    (its record's ``priors``), else :data:`DEFAULT_PRIORS`; ValueError if there is none."""
+    own = get_model(model).priors.get(name)
+    if own is not None:
+        log_scale, mean, sd = own
+        return Prior(name, bool(log_scale), float(mean), float(sd))
+    if name not in DEFAULT_PRIORS:
+        raise ValueError(f"{name}: no default prior; give one in the priors of model {model!r}")
+    return DEFAULT_PRIORS[name]
 
 
 def fitted_priors(model: str, *, no_pump: bool = False, overrides: dict | None = None) -> list[Prior]:
     """The priors of the parameters ``model`` fits, with study-file overrides applied."""
+    if model not in FITTED:
+        raise ValueError(f"model: expected one of {', '.join(FITTED)}, got {model!r}")
     priors = []
     for name in FITTED[model]:
         if no_pump and name in PUMP_TERMS:
             continue
-        prior = DEFAULT_PRIORS[name]
+        prior = default_prior(model, name)
         spec = (overrides or {}).get(name)
         if spec:
             prior = override(prior, spec)

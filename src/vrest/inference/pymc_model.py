@@ -6,7 +6,7 @@ not sample theta directly, because with the usual protocol the posterior is a
 curved ridge in theta. Two parametrisations are used:
 
 **Offset-share** (models with two ratio parameters and an additive pump offset, or
-no pump: ``ghk``, ``mullins-noda``, ``chord``). With the ratios a, b (e.g. p_na,
+no pump, whose registry record says ``offset_share``: ``ghk``, ``mullins-noda``, ``chord``). With the ratios a, b (e.g. p_na,
 p_cl), weights w_a, w_b (their effect on the K_o-dependence of V across the design),
 and a reference design row,
 

@@ -1,21 +1,45 @@
-"""The forward models of the resting potential, each written once.
+"""The forward models of the resting potential, each written once, and their registry.
 
-Every model is a :class:`ForwardModel`: named inputs with units (see
-:mod:`vrest.parameters`) and either a closed-form voltage (NumPy or PyTensor) with
-its analytic gradient, or a net membrane current I(V) whose zeros are the steady
-states, with analytic partial derivatives for the implicit-function gradient.
+Every model is a :class:`ForwardModel` record: its named inputs (units and valid ranges
+in :mod:`vrest.parameters`), defaults, the parameters a fit estimates, and its formulas
+and solvers as callables. Its :attr:`~ForwardModel.kind` follows from the formulas:
+
+* closed form: ``voltage`` (NumPy or PyTensor) with its analytic ``gradient``. With a
+  net current, ``newton_setup`` and ``solve_if`` (GHK with Ca2+ permeant) V is solved
+  for instead wherever ``solve_if(inputs)`` holds;
+* monotone fixed point: a net current I(V) with exactly one zero, found from
+  ``newton_setup``;
+* multistable: a net current with possibly several zeros, the requested stable one
+  found by ``stable_state`` or by the scan over ``bounds``.
+
+The rest of vrest (the API, sensitivity runs, the PyTensor graphs, bistability, the
+fitting pipeline) asks the record, never a model's name. Adding a model is one module
+with its formulas plus :func:`register_model` (and
+:func:`vrest.parameters.register_parameter` for new input names).
+
+Dependency rule: ``vrest.models`` imports nothing from ``vrest.inference``, ``vrest.cli``,
+``vrest.study`` or ``vrest.folders``; only NumPy, Numba (the compiled kernel), and
+vrest's neutral modules (constants, backend, parameters, machine, cache). PyTensor and
+:mod:`vrest.symbolic` are imported lazily, by the symbolic hooks only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import hashlib
+import inspect
+import marshal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
+
+from ..parameters import PARAMS, PUMP_TERMS
 from .chord import chord_gradient, chord_voltage
 from .ghk import ghk_voltage, ghk_voltage_gradient
-from .ghk_general import ghk_ca_current, ghk_ca_partials, ghk_ca_setup
-from .kir_states import kir_stable_state
+from .ghk_general import ca_permeant, ghk_ca_current, ghk_ca_partials, ghk_ca_setup
+from .kir_states import kir_stable_state, kir_symbolic_state
 from .mullins_noda import mullins_noda_gradient, mullins_noda_voltage
 from .rectifying import (
     rectifying_ghk_current,
@@ -25,28 +49,52 @@ from .rectifying import (
     rectifying_kir_current,
     rectifying_kir_partials,
 )
+from .solver import check_branch, scan_stable_state, solve_increasing
 
 CONCENTRATIONS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k")
+
+CLOSED_FORM, MONOTONE, MULTISTABLE = "closed form", "monotone fixed point", "multistable"
+KINDS = (CLOSED_FORM, MONOTONE, MULTISTABLE)
+"""What a model's V is: a formula, the single zero of its net current, or one of several zeros."""
+
+
+def call_with(fn: Callable, values: dict):
+    """Call ``fn`` with the entries of ``values`` that it takes as parameters."""
+    params = inspect.signature(fn).parameters
+    return fn(**{k: v for k, v in values.items() if k in params})
 
 
 @dataclass(frozen=True)
 class ForwardModel:
-    """A resting-potential model: its inputs, defaults and formulas.
+    """A resting-potential model: its inputs, defaults, fitted parameters and formulas.
 
-    Closed-form models set ``voltage`` and ``gradient``. Fixed-point models set
-    ``current`` ((I, dI/dV) at V for the inputs), ``partials`` (dI/dx for every
-    input and ``v``) and, when I(V) is monotone (exactly one steady state),
-    ``newton_setup`` (bracket, start and I of V) for the fast solver; otherwise ``bounds`` gives a
-    voltage range (lo, hi) that contains every steady state and a scan step, and
-    ``stable_state`` (optional) finds the requested stable state without a scan
-    (``stable_state(values, branch) -> (V, stable-state count)``).
+    Formulas (all take the model's inputs by name):
+
+    * ``voltage`` -> V (mV) and ``gradient`` -> {x: dV/dx}: the closed form;
+    * ``current(v_mv, ...)`` -> (I, dI/dV) and ``partials(v_mv, ...)`` -> {x: dI/dx, "v": dI/dV}:
+      the net current (outward positive) whose zeros are the steady states;
+    * ``newton_setup`` (see :data:`vrest.models.solver.Setup`): bracket, start and residual
+      of the single zero, where I(V) is monotone;
+    * ``bounds`` -> (lo, hi, step) in mV: a range holding every zero and a scan step, where
+      there may be several; ``stable_state(values, branch)`` -> (V, stable-state count)
+      finds the requested stable one without the scan (optional);
+    * ``solve_if`` -> bool: where a closed-form model must be solved for instead;
+    * ``symbolic_state(tensors, branch)``: the zero as a PyTensor expression of the input
+      tensors (broadcast to one shape); default :class:`vrest.symbolic.SteadyStateOp`.
+
+    Fitting: ``fitted`` are the parameters a fit estimates by default (empty: not
+    fittable); ``priors`` the default priors of fitted names that have none in
+    :data:`vrest.inference.priors.DEFAULT_PRIORS`, as name -> (log_scale, mean, sd) of the
+    unconstrained parameter; ``offset_share``: two ratio parameters and an additive pump
+    offset (or none), so the offset-share coordinates of :mod:`vrest.inference.pymc_model` apply.
+    ``optional`` inputs may be left out; ``zero_only`` are accepted, as 0 only.
     """
 
     name: str
     title: str
     equation: str
     inputs: tuple[str, ...]
-    defaults: MappingProxyType
+    defaults: Mapping[str, float]
     voltage: Callable | None = None
     gradient: Callable | None = None
     current: Callable | None = None
@@ -54,103 +102,224 @@ class ForwardModel:
     newton_setup: Callable | None = None
     bounds: Callable | None = None
     stable_state: Callable | None = None
+    solve_if: Callable | None = None
+    symbolic_state: Callable | None = None
     optional: tuple[str, ...] = ()
-    zero_only: tuple[str, ...] = field(default=())
+    zero_only: tuple[str, ...] = ()
+    fitted: tuple[str, ...] = ()
+    priors: Mapping[str, tuple[bool, float, float]] = field(default_factory=dict)
+    offset_share: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("inputs", "optional", "zero_only", "fitted"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("defaults", "priors"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     @property
-    def is_fixed_point(self) -> bool:
-        """True when V is only defined as a zero of the net current (possibly several)."""
-        return self.voltage is None
+    def kind(self) -> str:
+        """One of :data:`KINDS`: "closed form", "monotone fixed point" or "multistable"."""
+        if self.voltage is not None:
+            return CLOSED_FORM
+        return MONOTONE if self.newton_setup is not None else MULTISTABLE
 
     def needs_solver(self, values: dict) -> bool:
-        """True when V must be solved for: fixed-point models, and GHK with Ca2+ permeant."""
-        return self.is_fixed_point or bool(self.current is not None and (values.get("p_ca", 0) != 0).any())
+        """Whether V at the inputs ``values`` is a zero to solve for rather than a formula."""
+        return self.kind != CLOSED_FORM or (self.solve_if is not None and bool(call_with(self.solve_if, values)))
+
+    def solve(self, values: dict, branch: str = "hyperpolarized") -> tuple[np.ndarray, np.ndarray]:
+        """(V in mV, number of stable states) at the validated inputs ``values``: the zero of the
+        net current (before any pump_mv offset); where there are several stable ones, the most
+        hyperpolarized or depolarized (``branch``). V is NaN where no state is stable (count 0);
+        raises :class:`vrest.models.solver.SolverError` where the solver fails."""
+        check_branch(branch)
+        if self.newton_setup is not None:
+            v = solve_increasing(self.newton_setup, values)
+            return v, np.ones(v.shape, dtype=int)
+        if self.stable_state is not None:
+            return self.stable_state(values, branch)
+        return scan_stable_state(self.current, self.bounds, values, branch)
+
+    def source_digest(self) -> str:
+        """A hash of the files that define this model's formulas outside vrest ("" for vrest's own
+        models, whose source is in every compiled model's cache key already), so that a compiled
+        log-density of an edited registered model is never taken from the cache."""
+        package, parts = Path(__file__).resolve().parents[1], set()
+        for fn in (getattr(self, f.name) for f in fields(self)):
+            if not callable(fn):
+                continue
+            path = inspect.getsourcefile(fn)
+            if path is None:  # defined without a file (e.g. python -c): its byte code
+                parts.add(marshal.dumps(fn.__code__))
+            elif package not in Path(path).resolve().parents:
+                parts.add(Path(path).read_bytes())
+        return hashlib.sha256(b"".join(sorted(parts))).hexdigest()[:16] if parts else ""
+
+    def implicit_gradient(self, values: dict, root: np.ndarray) -> dict[str, np.ndarray]:
+        """dV/dx = -(dI/dx)/(dI/dV) at the zero ``root`` (mV) of the net current, for every input
+        the partials cover; a pump_mv offset (V = root - pump_mv) adds dV/dpump_mv = -1."""
+        p = self.partials(root, **values)
+        grad = {name: -p[name] / p["v"] for name in self.inputs if name in p}
+        if "pump_mv" in values:
+            grad["pump_mv"] = -1.0
+        return grad
 
 
-def _m(name, title, equation, extra, defaults, **kw) -> ForwardModel:
-    return ForwardModel(name, title, equation, CONCENTRATIONS + extra, MappingProxyType(defaults), **kw)
+MODELS: dict[str, ForwardModel] = {}
+"""The models by name (as on the command line), filled by :func:`register_model`. The
+built-in rectifying-kir defaults are illustrative parameters (g in nS) with one stable
+state at K_o = 5.4 mM and bistability near 3-4 mM K_o in the mammalian-neuron preset;
+``--no-pump`` drops the pump term from a model's ``fitted``."""
 
 
-MODELS: dict[str, ForwardModel] = {
-    m.name: m
-    for m in (
-        _m(
-            "ghk",
-            "Goldman-Hodgkin-Katz voltage equation with pump offset",
-            "V = RT/F ln((K_o + p_na Na_o + p_cl Cl_i)/(K_i + p_na Na_i + p_cl Cl_o)) - pump_mv"
-            "  (with p_ca > 0: zero of the summed GHK currents incl. Ca2+, minus pump_mv)",
-            ("p_na", "p_cl", "pump_mv", "p_ca", "ca_o", "ca_i"),
-            {"p_na": 0.04, "p_cl": 0.45, "pump_mv": 0.0, "p_ca": 0.0},
-            voltage=ghk_voltage,
-            gradient=ghk_voltage_gradient,
-            current=ghk_ca_current,
-            partials=ghk_ca_partials,
-            newton_setup=ghk_ca_setup,
-            zero_only=("i_pump",),
-        ),
-        _m(
-            "mullins-noda",
-            "Mullins-Noda equation (GHK with pump coupling ratio r)",
-            "V = RT/F ln((r K_o + p_na Na_o + p_cl Cl_i)/(r K_i + p_na Na_i + p_cl Cl_o)) - pump_mv",
-            ("p_na", "p_cl", "pump_ratio", "pump_mv"),
-            {"p_na": 0.04, "p_cl": 0.45, "pump_ratio": 1.5, "pump_mv": 0.0},
-            voltage=mullins_noda_voltage,
-            gradient=mullins_noda_gradient,
-            zero_only=("i_pump",),
-        ),
-        _m(
-            "chord",
-            "Chord-conductance weighted mean of Nernst potentials with pump",
-            "V = (g_k E_K + g_na E_Na + g_cl E_Cl)/(g_k + g_na + g_cl) - pump_mv - i_pump/g_tot",
-            ("g_k", "g_na", "g_cl", "pump_mv", "i_pump", "g_tot"),
-            {"g_k": 1.0, "g_na": 0.05, "g_cl": 0.1, "pump_mv": 0.0, "i_pump": 0.0},
-            voltage=chord_voltage,
-            gradient=chord_gradient,
-            optional=("g_tot",),
-        ),
-        _m(
-            "rectifying-ghk",
-            "Rectifying-leak fixed point with GHK-rectified K+, Na+, Cl- conductances and pump",
-            "0 = I_GHK(V; perm_k, p_na, p_cl) + i_pump  <=>  V = E_eff(V) - i_pump/G(V)",
-            ("p_na", "p_cl", "perm_k", "i_pump"),
-            {"p_na": 0.04, "p_cl": 0.45, "perm_k": 1.0, "i_pump": 0.0},
-            current=rectifying_ghk_current,
-            partials=rectifying_ghk_partials,
-            newton_setup=rectifying_ghk_setup,
-            zero_only=("pump_mv",),
-        ),
-        _m(
-            "rectifying-kir",
-            "Rectifying-leak fixed point with inward-rectifier K+, ohmic Na+/Cl- and pump",
-            "0 = g_k (K_o/k_ref)^kir_n (V - E_K)/(1 + exp((V - E_K - v_half)/k_slope))"
-            " + g_na (V - E_Na) + g_cl (V - E_Cl) + i_pump",
-            ("g_k", "g_na", "g_cl", "v_half", "k_slope", "k_ref", "kir_n", "i_pump"),
-            {
-                "g_k": 1.0,
-                "g_na": 0.02,
-                "g_cl": 0.05,
-                "v_half": 10.0,
-                "k_slope": 10.0,
-                "k_ref": 5.4,
-                "kir_n": 0.5,
-                "i_pump": 0.0,
-            },
-            current=rectifying_kir_current,
-            partials=rectifying_kir_partials,
-            bounds=rectifying_kir_bounds,
-            stable_state=kir_stable_state,
-            zero_only=("pump_mv",),
-        ),
-    )
-}
-"""The models by CLI name. The rectifying-kir defaults are illustrative parameters
-(g in nS) with one stable state at K_o = 5.4 mM and bistability near 3-4 mM K_o
-in the mammalian-neuron preset."""
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _check(m: ForwardModel) -> None:
+    """ValueError (one line, naming the offender) unless ``m`` is a consistent record."""
+    if not m.name or m.name != _key(m.name):
+        raise ValueError(f"model: expected a lower-case name with '-' between words, got {m.name!r}")
+    if m.name in MODELS:
+        raise ValueError(f"model: {m.name!r} is already registered")
+    for what, names in (("inputs", m.inputs), ("optional", m.optional), ("zero_only", m.zero_only),
+                        ("fitted", m.fitted), ("defaults", m.defaults), ("priors", m.priors)):  # fmt: skip
+        unknown = [n for n in names if n not in PARAMS]
+        if unknown:
+            raise ValueError(f"{unknown[0]}: not a parameter (add it with vrest.parameters.register_parameter); "
+                             f"in {what} of model {m.name!r}")  # fmt: skip
+        outside = [n for n in names if what != "zero_only" and n not in m.inputs]
+        if outside:
+            raise ValueError(f"{outside[0]}: in {what} of model {m.name!r} but not one of its inputs")
+    for what, names in (("zero_only", m.zero_only), ("optional", m.optional)):
+        clash = [n for n in names if n in m.fitted or (what == "zero_only" and n in m.inputs)]
+        if clash:
+            raise ValueError(f"{clash[0]}: in {what} of model {m.name!r}, so it cannot be fitted or an input")
+    unfitted = [n for n in m.priors if n not in m.fitted]
+    if unfitted:
+        raise ValueError(f"{unfitted[0]}: has a prior in model {m.name!r} but is not fitted")
+    bad = [n for n, p in m.priors.items() if len(p) != 3 or not p[2] > 0]
+    if bad:
+        raise ValueError(f"{bad[0]}: prior of model {m.name!r} must be (log_scale, mean, sd > 0)")
+    if (m.voltage is None) != (m.gradient is None):
+        raise ValueError(f"model {m.name!r}: give both voltage and gradient, or neither")
+    if (m.current is None) != (m.partials is None):
+        raise ValueError(f"model {m.name!r}: give both current and partials, or neither")
+    if m.voltage is None and (m.current is None or (m.newton_setup is None and m.bounds is None)):
+        raise ValueError(f"model {m.name!r}: without a voltage it needs current, partials and newton_setup or bounds")
+    if m.solve_if is not None and (m.current is None or m.newton_setup is None):
+        raise ValueError(f"model {m.name!r}: solve_if needs current, partials and newton_setup")
+
+
+def register_model(model: ForwardModel) -> None:
+    """Add ``model`` to :data:`MODELS` (ValueError for a name already taken, an input not in
+    :data:`vrest.parameters.PARAMS`, or missing formulas). Everything downstream (predict,
+    gradient, sensitivity, symbolic graphs and, with ``fitted``, fitting) then takes it."""
+    _check(model)
+    MODELS[model.name] = model
 
 
 def get_model(name: str) -> ForwardModel:
     """The model called ``name`` (underscores accepted), or ``ValueError``."""
-    key = name.strip().lower().replace("_", "-")
+    key = _key(name)
     if key not in MODELS:
         raise ValueError(f"model: expected one of {', '.join(MODELS)}, got {name!r}")
     return MODELS[key]
+
+
+def fixable_inputs() -> tuple[str, ...]:
+    """The inputs a fit can be given fixed values for (flags, a study's ``[fixed]``), in
+    :data:`~vrest.parameters.PARAMS` order: every input of the fittable models (those with
+    ``fitted`` parameters) but K_o (the design's variable), fitted parameters, pump terms and
+    optional inputs."""
+    fittable = [m for m in MODELS.values() if m.fitted]
+    fitted = {n for m in fittable for n in m.fitted}
+    names = {n for m in fittable for n in m.inputs if n not in m.optional} - fitted - set(PUMP_TERMS) - {"k_o"}
+    return tuple(n for n in PARAMS if n in names)
+
+
+def _m(name, title, equation, extra, defaults, **kw) -> ForwardModel:
+    return ForwardModel(name, title, equation, CONCENTRATIONS + extra, defaults, **kw)
+
+
+for _model in (
+    _m(
+        "ghk",
+        "Goldman-Hodgkin-Katz voltage equation with pump offset",
+        "V = RT/F ln((K_o + p_na Na_o + p_cl Cl_i)/(K_i + p_na Na_i + p_cl Cl_o)) - pump_mv"
+        "  (with p_ca > 0: zero of the summed GHK currents incl. Ca2+, minus pump_mv)",
+        ("p_na", "p_cl", "pump_mv", "p_ca", "ca_o", "ca_i"),
+        {"p_na": 0.04, "p_cl": 0.45, "pump_mv": 0.0, "p_ca": 0.0},
+        voltage=ghk_voltage,
+        gradient=ghk_voltage_gradient,
+        current=ghk_ca_current,
+        partials=ghk_ca_partials,
+        newton_setup=ghk_ca_setup,
+        solve_if=ca_permeant,
+        zero_only=("i_pump",),
+        fitted=("p_na", "p_cl", "pump_mv"),
+        offset_share=True,
+    ),
+    _m(
+        "mullins-noda",
+        "Mullins-Noda equation (GHK with pump coupling ratio r)",
+        "V = RT/F ln((r K_o + p_na Na_o + p_cl Cl_i)/(r K_i + p_na Na_i + p_cl Cl_o)) - pump_mv",
+        ("p_na", "p_cl", "pump_ratio", "pump_mv"),
+        {"p_na": 0.04, "p_cl": 0.45, "pump_ratio": 1.5, "pump_mv": 0.0},
+        voltage=mullins_noda_voltage,
+        gradient=mullins_noda_gradient,
+        zero_only=("i_pump",),
+        fitted=("p_na", "p_cl"),
+        offset_share=True,
+    ),
+    _m(
+        "chord",
+        "Chord-conductance weighted mean of Nernst potentials with pump",
+        "V = (g_k E_K + g_na E_Na + g_cl E_Cl)/(g_k + g_na + g_cl) - pump_mv - i_pump/g_tot",
+        ("g_k", "g_na", "g_cl", "pump_mv", "i_pump", "g_tot"),
+        {"g_k": 1.0, "g_na": 0.05, "g_cl": 0.1, "pump_mv": 0.0, "i_pump": 0.0},
+        voltage=chord_voltage,
+        gradient=chord_gradient,
+        optional=("g_tot",),
+        fitted=("g_na", "g_cl", "pump_mv"),
+        offset_share=True,
+    ),
+    _m(
+        "rectifying-ghk",
+        "Rectifying-leak fixed point with GHK-rectified K+, Na+, Cl- conductances and pump",
+        "0 = I_GHK(V; perm_k, p_na, p_cl) + i_pump  <=>  V = E_eff(V) - i_pump/G(V)",
+        ("p_na", "p_cl", "perm_k", "i_pump"),
+        {"p_na": 0.04, "p_cl": 0.45, "perm_k": 1.0, "i_pump": 0.0},
+        current=rectifying_ghk_current,
+        partials=rectifying_ghk_partials,
+        newton_setup=rectifying_ghk_setup,
+        zero_only=("pump_mv",),
+        fitted=("p_na", "p_cl", "i_pump"),
+    ),
+    _m(
+        "rectifying-kir",
+        "Rectifying-leak fixed point with inward-rectifier K+, ohmic Na+/Cl- and pump",
+        "0 = g_k (K_o/k_ref)^kir_n (V - E_K)/(1 + exp((V - E_K - v_half)/k_slope))"
+        " + g_na (V - E_Na) + g_cl (V - E_Cl) + i_pump",
+        ("g_k", "g_na", "g_cl", "v_half", "k_slope", "k_ref", "kir_n", "i_pump"),
+        {
+            "g_k": 1.0,
+            "g_na": 0.02,
+            "g_cl": 0.05,
+            "v_half": 10.0,
+            "k_slope": 10.0,
+            "k_ref": 5.4,
+            "kir_n": 0.5,
+            "i_pump": 0.0,
+        },
+        current=rectifying_kir_current,
+        partials=rectifying_kir_partials,
+        bounds=rectifying_kir_bounds,
+        stable_state=kir_stable_state,
+        symbolic_state=kir_symbolic_state,
+        zero_only=("pump_mv",),
+        fitted=("g_na", "g_cl", "i_pump"),
+    ),
+):
+    register_model(_model)
+del _model

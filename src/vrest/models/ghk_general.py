@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import is_symbolic
 from ..constants import thermal_voltage_mv
 from .ghk import ghk_current_and_slope, ghk_current_partials, permeant_sums
 
@@ -45,13 +46,22 @@ def ghk_ca_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, 
 
 
 def ghk_ca_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv=0.0):
-    """(lo, hi, start, current_of_v): the zero lies between the monovalent GHK potential and E_Ca."""
+    """Solver setup (see :data:`vrest.models.solver.Setup`; flat input arrays): the zero lies
+    between the monovalent GHK potential and E_Ca (mV)."""
     vt = thermal_voltage_mv(temp_k)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     v_mono = vt * np.log(a_out / a_in)
     e_ca = vt / 2 * np.log(ca_o / ca_i)
 
-    def current_of_v(v):
-        return ghk_ca_current(v, k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca)
+    def current(v, rows):
+        i_mono, s_mono = ghk_current_and_slope(v, a_in[rows], a_out[rows], 1, temp_k[rows])
+        i_ca, s_ca = ghk_current_and_slope(v, ca_i[rows], ca_o[rows], 2, temp_k[rows], p_ca[rows])
+        return i_mono + i_ca, s_mono + s_ca
 
-    return np.minimum(v_mono, e_ca) - 1.0, np.maximum(v_mono, e_ca) + 1.0, v_mono, current_of_v, False
+    return np.minimum(v_mono, e_ca) - 1.0, np.maximum(v_mono, e_ca) + 1.0, v_mono, current, False
+
+
+def ca_permeant(p_ca=0.0) -> bool:
+    """Whether Ca2+ is permeant somewhere (p_ca != 0), so V needs the solver; a symbolic
+    p_ca (value unknown when the graph is built) counts as permeant."""
+    return is_symbolic(p_ca) or bool(np.any(np.asarray(p_ca) != 0))

@@ -1,7 +1,7 @@
 """Compiled (Numba) solve of the rectifying-kir model's stable states, point by point.
 
 The algorithm is the one described in :mod:`.kir_states`; the formulas are the Python
-functions of :mod:`.kir_states` and :mod:`.rectifying`, compiled here as they are
+functions of :mod:`.rectifying`, compiled here as they are
 (``register_jitable``), so they are written once. Importing this module imports Numba;
 the kernel is compiled on first call and cached in vrest's cache folder
 (:mod:`vrest.cache`) under a key that covers vrest's source and the
@@ -19,8 +19,15 @@ import numpy as np
 from numba.extending import overload, register_jitable
 
 from .. import cache as disk_cache
-from .kir_states import kir_curvature, newton_start, y2_residual
-from .rectifying import kir_net_current, kir_voltage_range, logistic_block, logistic_numpy
+from .rectifying import (
+    kir_curvature,
+    kir_net_current,
+    kir_voltage_range,
+    logistic_block,
+    logistic_numpy,
+    newton_start,
+    y2_residual,
+)
 from .solver import MAX_ITER, SAFEGUARD_AFTER, TOL_MV
 
 overload(logistic_block)(lambda x: logistic_numpy)  # the NumPy form, on a float
@@ -41,6 +48,7 @@ def _jit(function=None, *, nogil: bool = False):
         return numba.njit(cache=cache, nogil=nogil, error_model="numpy", fastmath={"arcp", "contract"})(fn)
 
     return compile_ if function is None else compile_(function)
+
 
 QUADRATIC_MV = 0.1
 """Newton steps (mV) below which :func:`_bracketed` trusts the observed quadratic contraction."""

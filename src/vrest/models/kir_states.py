@@ -16,8 +16,9 @@ zero above y2. Only the other extremum is then located, and not even that where 
 linear bound settles its sign (h >= 0 above E_K; h <= y2 between E_K and v2 = E_K + y2).
 The requested zero is then bracketed with exactly one sign change and found by
 bracketed Newton, so the states are those of :func:`vrest.steady_states` without its
-voltage scan. The compiled kernel :mod:`.kir_kernel` does this point by point; the
-formulas it evaluates are the functions here and in :mod:`.rectifying`.
+voltage scan. The formulas are in :mod:`.rectifying`; the compiled kernel
+:mod:`.kir_kernel` evaluates them point by point; this module drives it (threads, cache
+mark, errors) and gives the model's symbolic steady state.
 """
 
 from __future__ import annotations
@@ -28,40 +29,8 @@ from functools import cache
 import numpy as np
 
 from ..machine import solver_threads
-from .rectifying import kir_lumped_terms, logistic_block
-from .solver import CHUNK, MAX_ITER, TOL_MV, SolverError, check_branch
-
-
-def kir_curvature(v, e_k, g_max, v_half, k_slope):
-    """I''(V) of the net current (g per mV; nS/mV for g in nS)."""
-    y = v - e_k
-    f = logistic_block((y - v_half) / k_slope)
-    return g_max * f * (1.0 - f) / k_slope * (y * (1.0 - 2.0 * f) - 2.0 * k_slope) / k_slope
-
-
-def y2_residual(y, v_half, k_slope):
-    """(value, slope) of y (1 - 2 f(y)) - 2k, whose zero y2 (mV above E_K) is the inflection
-    of I; it increases on [max(v_half, 0), max(v_half, 0) + 4k], which holds y2."""
-    f = logistic_block((y - v_half) / k_slope)
-    return y * (1.0 - 2.0 * f) - 2.0 * k_slope, (1.0 - 2.0 * f) + 2.0 * y * f * (1.0 - f) / k_slope
-
-
-def newton_start(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, upper):
-    """Where (mV) Newton starts toward a lower state: Halley's step from E_K, where
-    I = g_L (E_K - E_L) + i_pump, I' = g_max f0 + g_L and I'' = -2 g_max f0 (1 - f0)/k
-    (f0 the block at E_K; Newton's step where Halley's correction is large); toward an
-    ``upper`` state: the zero of I with the K+ conductance fully blocked."""
-    if upper:
-        return e_lin - i_pump / g_lin
-    f0 = logistic_block(-v_half / k_slope)
-    current, slope = g_lin * (e_k - e_lin) + i_pump, g_max * f0 + g_lin
-    curvature = -2.0 * g_max * f0 * (1.0 - f0) / k_slope
-    denominator = slope * slope - 0.5 * current * curvature  # Halley: slope^2 (1 - correction)
-    return e_k - current * slope / (denominator if denominator > 0.5 * slope * slope else slope * slope)
-
-
-LUMPED_INPUTS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
-"""The inputs of :func:`kir_lumped_terms`."""
+from .rectifying import LUMPED_INPUTS, kir_lumped_terms, rectifying_kir_bounds, rectifying_kir_current
+from .solver import CHUNK, MAX_ITER, TOL_MV, SolverError, check_branch, scan_stable_state
 
 
 def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +38,15 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
 
     ``values`` are the validated model inputs (see :func:`vrest.resolve_inputs`);
     ``branch`` is "hyperpolarized" (the most negative stable state, as
-    :func:`vrest.predict`) or "depolarized". Requires g_na + g_cl > 0. Every point is
-    solved on its own, so its result does not depend on the others; chunks of CHUNK
-    points (lumped terms and solve stay in cache) run on :func:`solver_threads` threads.
-    Raises :class:`SolverError` if a point has no zero in range.
+    :func:`vrest.predict`) or "depolarized". Every point is solved on its own, so its
+    result does not depend on the others; chunks of CHUNK points (lumped terms and solve
+    stay in cache) run on :func:`solver_threads` threads. Raises :class:`SolverError` if a
+    point has no zero in range. Without a leak (g_na + g_cl = 0 somewhere) the kernel does
+    not apply and the steady-state scan answers instead (V NaN where no state is stable).
     """
     check_branch(branch)
+    if not np.all(np.asarray(values["g_na"] + values["g_cl"]) > 0):
+        return scan_stable_state(rectifying_kir_current, rectifying_kir_bounds, values, branch)
     shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
     x = {k: np.broadcast_to(a, shape).ravel() if np.ndim(a) else a for k, a in values.items()}
     size = int(np.prod(shape))
@@ -95,6 +67,16 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
             solve(part)
     _raise_if_any_failed(count)
     return v.reshape(shape), count.reshape(shape)
+
+
+def kir_symbolic_state(named: dict, branch: str):
+    """The requested stable state (mV) as a PyTensor expression of the model's input tensors
+    ``named`` (broadcast to one shape; g_na + g_cl > 0): :class:`vrest.symbolic.KirStateOp`
+    on the lumped terms, whose compiled form calls the kernel without Python."""
+    from ..symbolic import KirStateOp
+
+    lumped = kir_lumped_terms(**{k: named[k] for k in LUMPED_INPUTS})
+    return KirStateOp(branch)(*lumped, named["i_pump"], named["v_half"], named["k_slope"])
 
 
 def kir_state_of_terms(terms: list[np.ndarray], branch: str) -> np.ndarray:

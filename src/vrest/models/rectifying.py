@@ -15,7 +15,10 @@ Two conductance sets are provided:
   monotone in V, so it has exactly one steady state.
 * ``rectifying-kir``: inward-rectifier K+
   g_K(V) = g_k (K_o/K_ref)^n / (1 + exp((V - E_K - V_half)/k)) with ohmic Na+ and
-  Cl- background conductances; it can have several steady states.
+  Cl- background conductances; it can have several steady states. Its formulas,
+  including those of the shape of I(V) that its stable-state solve uses (curvature,
+  inflection, Newton start), are here; :mod:`.kir_kernel` compiles them and
+  :mod:`.kir_states` drives that kernel.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def rectifying_ghk_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na
 
 
 def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0):
-    """Solver setup (see :data:`vrest.models.solver.Setup`) for the single zero of the net current.
+    """Solver setup (see :data:`vrest.models.solver.Setup`; flat input arrays) for the single zero of the net current.
 
     Since I = perm_k B(u) (A_in e^u - A_out) + I_pump with B > 0 (u = V/V_T), the
     zero is that of H(V) = A_in e^u - A_out + (I_pump/perm_k)/B(u), which for an
@@ -103,9 +106,9 @@ def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, p
 
     reach = np.abs(i_pump) * vt / (perm_k * np.minimum(a_in, a_out)) + 1.0
 
-    def current(v):
-        i, slope = ghk_current_and_slope(v, a_in, a_out, 1, temp_k, perm_k)
-        return i + i_pump, slope
+    def current(v, rows):
+        i, slope = ghk_current_and_slope(v, a_in[rows], a_out[rows], 1, temp_k[rows], perm_k[rows])
+        return i + i_pump[rows], slope
 
     return v0 - reach, v0 + reach, v0, current, False
 
@@ -118,12 +121,6 @@ def _kir_terms(v_mv, k_o, k_i, temp_k, g_k, k_ref, kir_n, v_half, k_slope):
     e_k = nernst_mv(k_o, k_i, 1, temp_k)
     x = (v_mv - e_k - v_half) / k_slope
     return e_k, g_k * (k_o / k_ref) ** kir_n, x, logistic_block(x), v_mv - e_k
-
-
-def kir_conductance(v_mv, k_o, k_i, temp_k, g_k, k_ref=5.4, kir_n=0.5, v_half=0.0, k_slope=10.0):
-    """Inward-rectifier K+ chord conductance g_k (K_o/K_ref)^n / (1 + exp((V - E_K - V_half)/k))."""
-    _, g_max, _, f, _ = _kir_terms(v_mv, k_o, k_i, temp_k, g_k, k_ref, kir_n, v_half, k_slope)
-    return g_max * f
 
 
 def kir_net_current(v_mv, e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
@@ -147,6 +144,38 @@ def kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, 
     weighted = g_na * nernst_mv(na_o, na_i, 1, temp_k) + g_cl * nernst_mv(cl_o, cl_i, -1, temp_k)
     e_lin = xp.where(g_lin > 0, weighted / xp.where(g_lin > 0, g_lin, 1.0), 0.0)
     return nernst_mv(k_o, k_i, 1, temp_k), g_k * (k_o / k_ref) ** kir_n, g_lin, e_lin
+
+
+def kir_curvature(v, e_k, g_max, v_half, k_slope):
+    """I''(V) of the net current (g per mV; nS/mV for g in nS)."""
+    y = v - e_k
+    f = logistic_block((y - v_half) / k_slope)
+    return g_max * f * (1.0 - f) / k_slope * (y * (1.0 - 2.0 * f) - 2.0 * k_slope) / k_slope
+
+
+def y2_residual(y, v_half, k_slope):
+    """(value, slope) of y (1 - 2 f(y)) - 2k, whose zero y2 (mV above E_K) is the inflection
+    of I; it increases on [max(v_half, 0), max(v_half, 0) + 4k], which holds y2."""
+    f = logistic_block((y - v_half) / k_slope)
+    return y * (1.0 - 2.0 * f) - 2.0 * k_slope, (1.0 - 2.0 * f) + 2.0 * y * f * (1.0 - f) / k_slope
+
+
+def newton_start(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, upper):
+    """Where (mV) Newton starts toward a lower state: Halley's step from E_K, where
+    I = g_L (E_K - E_L) + i_pump, I' = g_max f0 + g_L and I'' = -2 g_max f0 (1 - f0)/k
+    (f0 the block at E_K; Newton's step where Halley's correction is large); toward an
+    ``upper`` state: the zero of I with the K+ conductance fully blocked."""
+    if upper:
+        return e_lin - i_pump / g_lin
+    f0 = logistic_block(-v_half / k_slope)
+    current, slope = g_lin * (e_k - e_lin) + i_pump, g_max * f0 + g_lin
+    curvature = -2.0 * g_max * f0 * (1.0 - f0) / k_slope
+    denominator = slope * slope - 0.5 * current * curvature  # Halley: slope^2 (1 - correction)
+    return e_k - current * slope / (denominator if denominator > 0.5 * slope * slope else slope * slope)
+
+
+LUMPED_INPUTS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", "g_na", "g_cl", "k_ref", "kir_n")
+"""The inputs of :func:`kir_lumped_terms`."""
 
 
 def rectifying_kir_current(

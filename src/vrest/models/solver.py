@@ -4,7 +4,8 @@
   by Newton's method safeguarded by bisection inside a bracket, in chunks.
 * :func:`all_zeros`: every zero of a current on a voltage range, found by a grid
   scan that splits each grid cell at its interior extremum (so that two zeros in
-  one cell are still separated) followed by bracketed Newton refinement.
+  one cell are still separated) followed by bracketed Newton refinement;
+  :func:`scan_stable_state` picks the requested stable one from them.
 """
 
 from __future__ import annotations
@@ -110,8 +111,10 @@ Setup = Callable[..., tuple]
 """setup(**inputs) -> (lo, hi, start, residual, convex): a bracket, a first guess, an
 increasing function of V (value, slope) that vanishes at the steady state, and
 whether it is convex with the start at or right of the zero (plain Newton then
-converges monotonically, without the bracket). A convex residual is called as
-``residual(v, rows)`` for the input rows ``rows``, otherwise as ``residual(v)``."""
+converges monotonically, without the bracket). The inputs are flat arrays of one
+length; the residual is called as ``residual(v, rows)`` with ``v`` at the input rows
+``rows`` (an index array or ``slice(None)``), so the solver can go on with the
+unfinished points alone without running ``setup`` again."""
 
 
 def _newton_convex(fn: Callable, x, what: str):
@@ -147,10 +150,10 @@ def solve_increasing(setup: Setup, inputs: dict, what: str = "steady state") -> 
             out[start : start + CHUNK] = _newton_convex(residual, x0, what)
         else:
 
-            def restrict(rows: np.ndarray, chunk: dict = chunk) -> Callable:
-                return setup(**{k: v[rows] for k, v in chunk.items()})[3]
+            def restrict(rows: np.ndarray | slice, residual: Callable = residual) -> Callable:
+                return lambda v_mv: residual(v_mv, rows)
 
-            out[start : start + CHUNK] = _newton_in_bracket(residual, lo, hi, x0, what, restrict)
+            out[start : start + CHUNK] = _newton_in_bracket(restrict(slice(None)), lo, hi, x0, what, restrict)
     return out.reshape(shape)
 
 
@@ -220,6 +223,21 @@ def all_zeros(current: Current, inputs: dict, v_min=-200.0, v_max=100.0, step=1.
         slope=s_out,
         count=np.isfinite(v_out).sum(axis=-1),
     )
+
+
+def scan_stable_state(current: Current, bounds: Callable, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
+    """(V in mV, number of stable states) by the scan of :func:`all_zeros` on the range and step
+    ``bounds(**values)`` -> (lo, hi, step) (mV): the most hyperpolarized or depolarized
+    (``branch``) stable zero of ``current``; V is NaN where there is none (count 0)."""
+    check_branch(branch)
+    shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
+    lo, hi, step = bounds(**values)
+    states = all_zeros(current, values, lo, hi, step)
+    count = states.n_stable.reshape(shape)
+    stable = np.where(states.stable, states.v_mv, np.nan)
+    pick = np.nanmin if branch == "hyperpolarized" else np.nanmax
+    v = np.where(count > 0, pick(np.where(count[..., None] > 0, stable, 0.0), axis=-1), np.nan)  # no all-NaN rows
+    return v.reshape(shape), count
 
 
 def _zeros_on_grid(current: Current, flat: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

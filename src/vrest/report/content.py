@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..bistability import K_O_SCAN_MM, can_be_bistable
 from . import figures as F
-from .assess import methods, verdict
+from .assess import adequacy_text, headline, methods, residual_levels, shared_misses, verdict
 from .blocks import Block, Bullets, Fig, Heading, Para, Table, Verdict
-from .kalaemia import KALAEMIA_MM, Bistability, bistability, kalaemia_table
+from .kalaemia import KALAEMIA_MM, Bistability, Inputs, bistability, kalaemia_table, v_rest
 from .load import (
     CITATIONS,
     FitRun,
     Observations,
     SensitivityRun,
     condition_inputs,
+    draws,
     membrane_draws,
     observations,
     priors,
@@ -45,17 +48,57 @@ def assemble(fits: list[FitRun], sens: list[SensitivityRun]) -> tuple[list[Block
     figs: dict[str, Figure] = {}
     if fits:
         obs = observations(fits[0])
+        comparison = _compare(fits)
+        levels = {fit.label: residual_levels(fit, obs) for fit in fits}
+        misses = shared_misses(levels)
         kalaemia = {fit.label: _kalaemia_analysis(fit, obs) for fit in fits}
-        blocks += _data(fits, obs) + _assumptions(fits) + _curve(fits, obs, kalaemia, figs)
+        blocks += _headline(fits, comparison, levels, misses)
+        blocks += _data(fits, obs) + _assumptions(fits) + _curve(fits, obs, kalaemia, misses, figs)
         blocks += _parameters(fits, figs) + _diagnostics(fits, figs)
-        if len(fits) > 1:
-            blocks += _comparison(fits)
+        if comparison is not None:
+            blocks += _comparison(comparison)
         blocks += _derived(fits) + _kalaemia(kalaemia) + _structure(fits)
     if sens:
-        blocks += _sensitivity(sens, figs)
+        blocks += _sensitivity(sens, fits, obs if fits else None, figs)
     blocks += [Heading("Methods"), Para("A paragraph to adapt for a paper's methods section:"),
                *[Para(p) for p in methods(fits, sens)]]  # fmt: skip
     return blocks, figs
+
+
+def _compare(fits: list[FitRun]) -> pd.DataFrame | None:
+    """The PSIS-LOO comparison (best first) when there are several fits."""
+    from ..inference.compare import compare_fits
+
+    return compare_fits([f.folder for f in fits]) if len(fits) > 1 else None
+
+
+def _headline(fits: list[FitRun], comparison: pd.DataFrame | None, levels: dict[str, pd.DataFrame | None],
+              misses: list[str]) -> list[Block]:  # fmt: skip
+    """The opening: the best model, its key parameters with 90 % intervals, a verdict and the next step."""
+    best = next(f for f in fits if f.label == comparison.iloc[0]["fit"]) if comparison is not None else fits[0]
+    if comparison is not None:
+        second = comparison.iloc[1]
+        lead, dse = -float(second["elpd_diff"]), float(second["dse"])
+        clear = "a clear lead" if lead > 2 * dse else "less than twice its standard error: not a clear lead"
+        why = (f"Best model: {best.label}, first of {len(fits)} by PSIS-LOO (ahead of {second['fit']} by "
+               f"{lead:.1f} +- {dse:.1f} elpd, {clear}).")  # fmt: skip
+    else:
+        why = f"One model fitted: {best.label}."
+    units = {p.name: p.unit for p in priors(best)} | {"sigma_mv": "mV"}
+    key = best.summary[["parameter", "q50", "q5", "q95"]].rename(columns={"q50": "median"})
+    key.insert(1, "unit", [units.get(n, "") for n in key["parameter"]])
+    if best.info.get("hierarchical"):
+        why += " Hierarchical fit: the population values are below, each cell's under Parameters."
+    h = headline(best, levels.get(best.label))
+    text = f"{h.colour.capitalize()}: " + ("; ".join(h.reasons) if h.reasons else "sampling converged and the "
+                                           "curve follows the data; no implausible value") + "."  # fmt: skip
+    blocks: list[Block] = [Heading("Summary"), Para(why),
+                           Table(key, "Key parameters of the best model: posterior median and central 90 % "
+                                      "credible interval (q5-q95)."),
+                           Verdict(h.colour, text)]  # fmt: skip
+    if misses:
+        blocks.append(Verdict("amber", adequacy_text([f.label for f in fits], misses)))
+    return blocks + [Para(f"Next step: {h.next_step}")]
 
 
 def _data(fits: list[FitRun], obs: Observations) -> list[Block]:
@@ -92,7 +135,7 @@ def _assumptions(fits: list[FitRun]) -> list[Block]:
     return blocks
 
 
-def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaResult | None],
+def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaResult | None], misses: list[str],
            figs: dict[str, Figure]) -> list[Block]:  # fmt: skip
     ranges = {(label, cond): b.median_range() for label, result in kalaemia.items() if result
               for cond, (_, b) in result.items() if b is not None}  # fmt: skip
@@ -102,15 +145,53 @@ def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaRe
         Heading("V_m against log10 K_o"),
         Fig("vm_vs_k_o", "Data (error bars where the file gives them), posterior predictive median of the model V_m "
                          "with 50 % and 90 % credible bands per fitted model and condition, and the Nernst "
-                         "potential of K+ at the assumed K_i and temperature. Hatched: the bistable K_o range "
+                         "potential of K+ at the assumed K_i (its posterior median where K_i was fitted) and "
+                         "temperature. Hatched: the bistable K_o range "
                          "(posterior medians of its bounds) of a model whose posterior is bistable with "
                          "probability >= 0.5; there the curve follows the hyperpolarised state."),
     ]  # fmt: skip
+    for fit in fits:
+        curves = _cell_curves(fit, obs)
+        if curves:
+            name = f"cells_{slug(fit.label)}"
+            figs[name] = F.cells_figure(fit, obs, curves)
+            blocks.append(Fig(name, f"{fit.label}, hierarchical: each cell's data (markers) and the median of its own "
+                                    "posterior curve (same colour), at its condition's assumed inputs."))  # fmt: skip
     if obs.origin == "file":
         figs["residuals"] = F.residuals_figure(fits, obs)
         blocks.append(Fig("residuals", "Residuals: observed V_m minus the posterior predictive median, with the "
                                        "90 % predictive interval of a new measurement."))  # fmt: skip
+    if misses:
+        blocks.append(Verdict("amber", adequacy_text([f.label for f in fits], misses)))
     return blocks
+
+
+def cell_parameters(fit: FitRun) -> list[str]:
+    """The fitted inputs with per-cell draws (``<name>_cell``) in a hierarchical fit's posterior."""
+    return [n for n in [*F.membrane_parameters(fit), *fit.info.get("uncertain", [])]
+            if f"{n}_cell" in fit.tree["posterior"]]  # fmt: skip
+
+
+def _cell_curves(fit: FitRun, obs: Observations) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per cell of a hierarchical fit: (K_o grid in mM, median V_m of the cell's own parameter draws in mV) at its
+    condition's inputs (its first row's condition). Empty for pooled fits or when the data file was not found."""
+    names = cell_parameters(fit)
+    inputs = condition_inputs(fit, obs) if names and "cell" in obs.table else None
+    if not inputs:
+        return {}
+    population = membrane_draws(fit, MAX_DRAWS)
+    per_cell = {n: draws(fit, f"{n}_cell", MAX_DRAWS) for n in names}
+    labels = [str(c) for c in fit.tree["posterior"][f"{names[0]}_cell"]["cell"].values]
+    out = {}
+    for i, cell in enumerate(labels):
+        rows = obs.table[obs.table["cell"].astype(str) == cell]
+        if rows.empty:
+            continue
+        given: Inputs = inputs[str(rows["condition"].iloc[0])]
+        k = np.geomspace(rows["K_o_mM"].min() / 1.5, rows["K_o_mM"].max() * 1.5, 40)
+        params = population | {n: v[..., i].ravel() for n, v in per_cell.items()}
+        out[cell] = (k, np.median(v_rest(fit.info["model"], params, given, k, fit.info["preset"]), axis=0))
+    return out
 
 
 def _parameters(fits: list[FitRun], figs: dict[str, Figure]) -> list[Block]:
@@ -129,6 +210,35 @@ def _parameters(fits: list[FitRun], figs: dict[str, Figure]) -> list[Block]:
             figs[f"pairs_{key}"] = F.pair_figure(fit, ps)
             blocks.append(Fig(f"pairs_{key}", f"{fit.label}: pair plot of the membrane parameters; a ridge or a "
                                               "strong correlation marks a combination the data do not separate."))  # fmt: skip
+        blocks += _cells(fit)
+    return blocks
+
+
+def _cells(fit: FitRun) -> list[Block]:
+    """A hierarchical fit's per-cell posteriors (mean and 90 % interval) and between-cell sds."""
+    names = cell_parameters(fit)
+    if not names:
+        return []
+    post = fit.tree["posterior"]
+    table = pd.DataFrame({"cell": [str(c) for c in post[f"{names[0]}_cell"]["cell"].values]})
+    for n in names:
+        v = np.asarray(post[f"{n}_cell"].transpose(..., "cell").values).reshape(-1, len(table))
+        q5, q95 = np.quantile(v, [0.05, 0.95], axis=0)
+        table[f"{n} mean [90 % CI]"] = [f"{m:.4g} [{a:.4g}, {b:.4g}]" for m, a, b in zip(v.mean(axis=0), q5, q95,
+                                                                                        strict=True)]  # fmt: skip
+    log = {p.name: p.log_scale for p in priors(fit)}
+    units = {p.name: p.unit for p in priors(fit)}
+    sds = [{"parameter": n, "scale": "natural log" if log.get(n) else units.get(n, ""),
+            "mean": float(d.mean()), "q5": float(np.quantile(d, 0.05)), "q95": float(np.quantile(d, 0.95))}
+           for n in names if f"{n}_between_cell_sd" in post
+           for d in [np.asarray(post[f"{n}_between_cell_sd"].values).ravel()]]  # fmt: skip
+    blocks: list[Block] = [Heading(f"{fit.label}: each cell", 4),
+                           Table(table, f"Each of the {len(table)} cells' own parameters: posterior mean and central "
+                                        "90 % credible interval (q5-q95).")]  # fmt: skip
+    if sds:
+        blocks.append(Table(pd.DataFrame(sds), "Between-cell sd: the spread of the cells' values (sd across the "
+                                               "fitted cells, on the sampling scale: natural log for ratios, mV for "
+                                               "the pump), posterior mean and 90 % interval."))  # fmt: skip
     return blocks
 
 
@@ -147,10 +257,7 @@ def _diagnostics(fits: list[FitRun], figs: dict[str, Figure]) -> list[Block]:
     return blocks
 
 
-def _comparison(fits: list[FitRun]) -> list[Block]:
-    from ..inference.compare import compare_fits
-
-    table = compare_fits([f.folder for f in fits])
+def _comparison(table: pd.DataFrame) -> list[Block]:
     best = table.iloc[0]["fit"]
     return [Heading("Model comparison (PSIS-LOO)"),
             Para(f"Expected log predictive density by Pareto-smoothed leave-one-out cross-validation, best first "
@@ -160,13 +267,28 @@ def _comparison(fits: list[FitRun]) -> list[Block]:
 
 
 def _derived(fits: list[FitRun]) -> list[Block]:
-    frames = [f.derived.assign(fit=f.label) for f in fits]
-    table = pd.concat(frames, ignore_index=True)
-    table = table[["fit", *[c for c in table.columns if c != "fit"]]]
+    """One row per fit, condition and K_o level, one column per quantity (median [q5, q95]). Reads both derived.csv
+    layouts: one K_o per condition (older fits) and one row per condition x K_o level x quantity."""
+    frames = []
+    for f in fits:
+        d = f.derived.assign(fit=f.label, condition=f.derived["condition"].astype(str))
+        if "K_o_mM" not in d:
+            d["K_o_mM"] = ""
+        d["value"] = [f"{m:.4g} [{a:.4g}, {b:.4g}]" for m, a, b in zip(d["q50"], d["q5"], d["q95"], strict=True)]
+        frames.append(d)
+    long = pd.concat(frames, ignore_index=True)
+    keys = ["fit", "condition", "K_o_mM"]
+    table = long.drop_duplicates([*keys, "quantity"]).set_index([*keys, "quantity"])["value"].unstack("quantity")
+    table = table[list(dict.fromkeys(long["quantity"]))].reset_index()
+    table = table.set_index(keys).loc[list(dict.fromkeys(zip(*(long[k] for k in keys))))].reset_index()
+    table.columns.name = None
+    levels = long.groupby(["fit", "condition"], sort=False)["K_o_mM"].nunique()
+    where = ("at each recorded K_o level" if levels.max() > 1 else
+             "at its first K_o (this fit folder holds one K_o per condition; a newer vrest fit gives every level)")  # fmt: skip
     return [Heading("Derived quantities"),
-            Table(table, "Per condition at its first K_o: V_rest, Nernst potentials E_i, driving forces V - E_i "
-                         "(and pump current and ATP rate when a total conductance was given); mean, median and "
-                         "90 % interval.")]  # fmt: skip
+            Table(table, f"Per fit and condition {where}: V_rest, Nernst potentials E_i, driving forces V - E_i "
+                         "(and pump current and ATP rate when a total conductance was given); posterior median "
+                         "[central 90 % interval].")]  # fmt: skip
 
 
 def _kalaemia_analysis(fit: FitRun, obs: Observations) -> KalaemiaResult | None:
@@ -230,13 +352,15 @@ def _structure(fits: list[FitRun]) -> list[Block]:
     return blocks
 
 
-def _sensitivity(runs: list[SensitivityRun], figs: dict[str, Figure]) -> list[Block]:
+def _sensitivity(runs: list[SensitivityRun], fits: list[FitRun], obs: Observations | None,
+                 figs: dict[str, Figure]) -> list[Block]:  # fmt: skip
     blocks: list[Block] = [Heading("Sensitivity")]
     for run in runs:
         key = slug(run.folder.name)
         st = run.info.get("settings", {})
         figs[f"sobol_{key}"] = F.sobol_figure(run)
         blocks += [Heading(f"{run.folder.name}: model {st.get('model')}, N = {st.get('n')}, seed {st.get('seed')}", 3),
+                   *_scenario_inputs(run, fits, obs),
                    Fig(f"sobol_{key}", "First-order (S1) and total (ST) Sobol' indices of V_rest over each "
                                        "scenario, with their confidence intervals.")]  # fmt: skip
         if F.has_per_k_o(run):
@@ -252,6 +376,99 @@ def _sensitivity(runs: list[SensitivityRun], figs: dict[str, Figure]) -> list[Bl
         blocks += [Bullets(tuple(f"{r['scenario']}: {r['multistable_runs']} run(s) had two stable states "
                                  "(inside the model's bistable range); the hyperpolarised state was used"
                                  for r in multistable) + tuple(run.info.get("findings", [])))]  # fmt: skip
+    return blocks
+
+
+def _posterior_fit(run: SensitivityRun, fits: list[FitRun]) -> FitRun | None:
+    """The reported fit whose posterior ``run`` drew its parameters from (same folder, else same data and model)."""
+    post = run.info.get("posterior") or {}
+    where = Path(str(post.get("fit_dir", "")))
+    for base in (Path(), run.folder, run.folder.parent):
+        match = [f for f in fits if (base / where).resolve() == f.folder.resolve()]
+        if match:
+            return match[0]
+    same = [f for f in fits if f.sha256 == post.get("data_sha256") and f.info["model"] == post.get("fit_model")]
+    return same[0] if len(same) == 1 else None
+
+
+def _law(spec: dict) -> tuple[str, tuple[float, float] | None]:
+    """A scenario input's law in words, and its support (low, high) where bounded."""
+    numbers = {k: v for k, v in spec.items() if k not in ("name", "dist", "group", "source") and not isinstance(v, str)}
+    text = f"{spec.get('dist', '?')} " + ", ".join(f"{k} {v:g}" if isinstance(v, int | float) else f"{k} {v}"
+                                                   for k, v in numbers.items())  # fmt: skip
+    bounded = isinstance(spec.get("low"), int | float) and isinstance(spec.get("high"), int | float)
+    return text.strip(), (float(spec["low"]), float(spec["high"])) if bounded else None
+
+
+def _fit_values(fit: FitRun | None, post: dict, name: str) -> dict[str, float]:
+    """The fit's numeric assumptions for input ``name``, by where they apply (all rows, or a condition)."""
+    if fit is None:
+        value = (post.get("fit_assumed") or {}).get(name)
+        return {"all rows": float(value)} if isinstance(value, int | float) else {}
+    return {a["applies_to"]: float(a["value"]) for a in fit.info.get("assumptions", [])
+            if a["input"] == name and isinstance(a["value"], int | float)}  # fmt: skip
+
+
+def _scenario_inputs(run: SensitivityRun, fits: list[FitRun], obs: Observations | None) -> list[Block]:
+    """For a sensitivity run drawn from a fit's posterior: each scenario's inputs (law and range, fixed values,
+    preset), the fit's assumptions beside them, and where the two differ."""
+    post = run.info.get("posterior")
+    if not post:
+        return []
+    from ..models import get_model
+    from ..presets import get_preset
+
+    fit = _posterior_fit(run, fits)
+    fit_preset = fit.info.get("preset") if fit is not None else post.get("fit_preset")
+    drawn = set(post.get("parameters", []))
+    rows, differ = [], {}
+    for sc in run.info.get("scenarios", []):
+        laws = {i["name"]: i for i in sc.get("inputs", []) if i.get("name") != "posterior"}
+        preset = get_preset(sc["preset"]).values() if sc.get("preset") else {}
+        for name in get_model(sc.get("model") or post.get("fit_model")).inputs:
+            if name in drawn:
+                used, support = "posterior draws of the fit", None
+            elif name in laws:
+                used, support = _law(laws[name])
+            elif name in sc.get("fixed", {}):
+                value = float(sc["fixed"][name])
+                used, support = f"fixed {value:g}", (value, value)
+            elif name in preset:
+                used, support = f"preset {sc['preset']}: {preset[name]:g}", (preset[name], preset[name])
+            else:
+                used, support = "model default", None
+            values = _fit_values(fit, post, name)
+            text = "; ".join(f"{v:g} ({k})" for k, v in values.items())
+            if name in drawn:
+                text = "fitted (posterior)"
+            elif name == "k_o" and obs is not None and obs.origin == "file":
+                lo, hi = obs.table["K_o_mM"].min(), obs.table["K_o_mM"].max()
+                text = f"recorded {lo:.3g}-{hi:.3g} mM"
+                if support is not None and not lo <= support[0] <= support[1] <= hi:
+                    values = {"extrapolated": support[0]}  # the scenario reaches K_o the fit never saw
+            off = [v for k, v in values.items() if support is not None and (name != "k_o" or k == "extrapolated")
+                   and (k == "extrapolated"
+                        or not support[0] - 1e-9 * abs(support[0]) <= v <= support[1] + 1e-9 * abs(support[1]))]
+            rows.append({"scenario": sc.get("name"), "input": name, "scenario value": used, "fit assumed": text,
+                         "differs": "yes" if off else ""})  # fmt: skip
+            if off:
+                differ.setdefault(f"{name} {used} where the fit {'saw' if name == 'k_o' else 'assumed'} {text}",
+                                  []).append(sc.get("name"))  # fmt: skip
+        if sc.get("preset") and fit_preset and sc["preset"] != fit_preset:
+            differ.setdefault(f"preset {sc['preset']} where the fit used preset {fit_preset}", []).append(sc.get("name"))
+    source = f"the fit {fit.label}" if fit is not None else f"the fit in {post.get('fit_dir')} (not in this report)"
+    blocks: list[Block] = [
+        Para(f"Membrane parameters ({', '.join(sorted(drawn))}) were drawn jointly from the posterior of {source} "
+             f"(preset {fit_preset}); every other input came from the scenario, as listed."),
+        Table(pd.DataFrame(rows), "Each scenario's inputs: the law and range (or fixed or preset value) the Sobol' "
+                                  "study used, the fit's assumption beside it, and whether the fit's value lies "
+                                  "outside the scenario's range."),
+    ]  # fmt: skip
+    if differ:
+        said = "; ".join(f"{what} ({', '.join(map(str, where))})" for what, where in differ.items())
+        blocks.append(Verdict("amber", "The scenarios differ from the fit's assumptions: " + said + ". "
+                                       "The indices describe the fitted membrane in the scenario's solutions, not in "
+                                       "the recorded ones."))  # fmt: skip
     return blocks
 
 

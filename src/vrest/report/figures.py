@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
+from ..inference.diagnostics import CORRELATION_MAX, strongly_correlated
 from ..inference.priors import FITTED, SIGMA_PRIOR_SD_MV, Prior
 from .load import FitRun, Observations, SensitivityRun, assumed, draws, thin
 
@@ -54,10 +56,14 @@ def vm_figure(fits: list[FitRun], obs: Observations, bistable: dict[tuple[str, s
             ax.plot(k, grid["V_mV_q50"], color=color, ls=ls, lw=1.6, label=f"{name}: median, 50 % and 90 %")
     fit = fits[0]
     k_i, temp_k = assumed(fit, "k_i"), assumed(fit, "temp_k")
+    fitted = "k_i" in fit.tree["posterior"]
+    if fitted:  # K_i fitted as uncertain: its posterior median, not the assumption it was centred on
+        k_i = float(np.median(draws(fit, "k_i")))
     if k_i and temp_k:
         k = np.geomspace(fit.predictive["K_o_mM"].min(), fit.predictive["K_o_mM"].max(), 100)
+        which = f"posterior median K_i {k_i:.4g} mM of {fit.label}" if fitted else f"K_i {k_i:g} mM"
         ax.plot(k, nernst(k, k_i, 1, temp_k), color="0.3", lw=1, ls=(0, (6, 3)),
-                label=f"Nernst E_K (K_i {k_i:g} mM, {temp_k - 273.15:.1f} C)")  # fmt: skip
+                label=f"Nernst E_K ({which}, {temp_k - 273.15:.1f} C)")  # fmt: skip
     if obs.origin == "file":
         for cond, rows in obs.table.groupby("condition", sort=False):
             err = rows["sem_mV"] if "sem_mV" in rows else rows.get("sd_mV")
@@ -134,14 +140,16 @@ def membrane_parameters(fit: FitRun) -> list[str]:
 
 
 def pair_figure(fit: FitRun, priors: list[Prior]) -> Figure:
-    """Pairwise scatter of the membrane parameters (log scale for ratios), divergent draws in red."""
+    """Pairwise scatter of the membrane parameters (log scale for ratios), divergent draws in red; |r| above
+    the diagnostics' :data:`~vrest.inference.diagnostics.CORRELATION_MAX` in red (r from correlations.csv
+    where it holds the pair, as the diagnostics)."""
     names = membrane_parameters(fit)
     log = {p.name: p.log_scale for p in priors}
     values = {n: draws(fit, n).ravel() for n in names}
     values = {n: np.log10(v) if log.get(n) else v for n, v in values.items()}
     diverging = _divergent(fit)
     k = len(names)
-    fig = Figure(figsize=(2.2 * k + 0.4, 2.2 * k), layout="constrained")
+    fig = Figure(figsize=(max(2.2 * k + 0.4, 5.0), 2.2 * k + 0.5), layout="constrained")
     axes = fig.subplots(k, k, squeeze=False)
     for i, yi in enumerate(names):
         for j, xj in enumerate(names):
@@ -154,16 +162,47 @@ def pair_figure(fit: FitRun, priors: list[Prior]) -> Figure:
                 if diverging.any():
                     ax.scatter(values[xj][diverging], values[yi][diverging], s=6, color="red", lw=0)
             else:
-                r = np.corrcoef(values[xj], values[yi])[0, 1]
-                ax.text(0.5, 0.5, f"r = {r:+.2f}", ha="center", va="center", fontsize=11 if abs(r) < 0.8 else 13,
-                        color="k" if abs(r) < 0.8 else "tab:red", transform=ax.transAxes)  # fmt: skip
+                r = _correlation(fit, xj, yi, log, values)
+                strong = strongly_correlated(r)
+                ax.text(0.5, 0.5, f"r = {r:+.2f}", ha="center", va="center", fontsize=13 if strong else 11,
+                        color="tab:red" if strong else "k", transform=ax.transAxes)  # fmt: skip
                 ax.set_axis_off()
             ax.tick_params(labelsize=7)
             if i == k - 1:
                 ax.set_xlabel(("log10 " if log.get(xj) else "") + xj, fontsize=8)
             if j == 0 and i > 0:
                 ax.set_ylabel(("log10 " if log.get(yi) else "") + yi, fontsize=8)
-    fig.suptitle(f"{fit.label}: membrane parameters (red: divergent draws)", fontsize=9)
+    fig.suptitle(f"{fit.label}: membrane parameters\n(red dots: divergent draws; red r: |r| > {CORRELATION_MAX:g})",
+                 fontsize=9)  # fmt: skip
+    return fig
+
+
+def _correlation(fit: FitRun, a: str, b: str, log: dict[str, bool], values: dict[str, np.ndarray]) -> float:
+    """Posterior correlation of ``a`` and ``b`` as the diagnostics saw it (correlations.csv), else from ``values``."""
+    ka, kb = (("log " if log.get(n) else "") + n for n in (a, b))
+    c = fit.correlations
+    if ka in c.index and kb in c.columns and np.isfinite(c.at[ka, kb]):
+        return float(c.at[ka, kb])
+    return float(np.corrcoef(values[a], values[b])[0, 1])
+
+
+def cells_figure(fit: FitRun, obs: Observations, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Figure:
+    """Each cell's data (markers) and the median V_m of its own posterior (line, same colour), K_o on a log axis."""
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    palette = matplotlib.colormaps["tab10" if len(curves) <= 10 else "tab20"].colors
+    for i, (cell, (k, v)) in enumerate(curves.items()):
+        color = palette[i % len(palette)]
+        rows = obs.table[obs.table["cell"].astype(str) == cell]
+        ax.plot(k, v, color=color, lw=1.2, label=cell if len(curves) <= 20 else None)
+        ax.plot(rows["K_o_mM"], rows["V_m_mV"], MARKERS[i % len(MARKERS)], ms=4, color=color, mfc="white")
+    ax.set_xscale("log")
+    ax.set_xlabel("[K+]_o (mM, log scale)")
+    ax.set_ylabel("V_m (mV)")
+    ax.set_title(f"{fit.label}: each cell's data and median curve", fontsize=9, loc="left")
+    ax.grid(alpha=0.3, which="both", lw=0.4)
+    if len(curves) <= 20:
+        ax.legend(fontsize=7, title="cell", title_fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 

@@ -1,7 +1,9 @@
 """V_rest of a fitted model in hypo-, normo- and hyperkalaemia, and its bistable K_o range, over posterior draws.
 
 Numerics only (no plotting, no file I/O). Parameter draws are 1-D arrays, one value
-per draw; the other inputs are one fit condition's fixed values (:class:`Inputs`).
+per draw; the other inputs are one fit condition's fixed values (:class:`Inputs`). An input
+that is drawn (a membrane parameter, or a nuisance input such as K_i fitted with
+``--uncertain``) takes its posterior draws, never the value the fit assumed around it.
 The bistable range is :func:`vrest.bistability.bistable_ranges` (two or more
 stable states, bounds bisected in K_o), vectorised over draws.
 """
@@ -9,6 +11,7 @@ stable states, bounds bisected in K_o), vectorised over draws.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +45,12 @@ class Inputs:
             out["na_o"] = np.clip(self.na_plus_k_mm - k_o, NA_O_FLOOR_MM, None)
         return out
 
+    def without(self, drawn: Iterable[str]) -> Inputs:
+        """These inputs less the ``drawn`` ones (given per posterior draw instead)."""
+        drawn = set(drawn)
+        values = {k: v for k, v in self.values.items() if k not in drawn}
+        return Inputs(values, None if "na_o" in drawn else self.na_plus_k_mm)
+
 
 @dataclass(frozen=True)
 class Bistability:
@@ -69,7 +78,7 @@ class Bistability:
 
 def bistability(model: str, params: dict[str, np.ndarray], inputs: Inputs, preset: str) -> Bistability:
     """The bistable K_o range of every draw (:func:`vrest.bistability.bistable_ranges`, default scan), as its hull."""
-    ranges = bistable_ranges(model, params, at_k_o=inputs.at, preset=preset)
+    ranges = bistable_ranges(model, params, at_k_o=inputs.without(params).at, preset=preset)
     hulls = [(r[0][0], r[-1][1]) if r else (np.nan, np.nan) for r in ranges]
     return Bistability(np.array(hulls, dtype=float).reshape(-1, 2))
 
@@ -78,7 +87,8 @@ def v_rest(model: str, params: dict[str, np.ndarray], inputs: Inputs, k_o: np.nd
     """V_rest (mV), shape (draws, K_o levels); the hyperpolarised state where two are stable (as the fit)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-        return predict(model, preset=preset, **inputs.at(k_o), **{k: v[:, None] for k, v in params.items()})
+        fixed = inputs.without(params).at(k_o)
+        return predict(model, preset=preset, **fixed, **{k: v[:, None] for k, v in params.items()})
 
 
 def kalaemia_table(
@@ -92,6 +102,7 @@ def kalaemia_table(
     table = pd.DataFrame({"state": list(levels), "K_o_mM": k_o, "V_rest_median_mV": q50, "V_rest_q5_mV": q5,
                           "V_rest_q95_mV": q95})  # fmt: skip
     if can_be_bistable(model):
-        multi = is_multistable(model, {**{k: v[:, None] for k, v in params.items()}, **inputs.at(k_o)}, preset)
+        multi = is_multistable(model, {**inputs.without(params).at(k_o), **{k: v[:, None] for k, v in params.items()}},
+                               preset)  # fmt: skip
         table["P_bistable_at_K_o"] = multi.mean(axis=0)
     return table

@@ -1,20 +1,17 @@
-"""Read vrest fit and sensitivity folders into plain containers for the report."""
+"""What the report needs from fit and sensitivity folders (read by :mod:`vrest.folders`): the observations,
+each condition's inputs, thinned draws, priors and assumptions."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..folders import FitRun, SensitivityRun, read_folder
 from ..inference.priors import Prior
 from .kalaemia import Inputs
-
-FIT_FILES = ("fit.json", "posterior.nc", "summary.csv", "predictive_grid.csv", "derived.csv")
-SENSITIVITY_FILES = ("indices.csv", "sensitivity.json")
 
 CITATIONS = {
     "faec39b969759348706344a83ca28c88ea7540e6120c372b96454fc13bbeebe4":
@@ -30,37 +27,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
-class FitRun:
-    """One ``vrest fit`` folder."""
-
-    folder: Path
-    info: dict
-    tree: object  # xarray.DataTree
-    summary: pd.DataFrame
-    correlations: pd.DataFrame
-    predictive: pd.DataFrame
-    derived: pd.DataFrame
-
-    @property
-    def label(self) -> str:
-        return f"{self.info['model']} ({self.folder.name})"
-
-    @property
-    def sha256(self) -> str:
-        return self.info["data"]["sha256"]
-
-
-@dataclass(frozen=True)
-class SensitivityRun:
-    """One ``vrest sensitivity`` folder."""
-
-    folder: Path
-    info: dict
-    indices: pd.DataFrame
-    summary: pd.DataFrame | None
-
-
-@dataclass(frozen=True)
 class Observations:
     """The fitted data: a table with K_o_mM, V_m_mV (and condition, sem_mV, ...) and where it came from."""
 
@@ -68,63 +34,24 @@ class Observations:
     origin: str  # "file" or "posterior.nc"
 
 
-def load_folder(folder: str | Path) -> FitRun | SensitivityRun:
-    """A fit or sensitivity folder, told apart by its files; ValueError naming the folder otherwise."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"{folder}: not a folder")
-    if all((folder / f).is_file() for f in FIT_FILES):
-        return _load_fit(folder)
-    if all((folder / f).is_file() for f in SENSITIVITY_FILES):
-        return _load_sensitivity(folder)
-    raise ValueError(f"{folder}: not a vrest fit or sensitivity folder (expected {', '.join(FIT_FILES)} "
-                     f"or {', '.join(SENSITIVITY_FILES)})")  # fmt: skip
-
-
-def _load_fit(folder: Path) -> FitRun:
-    import xarray as xr
-
-    try:
-        info = json.loads((folder / "fit.json").read_text())
-        if "model" not in info or "sha256" not in info.get("data", {}):
-            raise KeyError("fit.json lacks model or data.sha256")
-        tree = xr.open_datatree(folder / "posterior.nc").load()
-        if "posterior" not in tree.children or "observed_data" not in tree.children:
-            raise KeyError("posterior.nc lacks the posterior or observed_data group")
-        run = FitRun(folder, info, tree, pd.read_csv(folder / "summary.csv"),
-                     pd.read_csv(folder / "correlations.csv", index_col=0) if (folder / "correlations.csv").is_file()
-                     else pd.DataFrame(),
-                     pd.read_csv(folder / "predictive_grid.csv"), pd.read_csv(folder / "derived.csv"))  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{folder}: not a readable vrest fit folder ({type(err).__name__}: {err})") from None
-    return run
-
-
-def _load_sensitivity(folder: Path) -> SensitivityRun:
-    try:
-        info = json.loads((folder / "sensitivity.json").read_text())
-        indices = pd.read_csv(folder / "indices.csv")
-        missing = {"scenario", "K_o_mM", "input", "index", "value", "ci_low", "ci_high", "flag"} - set(indices)
-        if missing:
-            raise KeyError(f"indices.csv lacks {min(missing)}")
-        summary = pd.read_csv(folder / "summary.csv") if (folder / "summary.csv").is_file() else None
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{folder}: not a readable vrest sensitivity folder ({err})") from None
-    indices["flag"] = indices["flag"].fillna("").astype(str)
-    return SensitivityRun(folder, info, indices, summary)
-
-
 def split_runs(folders: list[str | Path]) -> tuple[list[FitRun], list[SensitivityRun]]:
-    """Load every folder; ValueError if fits of different data sets are mixed (naming the odd folder)."""
+    """Read every folder; ValueError if fits of different data sets are mixed, or a sensitivity study drawn from
+    the posterior of another data set's fit is given with them (naming the odd folder)."""
     if not folders:
         raise ValueError("report: give at least one fit or sensitivity folder")
-    runs = [load_folder(f) for f in folders]
+    runs = [read_folder(f) for f in folders]
     fits = [r for r in runs if isinstance(r, FitRun)]
     for fit in fits[1:]:
         if fit.sha256 != fits[0].sha256:
             raise ValueError(f"{fit.folder}: fits a different data set (sha256 {fit.sha256[:12]}) than "
                              f"{fits[0].folder} ({fits[0].sha256[:12]}); report fits of one data set")  # fmt: skip
-    return fits, [r for r in runs if isinstance(r, SensitivityRun)]
+    sens = [r for r in runs if isinstance(r, SensitivityRun)]
+    for run in sens:
+        used = (run.info.get("posterior") or {}).get("data_sha256")
+        if fits and used and used != fits[0].sha256:
+            raise ValueError(f"{run.folder}: a sensitivity study drawn from a fit of another data set (sha256 "
+                             f"{used[:12]}) than {fits[0].folder} ({fits[0].sha256[:12]}); report them apart")  # fmt: skip
+    return fits, sens
 
 
 def observations(fit: FitRun) -> Observations:
@@ -194,35 +121,18 @@ def condition_inputs(fit: FitRun, obs: Observations) -> dict[str, Inputs] | None
         applying = sorted((a for a in fit.info.get("assumptions", []) if a["applies_to"] in scopes),
                           key=lambda a: a["applies_to"] != "all rows")  # fmt: skip
         values = {a["input"]: float(a["value"]) for a in applying if isinstance(a["value"], int | float)}
-        na_plus_k = [float(a["value"].split(" - K_o")[0]) for a in applying
-                     if a["input"] == "na_o" and str(a["value"]).endswith(" - K_o")]  # fmt: skip
         if from_data:
             first = obs.table[obs.table["condition"].astype(str) == label].iloc[0]
             values |= {n: float(first[c]) for n, c in from_data.items()}
             if "temp_k" in from_data:
                 values["temp_k"] = float(celsius_to_kelvin(values["temp_k"]))
-        out[label] = Inputs(values, na_plus_k[-1] if na_plus_k else None)
+        out[label] = Inputs(values, fit.na_plus_k.get(label))
     return out
 
 
-_LOGNORMAL = re.compile(r"^(\w+) ~ LogNormal\(median ([^,]+), log-sd ([^)]+)\)")
-_NORMAL = re.compile(r"^(\w+) ~ Normal\(([^,]+), ([^)]+)\)")
-
-
 def priors(fit: FitRun) -> list[Prior]:
-    """The fitted parameters' priors as recorded in fit.json (defaults of the model where a line is unreadable)."""
-    from ..inference.priors import fitted_priors
-
-    defaults = {p.name: p for p in fitted_priors(fit.info["model"])}
-    out = []
-    for line in fit.info.get("priors", []):
-        if m := _LOGNORMAL.match(line):
-            out.append(Prior(m[1], True, float(np.log(float(m[2]))), float(m[3])))
-        elif m := _NORMAL.match(line):
-            out.append(Prior(m[1], False, float(m[2]), float(m[3])))
-        elif (name := line.split(" ", 1)[0]) in defaults:
-            out.append(defaults[name])
-    return [p for p in out if p.name in fit.tree["posterior"]]
+    """The fitted parameters' priors, exactly as fitted (fit.json's prior_specs)."""
+    return [p for p in fit.priors if p.name in fit.tree["posterior"]]
 
 
 def assumed(fit: FitRun, name: str) -> float | None:

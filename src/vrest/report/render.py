@@ -74,28 +74,38 @@ def to_html(title: str, blocks: list[Block], pngs: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
+def md(text: str) -> str:
+    """Text for Markdown: escaped as the HTML is (&, <, >, quotes), so no tag or attribute from the data survives
+    in a renderer that passes HTML through; brackets, backticks and backslashes escaped so no link, image or code
+    span forms; pipes escaped and newlines joined so a table cell stays one cell."""
+    text = html.escape(str(text)).replace("\\", "\\\\")
+    for c in "[]`|":
+        text = text.replace(c, "\\" + c)
+    return text.replace("\r", " ").replace("\n", " ")
+
+
 def to_markdown(title: str, blocks: list[Block], figure_dir: str) -> str:
-    """The Markdown twin; figures referenced as PNG (with an SVG link) in ``figure_dir``."""
-    lines = [f"# {title}", ""]
+    """The Markdown twin; figures referenced as PNG (with an SVG link) in ``figure_dir``. Every text is escaped
+    (:func:`md`)."""
+    lines = [f"# {md(title)}", ""]
     for b in blocks:
         match b:
             case Heading(text, level):
-                lines += ["#" * level + " " + text, ""]
+                lines += ["#" * level + " " + md(text), ""]
             case Para(text):
-                lines += [text, ""]
+                lines += [md(text), ""]
             case Bullets(items):
-                lines += [f"- {i}" for i in items] + [""]
+                lines += [f"- {md(i)}" for i in items] + [""]
             case Verdict(_, text):
-                lines += [f"> {text}", ""]
+                lines += [f"> {md(text)}", ""]
             case Table(frame, caption):
-                cell = lambda s: s.replace("|", "\\|").replace("\n", " ")
-                lines.append("| " + " | ".join(cell(str(c)) for c in frame.columns) + " |")
+                lines.append("| " + " | ".join(md(c) for c in frame.columns) + " |")
                 lines.append("|" + "---|" * len(frame.columns))
-                lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in _rows(frame)]
-                lines += ["", f"*{caption}*", ""] if caption else [""]
+                lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in _rows(frame)]
+                lines += ["", f"*{md(caption)}*", ""] if caption else [""]
             case Fig(name, caption):
-                lines += [f"![{caption}]({figure_dir}/{name}.png)", "",
-                          f"*{caption}* ([SVG]({figure_dir}/{name}.svg))", ""]  # fmt: skip
+                lines += [f"![{md(caption)}]({figure_dir}/{name}.png)", "",
+                          f"*{md(caption)}* ([SVG]({figure_dir}/{name}.svg))", ""]  # fmt: skip
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -28,6 +28,7 @@ from .._atomic import versions
 from ..models import get_model
 from ..models.solver import check_branch
 from ..presets import get_preset
+from ..seeding import check_seed
 from .crosscheck import dgsm_bounds, linearised_indices
 from .distributions import Distribution
 from .estimators import bootstrap_counts, normal_quantile, sobol_estimates
@@ -83,8 +84,7 @@ def options(
     n: int, seed: int, second_order: bool, resamples: int, conf_level: float, tolerance: float, engine: str
 ) -> Options:
     """Check the settings; ``n`` is rounded up to a power of two with a warning."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+    check_seed(seed)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 10:
         raise ValueError(f"resamples: expected an integer >= 10 bootstrap resamples, got {resamples!r}")
     if not 0 < conf_level < 1:
@@ -369,9 +369,10 @@ def sobol_analysis(
     grid_override = None if k_o_grid is None else parse_k_o_grid(list(k_o_grid), "k_o_grid")
     fit = None if posterior is None else load_fit(posterior, loaded[0].model)
     replaced: dict[str, list[str]] = {}
+    inherited: dict[str, dict[str, float]] = {}
     if fit is not None:
         for i, s in enumerate(loaded):
-            loaded[i], replaced[s.name] = with_posterior(s, fit)
+            loaded[i], replaced[s.name], inherited[s.name] = with_posterior(s, fit)
     problems = []
     for s in loaded:
         grid = s.k_o_grid if grid_override is None else grid_override
@@ -385,7 +386,7 @@ def sobol_analysis(
         "preset_sources": {s.preset: list(get_preset(s.preset).sources) for s in loaded},
     }
     result = _result(blocks, opts, times, t_start, info)
-    return result if fit is None else with_uncertainty(result, blocks, fit, replaced)
+    return result if fit is None else with_uncertainty(result, blocks, fit, replaced, inherited)
 
 
 def sobol_function(

@@ -1,9 +1,9 @@
 """Model runs for a sensitivity analysis: V at many input points, failures counted, never dropped.
 
-Closed forms and monotone fixed points go through :func:`vrest.predict`; the
-``rectifying-kir`` model through its ``stable_state`` hook (the same
-states as :func:`vrest.steady_states`, without the voltage scan); any other
-fixed-point model through the full steady-state scan. Every point gets V (mV) or
+Closed forms and monotone fixed points go through :func:`vrest.predict`;
+multistable models through the model's own solve (:meth:`ForwardModel.solve`:
+its ``stable_state`` hook, e.g. the compiled ``rectifying-kir`` kernel, else the
+steady-state scan), which also counts the stable states. Every point gets V (mV) or
 NaN with a reason, and the number of stable steady states (where there is more
 than one, ``branch`` says which is V). A batch that raises is split in halves
 until the failing points are isolated, so one bad point costs only itself.
@@ -19,8 +19,8 @@ import numpy as np
 
 from ..api import MultipleSteadyStatesWarning, gradient, predict, resolve_inputs
 from ..machine import solver_threads
-from ..models import ForwardModel, get_model
-from ..models.solver import SolverError, all_zeros
+from ..models import CLOSED_FORM, MULTISTABLE, ForwardModel, get_model
+from ..models.solver import SolverError
 
 NON_FINITE = "non-finite V"
 NO_STABLE_STATE = "no stable steady state"
@@ -45,25 +45,11 @@ class Evaluation:
         return int(np.count_nonzero(self.n_stable > 1))
 
 
-def _states(m: ForwardModel, values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]:
-    """(V, stable-state count) of a fixed-point model without a monotone solver."""
-    shape = np.broadcast_shapes(*(np.shape(a) for a in values.values()))
-    if m.stable_state is not None and np.all(np.asarray(values["g_na"] + values["g_cl"]) > 0):
-        return m.stable_state(values, branch)
-    lo, hi, step = m.bounds(**values)
-    ss = all_zeros(m.current, values, lo, hi, step)
-    stable = np.where(ss.stable, ss.v_mv, np.nan)
-    count = ss.n_stable.reshape(shape)
-    pick = np.nanmin if branch == "hyperpolarized" else np.nanmax
-    v = np.where(count > 0, pick(np.where(count[..., None] > 0, stable, 0.0), axis=-1), np.nan)  # no all-NaN rows
-    return v.reshape(shape), count
-
-
 def _run(m: ForwardModel, inputs: dict, n: int, preset: str, branch: str) -> tuple[np.ndarray, np.ndarray]:
     """(V, stable-state count) at n points (inputs: flat arrays of length n or scalars); raises on any bad point."""
-    if m.is_fixed_point and m.newton_setup is None:
+    if m.kind == MULTISTABLE:
         _, values = resolve_inputs(m, inputs, preset)
-        v, count = _states(m, values, branch)
+        v, count = m.solve(values, branch)
         return np.broadcast_to(v, (n,)).copy(), np.broadcast_to(count, (n,)).copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
@@ -121,10 +107,9 @@ def gradient_at(model: str, inputs: dict, v: np.ndarray, *, preset: str, branch:
     out = {}
     if np.any(ok):
         rows = {k: np.broadcast_to(np.asarray(a, float), shape)[ok] for k, a in inputs.items()}
-        if m.is_fixed_point:
+        if m.kind != CLOSED_FORM:
             _, values = resolve_inputs(m, rows, preset)
-            p = m.partials(v[ok], **values)
-            grad = {name: -p[name] / p["v"] for name in m.inputs if name in p}
+            grad = m.implicit_gradient(values, v[ok])
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", MultipleSteadyStatesWarning)

@@ -16,7 +16,6 @@ parameters take their posterior means.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -74,6 +73,7 @@ class PosteriorFit:
     draws: Mapping[str, np.ndarray]
     data_sha256: str | None
     preset: str | None
+    assumed: Mapping[str, float] = MappingProxyType({})  # inputs the fit held at one value for every row
 
     @property
     def n_draws(self) -> int:
@@ -102,81 +102,56 @@ class PosteriorFit:
             "parameters": list(self.draws),
             "fit_model": self.model,
             "fit_preset": self.preset,
+            "fit_assumed": dict(self.assumed),
         }
 
 
-def _fit_json(folder: Path) -> dict:
-    where = f"posterior: {folder}"
-    if not folder.is_dir():
-        raise ValueError(f"{where}: no such fit folder")
-    for name in ("fit.json", "posterior.nc"):
-        if not (folder / name).is_file():
-            raise ValueError(f"{where}: not a vrest fit (no {name})")
-    try:
-        info = json.loads((folder / "fit.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{where}: not a vrest fit (fit.json unreadable: {err})") from None
-    if not isinstance(info, dict) or not isinstance(info.get("model"), str):
-        raise ValueError(f"{where}: not a vrest fit (fit.json names no model)")
-    return info
+def load_fit(folder: str | Path, model: str) -> PosteriorFit:
+    """The posterior of a ``vrest fit`` folder for ``model``; ValueError naming the folder otherwise."""
+    from ..folders import read_fit
 
-
-def _open_posterior(folder: Path):
-    """The posterior group of ``folder/posterior.nc`` as a loaded Dataset."""
-    import xarray as xr
-
+    folder = Path(folder)
     where = f"posterior: {folder}"
     try:
-        with xr.open_datatree(folder / "posterior.nc") as tree:
-            post = tree["posterior"].to_dataset().load() if "posterior" in tree.children else None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{where}: not a vrest fit (posterior.nc is not a readable netCDF file)") from None
-    if post is None:
-        raise ValueError(f"{where}: not a vrest fit (posterior.nc has no posterior group)")
-    return post
-
-
-def _posterior_draws(folder: Path, inputs: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Flattened (chain, draw) draws of the posterior variables that are model inputs."""
-    where = f"posterior: {folder}"
-    post = _open_posterior(folder)
-    draws = {
-        k: np.asarray(post[k].transpose("chain", "draw").values, dtype=float).reshape(-1)
-        for k in inputs
-        if k in post and set(post[k].dims) == {"chain", "draw"}
-    }
+        fit = read_fit(folder)
+    except ValueError as err:
+        raise ValueError(f"posterior: {err}") from None
+    m = get_model(model)
+    if fit.info["model"] != m.name:
+        raise ValueError(f"{where}: a fit of model {fit.info['model']!r}, not {m.name!r}")
+    post = fit.tree["posterior"]
+    draws = {k: np.asarray(post[k].transpose("chain", "draw").values, dtype=float).reshape(-1)
+             for k in m.inputs if k in post and set(post[k].dims) == {"chain", "draw"}}  # fmt: skip
     if not draws:
         raise ValueError(f"{where}: the posterior holds no input of the model")
     bad = next((k for k, v in draws.items() if v.size == 0 or not np.all(np.isfinite(v))), None)
     if bad is not None:
         raise ValueError(f"{where}: the posterior draws of {bad} are empty or not finite")
-    return draws
+    assumed = {a["input"]: float(a["value"]) for a in fit.info.get("assumptions", [])
+               if a.get("applies_to") == "all rows" and isinstance(a["value"], int | float) and a["input"] in m.inputs}  # fmt: skip
+    return PosteriorFit(folder, m.name, MappingProxyType(draws), fit.sha256, fit.info.get("preset"),
+                        MappingProxyType(assumed))  # fmt: skip
 
 
-def load_fit(folder: str | Path, model: str) -> PosteriorFit:
-    """The posterior of a ``vrest fit`` folder for ``model``; ValueError naming the folder otherwise."""
-    folder = Path(folder)
-    info = _fit_json(folder)
-    m = get_model(model)
-    try:
-        fit_model = get_model(info["model"]).name
-    except ValueError:
-        fit_model = info["model"]
-    if fit_model != m.name:
-        raise ValueError(f"posterior: {folder}: a fit of model {fit_model!r}, not {m.name!r}")
-    data = info.get("data") if isinstance(info.get("data"), dict) else {}
-    return PosteriorFit(folder, m.name, MappingProxyType(_posterior_draws(folder, m.inputs)), data.get("sha256"),
-                        info.get("preset"))  # fmt: skip
+PATIENT = ("k_o", "na_o", "cl_o", "ca_o")
+"""Inputs a scenario keeps its own with a posterior: the extracellular (plasma) concentrations it is about."""
 
 
-def with_posterior(scenario: Scenario, fit: PosteriorFit) -> tuple[Scenario, list[str]]:
-    """(the scenario with the posterior group in place of the fitted parameters, names it replaced)."""
+def with_posterior(scenario: Scenario, fit: PosteriorFit) -> tuple[Scenario, list[str], dict[str, float]]:
+    """(the scenario with the posterior group in place of the fitted parameters, the names it replaced, the
+    inputs it now holds at the fit's assumed values).
+
+    The posterior is conditional on what the fit assumed (intracellular concentrations, temperature, model
+    constants): those are held at the fit's values, so V_rest here agrees with the fit's own predictions.
+    The extracellular concentrations (:data:`PATIENT`) stay the scenario's.
+    """
     replaced = [x.name for x in scenario.inputs if x.name in fit.draws]
     replaced += [k for k in scenario.fixed if k in fit.draws]
+    inherited = {k: v for k, v in fit.assumed.items() if k not in PATIENT and k not in fit.draws}
     group = VariedInput(GROUP, DrawIndex(fit.n_draws), source=f"posterior of {fit.folder}")
-    inputs = (*(x for x in scenario.inputs if x.name not in fit.draws), group)
-    fixed = MappingProxyType({k: v for k, v in scenario.fixed.items() if k not in fit.draws})
-    return replace(scenario, inputs=inputs, fixed=fixed), replaced
+    inputs = (*(x for x in scenario.inputs if x.name not in fit.draws and x.name not in inherited), group)
+    fixed = {k: v for k, v in scenario.fixed.items() if k not in fit.draws} | inherited
+    return replace(scenario, inputs=inputs, fixed=MappingProxyType(fixed)), replaced, inherited
 
 
 def _share(value: float, ci: float) -> dict:
@@ -234,9 +209,16 @@ def _level_note(rows: pd.DataFrame) -> str:
     )
 
 
-def posterior_notes(table: pd.DataFrame, fit: PosteriorFit, replaced: Mapping[str, list[str]]) -> list[str]:
-    """Findings: what the posterior replaced, the credible bands and the split of the variance."""
+def posterior_notes(table: pd.DataFrame, fit: PosteriorFit, replaced: Mapping[str, list[str]],
+                    inherited: Mapping[str, Mapping[str, float]]) -> list[str]:  # fmt: skip
+    """Findings: what the posterior replaced, what the fit's assumptions fixed, the credible bands and the split
+    of the variance."""
     notes = [
+        f"{name}: held at the fit's assumed values (the posterior is conditional on them): "
+        + ", ".join(f"{k} = {v:g}" for k, v in values.items())
+        for name, values in inherited.items()
+        if values
+    ] + [
         f"{name}: the posterior of {fit.folder} replaces the scenario's {', '.join(names)} "
         "(the posterior wins over scenario values of fitted parameters)."
         for name, names in replaced.items()
@@ -255,10 +237,12 @@ def posterior_notes(table: pd.DataFrame, fit: PosteriorFit, replaced: Mapping[st
 
 
 def with_uncertainty(
-    result: SensitivityResult, blocks: list[Block], fit: PosteriorFit, replaced: Mapping[str, list[str]]
+    result: SensitivityResult, blocks: list[Block], fit: PosteriorFit, replaced: Mapping[str, list[str]],
+    inherited: Mapping[str, Mapping[str, float]],
 ) -> SensitivityResult:
     """``result`` with the credible-band table, the posterior findings and the fit recorded in its info."""
     table = pd.DataFrame([r for b in blocks for r in uncertainty_rows(b, fit.n_draws)])
-    notes = [*result.findings, *posterior_notes(table, fit, replaced)]
-    info = {**result.info, "findings": notes, "posterior": {**fit.describe(), "replaced": dict(replaced)}}
+    notes = [*result.findings, *posterior_notes(table, fit, replaced, inherited)]
+    info = {**result.info, "findings": notes,
+            "posterior": {**fit.describe(), "replaced": dict(replaced), "inherited": {k: dict(v) for k, v in inherited.items()}}}
     return replace(result, findings=notes, info=info, uncertainty=table)

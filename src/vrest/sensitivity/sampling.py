@@ -23,12 +23,16 @@ MIN_N = 8
 """Smallest number of base rows (the convergence check compares N/2 with N)."""
 
 
+MAX_N = 2**22
+"""Most base samples: N (2F + 2) model runs of 8-byte results for F ~ 10 factors stay within a few GB."""
+
+
 def checked_n(n: object) -> int:
     """``n`` as a power of two >= MIN_N: other integers are rounded up with a warning."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
         raise ValueError(f"n: expected an integer number of base samples, got {n!r}")
-    if n < MIN_N:
-        raise ValueError(f"n: expected at least {MIN_N} base samples, got {n}")
+    if not MIN_N <= n <= MAX_N:
+        raise ValueError(f"n: expected {MIN_N} to {MAX_N} (2**22) base samples, got {n}")
     rounded = 1 << (int(n) - 1).bit_length()
     if rounded != n:
         warnings.warn(

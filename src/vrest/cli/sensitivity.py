@@ -1,4 +1,4 @@
-"""The ``vrest sensitivity`` command: ``add_parser(subparsers)`` and ``run(args)`` for :mod:`vrest.cli`.
+"""``vrest sensitivity``: Sobol' indices of V_rest over scenarios, optionally with a fit's posterior.
 
 Only argparse and vrest's light modules load here; the analysis (pandas, SciPy,
 matplotlib) loads when the command runs. Bad input raises ValueError with a message
@@ -19,22 +19,7 @@ import numpy as np
 
 from ..models import MODELS, get_model
 from ..models.solver import BRANCHES
-
-API_FLAGS = {
-    "n": "--n",
-    "seed": "--seed",
-    "resamples": "--resamples",
-    "conf_level": "--conf-level",
-    "tolerance": "--tolerance",
-    "engine": "--engine",
-    "branch": "--branch",
-    "model": "--model",
-    "scenario": "--scenario",
-    "k_o_grid": "--k-o-grid",
-    "out": "--out",
-    "posterior": "--posterior",
-}
-"""Leading names of API error messages and the flags they stand for."""
+from .common import flagged
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -101,20 +86,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _flag(message: str) -> str:
-    head, sep, rest = message.partition(":")
-    return f"{API_FLAGS[head]}:{rest}" if sep and head in API_FLAGS else message
-
-
 @contextmanager
 def _flag_names() -> Iterator[None]:
     """Show API warnings and errors with the command-line flag in place of the argument name."""
     shown = warnings.showwarning
-    warnings.showwarning = lambda message, *a, **k: shown(_flag(str(message)), *a, **k)
+    warnings.showwarning = lambda message, *a, **k: shown(flagged(str(message)), *a, **k)
     try:
         yield
     except ValueError as err:
-        raise ValueError(_flag(str(err))) from None
+        raise ValueError(flagged(str(err))) from None
     finally:
         warnings.showwarning = shown
 
@@ -140,7 +120,7 @@ def parse_grid(tokens: list[str] | None) -> tuple[float, ...] | None:
                 raise ValueError
         except ValueError:
             raise ValueError(f"k_o_grid: expected K_o values (mM), LOW:HIGH:COUNT or 'off', got {token!r}") from None
-    from .scenarios import parse_k_o_grid
+    from ..sensitivity.scenarios import parse_k_o_grid
 
     return parse_k_o_grid(values, "k_o_grid")
 
@@ -180,30 +160,22 @@ def run(args: argparse.Namespace) -> None:
             from ..parallel import scheduler_address
 
             scheduler_address(args.scheduler, args.workers)  # bad flags are refused before any work
-        from .analysis import sobol_analysis
-        from .output import checked_out_dir, write_outputs
-        from .scenarios import bundled_scenario, scenario_file
+        from ..folders import claim, write_sensitivity
+        from ..sensitivity.analysis import sobol_analysis
+        from ..sensitivity.scenarios import bundled_scenario, scenario_file
 
-        checked_out_dir(args.out, args.force)
-        scenarios = [bundled_scenario(s, args.model) for s in args.scenario or []]
-        scenarios += [scenario_file(Path(p), args.model) for p in args.scenario_file or []]
-        res = sobol_analysis(
-            args.model,
-            scenarios,
-            seed=args.seed,
-            n=args.n,
-            second_order=args.second_order,
-            k_o_grid=grid,
-            resamples=args.resamples,
-            conf_level=args.conf_level,
-            tolerance=args.tolerance,
-            branch=args.branch,
-            engine=args.engine,
-            posterior=args.posterior,
-            progress=progress,
-            scheduler=args.scheduler,
-            workers=args.workers,
-        )
-        progress(f"writing {args.out}")
-        files = write_outputs(res, args.out, force=args.force, figures=not args.no_figures)
+        protect = [*(args.scenario_file or []), *([args.posterior] if args.posterior else [])]
+        with claim(args.out, "sensitivity", args.force, protect):
+            scenarios = [bundled_scenario(s, args.model) for s in args.scenario or []]
+            scenarios += [scenario_file(Path(p), args.model) for p in args.scenario_file or []]
+            res = sobol_analysis(args.model, scenarios, seed=args.seed, n=args.n, second_order=args.second_order,
+                                 k_o_grid=grid, resamples=args.resamples, conf_level=args.conf_level,
+                                 tolerance=args.tolerance, branch=args.branch, engine=args.engine,
+                                 posterior=args.posterior, progress=progress, scheduler=args.scheduler,
+                                 workers=args.workers)  # fmt: skip
+            progress(f"writing {args.out}")
+            files = write_sensitivity(res, args.out, force=args.force, figures=not args.no_figures)
     print(_report(res, args.out, files))
+
+
+COMMANDS = {"sensitivity": (add_parser, run)}

@@ -1,4 +1,4 @@
-"""``vrest report``: ``add_parser(subparsers)`` and ``run(args) -> int`` for :mod:`vrest.cli`.
+"""``vrest report``: one self-contained HTML uncertainty report from fit and sensitivity folders.
 
 Only argparse loads here; matplotlib, xarray and ArviZ load when the command runs.
 Bad input raises ValueError (one line naming the folder; vrest's main() exits with code 2).
@@ -16,16 +16,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("folders", nargs="+", metavar="DIR", help="output folders of `vrest fit` and `vrest sensitivity`")
     p.add_argument("--out", required=True, metavar="FILE.html",
                    help="the HTML file; FILE.md and FILE_figures/ (PNG and SVG) are written beside it")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="replace existing report files")
+    p.add_argument("--force", action="store_true", help="replace an earlier vrest report at FILE.html (never other files)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the report; prints where it is. Returns the exit code (0)."""
-    from .build import build_report, outputs
+    from ..folders import report_paths
+    from ..report import build_report
 
-    html_path, md_path, fig_dir = outputs(args.out)
+    html_path, md_path, fig_dir = report_paths(args.out)
     build_report(args.folders, args.out, force=args.force)
     print(f"report: {html_path.resolve()}")
     print(f"markdown: {md_path.resolve()} (figures in {fig_dir.resolve()})")
     return 0
+
+
+COMMANDS = {"report": (add_parser, run)}

@@ -1,0 +1,159 @@
+"""``vrest design``: the next experiment, i.e. which solution or K_o level would shrink a fit's posterior most."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+
+def add_design(sub) -> None:
+    """``vrest design``."""
+    p = sub.add_parser("design", help="the next experiment: which candidate measurement shrinks the posterior most",
+                       description="Rank candidate measurements (solutions, K_o levels) by their expected information "
+                       "gain about the fit's parameters (nats, on the sampled scale: ln of ratios, mV/pA for the "
+                       "pump), and choose the best set greedily.")  # fmt: skip
+    p.add_argument("fit", help="a vrest fit folder (pooled fit)")
+    p.add_argument("--candidates", metavar="FILE.toml",
+                   help="one [candidates.<name>] table per candidate: a study condition's keys plus k_o_mM = [...] "
+                        "(mM), n (replicates per level, default 1) and pump_block = true|false (default: more K_o "
+                        "levels, Na-free, low-Cl and pump-block variants of the fitted bath)")  # fmt: skip
+    p.add_argument("--out", required=True, help="output folder (atomic; an existing design needs --force)")
+    p.add_argument("--targets", metavar="P,Q", help="comma-separated parameters to learn about "
+                   "(default: every membrane parameter of the fit)")  # fmt: skip
+    p.add_argument(
+        "--choose", type=int, default=1, metavar="K", help="greedy choice of the best K candidates (default 1)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of every random step, 0 to 2**63-1 (default 0)")
+    p.add_argument("--exact", type=int, default=3, metavar="N",
+                   help="re-estimate the N best by nested Monte Carlo (default 3; always those near a fold)")  # fmt: skip
+    p.add_argument(
+        "--outer", type=int, default=500, metavar="N", help="outer samples of nested Monte Carlo (default 500)"
+    )
+    p.add_argument("--draws", type=int, default=1000, metavar="N",
+                   help="posterior draws used, evenly thinned (default 1000)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="replace an earlier vrest design in --out (never other files)")
+
+
+def read_candidates(path: str) -> list:
+    """The candidates of a TOML file; ValueError naming the file (and table and key) when it is not one."""
+    from ..design import parse_candidates
+
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(
+            f"--candidates: {path}: no such file" if not file.exists() else f"--candidates: {path}: not a file"
+        )
+    try:
+        raw = tomllib.loads(file.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"--candidates: {path} is not valid TOML ({err})") from None
+    return parse_candidates(raw, path)
+
+
+def fit_belief(folder: str, max_draws: int):
+    """(Belief, base Bath, notes) of a fit folder: its posterior draws with the recorded rows (rebuilt from the
+    data file when it is found with its sha256), and the bath of its largest condition."""
+    from types import SimpleNamespace
+
+    from ..design import Bath, Belief
+    from ..folders import read_fit
+    from ..inference.design import build_design
+    from ..report.load import condition_inputs, observations
+
+    run = read_fit(folder)
+    if run.info.get("hierarchical"):
+        raise ValueError(f"{folder}: a hierarchical fit; vrest design scores pooled fits (population and per-cell "
+                         "parameters are not one belief): refit with --hierarchical no")  # fmt: skip
+    post = run.tree["posterior"]
+    priors = [p for p in run.priors if p.name in post]
+    natural = {p.name: post[p.name].values.reshape(-1) for p in priors}
+    sigma = post["sigma_mv"].values
+    model, notes = run.info["model"], []
+    if run.info.get("likelihood") == "student-t":
+        notes.append("the fit's Student-t residuals are scored as normal with sd sigma_mv (optimistic in the tails)")
+    obs = observations(run)
+    if obs.origin == "file":
+        s = run.settings
+        design = build_design(SimpleNamespace(table=obs.table), model, [p.name for p in priors], preset=s.preset,
+                              settings=s.fixed, conditions=s.conditions)  # fmt: skip
+        labels, counts = np.unique(design.condition, return_counts=True)
+        label = str(labels[np.argmax(counts)])
+        rows = design.condition == label
+        levels, per_level = np.unique(design.inputs["k_o"][rows], return_counts=True)
+        first = int(np.nonzero(rows)[0][0])
+        values = {k: float(v[first]) for k, v in design.inputs.items() if k not in ("k_o", "na_o") or
+                  label not in design.na_plus_k}  # fmt: skip
+        base = Bath(label, values, design.na_plus_k.get(label), tuple(levels), int(np.median(per_level)))
+        belief = Belief.from_draws(model, priors, natural, sigma, max_draws, design.inputs, design.sem)
+        return belief, base, notes
+    baths = condition_inputs(run, obs)
+    if baths is None:
+        raise ValueError(f"{folder}: the fit's data file {run.info['data']['source']} was not found with its sha256; "
+                         "its concentration columns are needed for the bath of new measurements")  # fmt: skip
+    recorded = run.derived[run.derived["K_o_origin"] == "recorded"]
+    label = next(iter(baths))
+    levels = tuple(sorted(set(recorded.loc[recorded["condition"].astype(str) == label, "K_o_mM"].astype(float))))
+    per_level = max(
+        1, round(run.info["data"]["rows"] / max(1, len(set(zip(recorded["condition"], recorded["K_o_mM"])))))
+    )
+    base = Bath(label, dict(baths[label].values), baths[label].na_plus_k_mm, levels, per_level)
+    notes.append(f"the data file {run.info['data']['source']} was not found with its sha256: the current covariance "
+                 f"is that of the posterior draws, the base bath is condition {label!r} as assumed in fit.json")  # fmt: skip
+    return Belief.from_draws(model, priors, natural, sigma, max_draws), base, notes
+
+
+def run_design(args: argparse.Namespace) -> int:
+    """Score the candidates against the fit's posterior, print the ranking and the recommendation, write --out."""
+    from ..design import default_candidates, rank, write_design
+    from ..design.output import check_target
+    from ..seeding import check_seed
+
+    check_seed(args.seed)
+    for flag, value, lo in (("--choose", args.choose, 1), ("--exact", args.exact, 0), ("--outer", args.outer, 10),
+                            ("--draws", args.draws, 10)):  # fmt: skip
+        if value < lo:
+            raise ValueError(f"{flag}: expected a whole number >= {lo}, got {value}")
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets is not None else None
+    protect = [args.fit] + ([args.candidates] if args.candidates else [])
+    check_target(args.out, args.force, protect)
+    candidates = read_candidates(args.candidates) if args.candidates else None  # checked before any work
+    belief, base, notes = fit_belief(args.fit, args.draws)
+    if candidates is None:
+        candidates = default_candidates(base, tuple(belief.names))
+    ranking = rank(belief, candidates, base, targets=targets, seed=args.seed, exact=args.exact, n_outer=args.outer,
+                   choose=args.choose)  # fmt: skip
+    print(summary(ranking))
+    for note in notes:
+        print(f"note: {note}")
+    extra = {"fit": str(args.fit), "candidates_file": args.candidates, "default_candidates": args.candidates is None,
+             "notes": notes, "base": {"condition": base.label, "values": dict(base.values),
+                                      "na_plus_k_mM": base.na_plus_k, "k_o_levels_mM": list(base.k_o_levels)}}  # fmt: skip
+    out = write_design(ranking, args.out, force=args.force, extra=extra, protect=protect)
+    print(f"\noutputs: {out.resolve()}")
+    sys.stdout.flush()
+    return 0
+
+
+def summary(ranking) -> str:
+    """The ranking as printed: a table, the greedy set and the recommendation."""
+    lines = [f"targets: {', '.join(ranking.targets)} (sampled scale: {ranking.settings['scale']}); base condition "
+             f"{ranking.settings['base_condition']!r}; {ranking.settings['draws']} posterior draws, seed "
+             f"{ranking.settings['seed']}"]  # fmt: skip
+    head = ["rank", "candidate", "eig_nats", "eig_mc_se", *(f"sd_after_{t}" for t in ranking.targets), "estimator"]
+    cells = [head] + [[str(r["rank"]), r["candidate"], f"{r['eig_nats']:.3f}", f"{r['eig_mc_se']:.3f}",
+                       *(f"{r[f'sd_after_{t}']:.3g}" for t in ranking.targets), r["estimator"]]
+                      for r in ranking.rows]  # fmt: skip
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.append("sd now: " + ", ".join(f"{t} {ranking.rows[0][f'sd_now_{t}']:.3g}" for t in ranking.targets))
+    lines += [f"greedy step {c['step']}: {c['candidate']} (total {c['eig_nats']:.3f} nats, +{c['added_nats']:.3f}; "
+              f"{c['estimator']})" for c in ranking.chosen]  # fmt: skip
+    lines.append(f"recommendation: {ranking.recommendation}")
+    return "\n".join(lines)
+
+
+COMMANDS = {"design": (add_design, run_design)}

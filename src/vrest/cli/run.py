@@ -1,0 +1,99 @@
+"""``vrest run STUDY.toml``: fit, compare, sensitivity and report in one command.
+
+A study file (see :mod:`vrest.study`) with, optionally, ``models = ["ghk", "mullins-noda"]``
+(fit each, then compare by PSIS-LOO) and a ``[sensitivity]`` table. Everything goes into
+one folder: ``fits/<model>/`` (each written atomically as it finishes), ``compare.csv``,
+``sensitivity/``, ``report.html`` (with its Markdown twin) and ``run.json`` (the marker,
+written first and updated as the run ends: a run cut short says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    """Add ``run`` to the ``vrest`` sub-command parsers."""
+    p = sub.add_parser("run", help="run a whole study: fit, compare, sensitivity, report",
+                       description=__doc__.splitlines()[0])  # fmt: skip
+    p.add_argument("study", help="TOML study file")
+    p.add_argument("--out", help="output folder (default: the study's `out`, else runs/<study name>)")
+    p.add_argument("--force", action="store_true", help="replace an earlier vrest run in the output folder (never other files)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the study; prints where the report is."""
+    from .. import folders
+    from ..data import load_recordings
+    from ..study import fit_settings, load_study
+    from .fit import compare_into, fit_models
+    from .main import CommandFailed
+
+    study = load_study(args.study)
+    out = Path(args.out) if args.out else study.out or Path("runs") / Path(args.study).stem
+    if study.data is None:
+        raise ValueError(f"{args.study}: `data` is required")
+    models = list(study.models or [study.model or "ghk"])
+    settings = [fit_settings(study, m) for m in models]  # every value checked before any work
+    plan = study.sensitivity
+    info = {"command": "vrest run", "study": str(args.study), "models": models}
+    with folders.claim(out, "run", args.force, [study.data, study.path]):
+        recordings = load_recordings(study.data, **study.data_options())
+        print(recordings.describe())
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in ("compare.csv", "report.html", "report.md", "report_figures", "sensitivity"):
+            path = out / stale
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        mark = lambda status, **kw: folders.write_json(out / "run.json", {**info, "status": status, **kw})
+        mark("running")
+        done = fit_models(recordings, settings, out / "fits", lambda finished: mark("interrupted", finished=finished))
+        compare_into(out, out / "fits", done["finished"])
+        parts = [out / "fits" / m for m in done["finished"]]
+        try:
+            if plan is not None:
+                parts.append(_sensitivity(plan, models[0], settings[0].seed, out))
+            if parts:
+                from ..report import build_report
+
+                print("\nwriting the report ...", file=sys.stderr)
+                build_report(parts, out / "report.html", force=True)
+        except KeyboardInterrupt:
+            mark("interrupted", finished=done["finished"])
+            raise CommandFailed(f"interrupted; finished: {', '.join(done['finished']) or 'none'}", 130) from None
+        mark("complete" if not done["failed"] else "some models failed", finished=done["finished"],
+             failed=done["failed"])  # fmt: skip
+    if parts:
+        print(f"\nreport: {(out / 'report.html').resolve()}")
+    if done["failed"]:
+        raise CommandFailed(f"{len(done['failed'])} model(s) failed ({', '.join(done['failed'])}); "
+                            f"finished: {', '.join(done['finished']) or 'none'}", 1)  # fmt: skip
+    return 0
+
+
+def _sensitivity(plan, default_model: str, default_seed: int, run_dir: Path) -> Path:
+    """Run the study's Sobol' analysis into run_dir/sensitivity, with the fit's posterior where there is one."""
+    from ..folders import write_sensitivity
+    from ..sensitivity import sobol_analysis
+
+    print("\nSobol' sensitivity ...", file=sys.stderr)
+    model = plan.model or default_model
+    fitted = run_dir / "fits" / model
+    posterior = fitted if plan.posterior and fitted.is_dir() else None
+    folder = run_dir / "sensitivity"
+    result = sobol_analysis(
+        model,
+        list(plan.scenarios),
+        seed=plan.seed if plan.seed is not None else default_seed,
+        n=plan.n,
+        second_order=plan.second_order,
+        k_o_grid=plan.k_o_grid,
+        posterior=posterior,
+    )
+    write_sensitivity(result, folder, force=True, relative_to=folder)
+    return folder
+
+
+COMMANDS = {"run": (add_parser, run)}

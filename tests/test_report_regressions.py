@@ -1,0 +1,189 @@
+"""Regressions of issues 16 and 21 in the uncertainty report (each test failed before its fix).
+
+One synthetic data set, built once: three cells (one with an ``onerror`` id, one an ``<img>`` tag) in one
+condition named ``<script>``, in a file whose name is a ``<b onmouseover>`` tag, shaped so that no
+GHK-type curve follows it (V_m falls from 1 to 6 mM K_o, then rises). Fitted hierarchically by ghk
+(K_i uncertain) and mullins-noda, with a Sobol' run drawn from the ghk posterior.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from vrest.api import predict
+from vrest.folders import read_folder, write_fit, write_sensitivity
+from vrest.inference.diagnostics import CORRELATION_MAX, PAIR_PLOT_COMMAND, messages
+from vrest.report import build_report, figures
+from vrest.report.assess import _runs_p, headline, methods
+from vrest.report.content import _derived
+from vrest.report.kalaemia import Inputs, kalaemia_table
+from vrest.report.load import priors
+
+CONDITION = "<script>alert(1)</script>"
+CELLS = ('c1" onerror="alert(1)', "<img src=x onerror=alert(2)>", "c3")
+FILE_NAME = "<b onmouseover=alert(3)>.csv"
+K_O = (1, 1.5, 2, 3, 4, 6, 8, 12, 20, 40)
+SHAPE = (-52, -55, -60, -68, -74, -77, -76, -68, -55, -36)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    """The data file, two fit folders, a posterior sensitivity folder and the report (HTML and Markdown)."""
+    from vrest.data import load_recordings
+    from vrest.inference.fit import FitSettings, fit
+    from vrest.sensitivity import sobol_analysis
+
+    root = tmp_path_factory.mktemp("regress")
+    rng = np.random.default_rng(0)
+    rows = [{"K_o_mM": k, "V_m_mV": round(v + off + rng.normal(0, 1.0), 2), "condition": CONDITION, "cell": c}
+            for c, off in zip(CELLS, (-3, 0, 3), strict=True) for k, v in zip(K_O, SHAPE, strict=True)]  # fmt: skip
+    path = root / FILE_NAME
+    pd.DataFrame(rows).to_csv(path, index=False)
+    rec = load_recordings(path)
+    folders = {}
+    for model, uncertain in (("ghk", ("k_i",)), ("mullins-noda", ())):
+        settings = FitSettings(model=model, seed=0, preset="cardiac_myocyte", chains=2, draws=100, tune=150,
+                               uncertain=uncertain, progress=False)  # fmt: skip
+        folders[model] = write_fit(fit(rec, settings), rec, root / model)
+    sens = root / "sens"
+    write_sensitivity(sobol_analysis("ghk", ["normokalaemia"], n=64, seed=0, resamples=10, posterior=folders["ghk"]),
+                      sens, figures=False)  # fmt: skip
+    html = build_report([folders["ghk"], folders["mullins-noda"], sens], root / "out" / "report.html")
+    return {**folders, "sens": sens, "html": html.read_text(), "md": html.with_suffix(".md").read_text(), "root": root}
+
+
+def _section(md: str, title: str) -> str:
+    """The Markdown of the section headed ``title`` (up to the next heading of level 2)."""
+    start = md.index(f"\n## {title}\n")
+    end = md.find("\n## ", start + 1)
+    return md[start : end if end > 0 else None]
+
+
+# issue 16 item 3: a fit with --uncertain k_i crashed the report (k_i given twice to predict)
+def test_uncertain_k_i_is_drawn_not_assumed():
+    params = {"p_na": np.array([0.04, 0.05]), "p_cl": np.array([0.3, 0.4]), "k_i": np.array([120.0, 200.0])}
+    inputs = Inputs({"k_i": 150.0, "na_o": 140.0, "temp_k": 310.15})
+    table = kalaemia_table("ghk", params, inputs, "cardiac_myocyte", {"normokalaemia": 4.5})
+    v = predict("ghk", preset="cardiac_myocyte", k_o=4.5, na_o=140.0, temp_k=310.15, **params)
+    assert table["V_rest_median_mV"].iloc[0] == pytest.approx(np.median(v))
+
+
+def test_report_of_an_uncertain_k_i_fit_is_written(run):
+    assert "k_i" in read_folder(run["ghk"]).info["uncertain"]
+    assert "## V_rest in hypo-, normo- and hyperkalaemia" in run["md"]
+
+
+# issue 16 item 10: the methods named the rotation where fit.json says offset-share
+def test_methods_state_the_recorded_parametrisation(run):
+    fit = read_folder(run["ghk"])
+    recorded = fit.info["sampler"]["parametrisation"].removesuffix(" (see structure)")
+    (text,) = methods([fit], [])
+    assert recorded in text and ("rotat" in recorded) == ("rotat" in text)
+    other = dataclasses.replace(fit, info={**fit.info, "sampler": {**fit.info["sampler"], "parametrisation": "X-7"}})
+    assert "X-7" in methods([other], [])[0]
+
+
+# issue 16 item 12: one correlation threshold; the pair plot named by its command; no clipped title
+def test_pair_plot_marks_correlations_as_the_diagnostics_do(run):
+    fit = read_folder(run["mullins-noda"])
+    names = ["log p_na", "log p_cl"]
+    for r in (0.85, 0.95):
+        corr = pd.DataFrame([[1.0, r], [r, 1.0]], index=names, columns=names)
+        fig = figures.pair_figure(dataclasses.replace(fit, correlations=corr), priors(fit))
+        (text,) = [t for ax in fig.axes for t in ax.texts]
+        assert (text.get_color() == "tab:red") == (r > CORRELATION_MAX), r
+        spoken = messages(fit.summary.iloc[:0], corr, 0, 100)
+        assert bool(spoken) == (r > CORRELATION_MAX) and all(PAIR_PLOT_COMMAND in m for m in spoken), r
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig._suptitle.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y1 <= fig.bbox.height
+    assert PAIR_PLOT_COMMAND in messages(fit.summary.iloc[:0], pd.DataFrame(), 3, 100)[0]
+
+
+# issue 16 item 13: per-cell results of hierarchical fits
+def test_hierarchical_fit_shows_each_cell(run):
+    fit = read_folder(run["ghk"])
+    md = run["md"]
+    assert "cells_ghk_ghk" in re.findall(r"<figure id='fig-([^']+)'>", run["html"])
+    part = md[md.index("#### ghk (ghk): each cell"):]
+    header = next(line for line in part.splitlines() if line.startswith("| cell |"))
+    assert all(f"{n} mean \\[90 % CI\\]" in header for n in ("p_na", "p_cl", "pump_mv", "k_i"))
+    post = fit.tree["posterior"]["p_na_cell"]
+    for cell in post["cell"].values:
+        mean = float(post.sel(cell=cell).mean())
+        assert re.search(rf"\| [^|]*{re.escape(cell[-2:])} \| {mean:.4g} \\\[", part.replace("&quot;", '"')
+                         .replace("&lt;", "<").replace("&gt;", ">")), cell  # fmt: skip
+    assert "Between-cell sd" in part and "| p_na | natural log |" in part
+
+
+# issue 16 item 14: derived quantities at each K_o level (both derived.csv layouts)
+def test_derived_quantities_at_each_k_o_level(run):
+    fit = read_folder(run["ghk"])
+    one = pd.DataFrame({"condition": "a", "K_o_mM": 5.0, "quantity": ["V_rest_mV", "E_K_mV"], "mean": [-70.0, -90.0],
+                        "q5": [-72.0, -91.0], "q50": [-70.0, -90.0], "q95": [-68.0, -89.0]})  # fmt: skip
+    many = pd.concat([one.assign(K_o_mM=k, q50=one["q50"] + k) for k in (1.0, 5.0, 20.0)], ignore_index=True)
+    for derived, n_rows in ((one, 1), (many, 3)):
+        (_, table) = _derived([dataclasses.replace(fit, derived=derived)])
+        assert list(table.frame["K_o_mM"]) == sorted(set(derived["K_o_mM"]))
+        assert len(table.frame) == n_rows and list(table.frame.columns[-2:]) == ["V_rest_mV", "E_K_mV"]
+    assert table.frame["V_rest_mV"].iloc[2] == "-50 [-72, -68]"
+
+
+# issue 16 item 18: a headline before the provenance
+def test_report_opens_with_a_headline(run):
+    first = re.search(r"<h2 id='[^']*'>([^<]*)</h2>", run["html"])[1]
+    assert first == "Summary"
+    summary = _section(run["md"], "Summary")
+    assert re.search(r"Best model: (ghk \(ghk\)|mullins-noda \(mullins-noda\)), first of 2 by PSIS-LOO", summary)
+    assert "| parameter | unit | median | q5 | q95 |" in summary and "Next step:" in summary
+    assert re.search(r"\n> (Green|Amber|Red): ", summary)
+    assert run["md"].index("## Summary") < run["md"].index("## Data and provenance")
+
+
+def test_headline_is_red_for_an_implausible_k_i(run):
+    fit = read_folder(run["ghk"])
+    summary = fit.summary.copy()
+    summary.loc[summary["parameter"] == "k_i", ["q5", "q50", "q95"]] = [250.0, 290.0, 330.0]
+    h = headline(dataclasses.replace(fit, summary=summary), None)
+    assert h.colour == "red" and any(r.startswith("k_i 290 mM") for r in h.reasons)
+
+
+# issue 16 item 7: a posterior sensitivity run lists its scenario inputs and where they differ from the fit
+def test_sensitivity_lists_scenario_inputs_against_the_fit(run):
+    part = _section(run["md"], "Sensitivity")
+    assert "| scenario | input | scenario value | fit assumed | differs |" in part
+    assert "| normokalaemia | na_o | uniform low 135, high 145 | 140 (all rows) |  |" in part
+    assert "| normokalaemia | cl_o | uniform low 98, high 110 | 150 (all rows) | yes |" in part
+    assert "preset mammalian_neuron where the fit used preset cardiac_myocyte (normokalaemia)" in part
+
+
+# issue 21 item 9: the Markdown twin embedded raw HTML from the data
+def test_markdown_escapes_every_data_string(run):
+    md = run["md"]
+    assert not re.search(r"<\s*[a-z/!]", md, re.IGNORECASE), re.search(r".{40}<\s*[a-z/!].{40}", md)
+    for raw in (CONDITION, *CELLS[:2], FILE_NAME):
+        assert raw not in md and raw not in run["html"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md and "c1&quot; onerror=&quot;alert(1)" in md
+    assert "&lt;b onmouseover=alert(3)&gt;.csv" in md.splitlines()[0]
+
+
+# model adequacy: every fitted model misses the data together
+def test_adequacy_warning_when_every_model_misses(run):
+    summary = _section(run["md"], "Summary")
+    warning = next(line for line in summary.splitlines() if line.startswith("> Model adequacy:"))
+    assert "both fitted models miss the data systematically, together" in warning
+    assert re.search(r"K_o [\d.]+-[\d.]+ mM: the data lie below every model", warning)
+    assert warning in _section(run["md"], "V_m against log10 K_o")
+
+
+def test_runs_test_is_exact():
+    assert _runs_p(np.array([1, 1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1])) == pytest.approx(12 / 924)
+    assert _runs_p(np.array([1, -1, 1, -1])) == pytest.approx(1.0)
+    assert _runs_p(np.array([1, 1, 1])) == 1.0
