@@ -134,7 +134,8 @@ def test_registration_leaves_nothing_behind():
         ({"priors": {"offset_mv": (False, 0.0, 0.0)}}, "offset_mv: prior of model 'k-offset-2' must be"),
         ({"gradient": None}, "both voltage and gradient"),
         ({"voltage": None, "gradient": None}, "needs current, partials and newton_setup or bounds"),
-        ({"zero_only": ("offset_mv",)}, "offset_mv: in zero_only"),
+        ({"zero_only": ("offset_mv",)}, "offset_mv: zero_only in model"),
+        ({"optional": ("offset_mv",)}, "offset_mv: optional in model"),
     ],
 )
 def test_registration_refuses_inconsistent_records(offset_model, change, message):

@@ -18,9 +18,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from vrest.api import predict
 from vrest.folders import read_folder, write_fit, write_sensitivity
+from vrest.inference.adequacy import runs_p as _runs_p
 from vrest.inference.diagnostics import CORRELATION_MAX, PAIR_PLOT_COMMAND, messages
 from vrest.report import build_report, figures
-from vrest.report.assess import _runs_p, headline, methods
+from vrest.report.assess import headline, methods
 from vrest.report.content import _derived
 from vrest.report.kalaemia import Inputs, kalaemia_table
 from vrest.report.load import priors

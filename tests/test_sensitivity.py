@@ -282,7 +282,7 @@ def test_too_small_n_is_reported_with_a_larger_n():
     res = sobol_function(ishigami, ISHIGAMI_INPUTS, seed=0, n=16)
     assert not bool(res.summary.iloc[0]["converged"])
     note = next(f for f in res.findings if "too small" in f)
-    assert "try --n" in note
+    assert "--n " in note and "in a study file, n = " in note
     flags = res.indices[res.indices["index"].isin(["S1", "ST"])]["flag"]
     assert flags.str.contains("wide_ci|not_converged").any()
 

@@ -31,8 +31,9 @@ def resolve_inputs(model: str | ForwardModel, inputs: dict, preset: str = DEFAUL
         raise ValueError(f"{unknown[0]}: not an input of model {m.name!r} (inputs: {', '.join(m.inputs)})")
     for name in m.zero_only:
         if name in inputs and np.any(check(name, inputs[name]) != 0):
-            (other,) = set(PUMP_TERMS) - {name}
-            raise ValueError(f"{name}: model {m.name!r} takes the pump as {other}, so {name} must be 0")
+            other = [p for p in PUMP_TERMS if p != name and p in m.inputs]
+            how = f"takes the pump as {other[0]}" if name in PUMP_TERMS and other else "does not use it"
+            raise ValueError(f"{name}: model {m.name!r} {how}, so {name} must be 0")
     base = {**get_preset(preset).values(), **m.defaults}
     values = {}
     for name in m.inputs:

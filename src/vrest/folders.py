@@ -257,6 +257,7 @@ def fit_info(result, recordings, extra: Mapping | None = None) -> dict:
                         "max_r_hat": float(result.summary["r_hat"].max()),
                         "min_ess_bulk": float(result.summary["ess_bulk"].min()),
                         "problems": result.problems},
+        "adequacy": {"flagged": bool(result.adequacy.get("flagged")), "findings": result.adequacy.get("findings", [])},
         "notes": result.notes,
         "versions": versions(),
         "wall_time_s": result.timings,

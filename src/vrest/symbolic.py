@@ -11,8 +11,10 @@ obtained by PyTensor from the very same net-current formula.
 
 Inside a Numba-compiled function both give NaN where no state is found, never an
 exception: an exception raised in object mode inside the compiled log-density's C
-callback is not cleared by its ``try``, leaks out of the callback and leaves the
-sampler with wrong values (an IndexError storm and a hang in hierarchical fits).
+callback is not cleared by that callback's ``try``; it leaks out, the callback
+reports wrong values (a log-density of 0) and the sampler stays there, printing
+IndexErrors without end (issue 16: a hierarchical ``rectifying-ghk`` fit, whose
+per-cell pump currents of both signs in one solve raised TypeError).
 """
 
 from __future__ import annotations

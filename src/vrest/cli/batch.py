@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 from ..study import fittable_models
 from .fit import add_fit_options, data_options, overrides, read_study
+
+TABLES_EVERY_S = 2.0
+"""Seconds between rewrites of the batch tables while fits finish (each rewrite is O(recordings))."""
 
 
 def add_parser(sub) -> None:
@@ -99,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         names = list(recordings)
         batch.write_tables(summaries, timings, failures, names)
 
+        written = [time.monotonic()]
+
         def on_done(name: str, outcome) -> None:
             if isinstance(outcome, Failure):
                 failures[name] = outcome.reason
@@ -107,13 +113,17 @@ def run(args: argparse.Namespace) -> int:
                 extra = {"batch": {"recording": name, "fingerprint": job.fingerprint, "run_seed": settings.seed}}
                 folder = batch.write_result(name, outcome, job.data, extra)
                 summaries[name], timings[name] = batch.rows(folder)
-            batch.write_tables(summaries, timings, failures, names)
+            if time.monotonic() - written[0] > TABLES_EVERY_S:  # the tables are rebuilt from the folders on resume
+                batch.write_tables(summaries, timings, failures, names)
+                written[0] = time.monotonic()
 
         try:
             run_jobs(run_fit_job, todo, on_done, scheduler=address, workers=workers, what="fit-batch")
         except KeyboardInterrupt:
+            batch.write_tables(summaries, timings, failures, names)
             raise CommandFailed(f"interrupted; {len(summaries)} recording(s) fitted and kept in {args.out}; "
                                 "rerun the same command to resume", 130) from None  # fmt: skip
+        batch.write_tables(summaries, timings, failures, names)
     out = Path(args.out).resolve()
     print(f"fit-batch: {len(summaries)} fitted, {len(failures)} failed; summary: {out / 'batch_summary.csv'}")
     for name, reason in sorted(failures.items()):

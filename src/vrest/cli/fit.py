@@ -53,9 +53,8 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tune", type=int, help="tuning draws per chain, >= 10 (default 1000)")
     group = p.add_argument_group("assumed fixed values (override the preset; units in brackets)")
     for name in fixable_inputs():
-        unit = "degrees C" if name == "temp_k" else PARAMS[name].unit
-        group.add_argument(PARAMS[name].flag, dest=temp_dest(name), type=float, metavar="X",
-                           help=f"{PARAMS[name].doc}, {unit}")  # fmt: skip
+        text = "temperature, degrees C" if name == "temp_k" else f"{PARAMS[name].doc}, {PARAMS[name].unit}"
+        group.add_argument(PARAMS[name].flag, dest=temp_dest(name), type=float, metavar="X", help=text)
 
 
 def columns(tokens: list[str] | None) -> dict[str, str] | None:
@@ -237,6 +236,10 @@ def fit_story(result) -> str:
     lines += [f"WARNING: {problem}" for problem in result.problems]
     if not result.problems:
         lines.append("diagnostics: no problems (R-hat <= 1.01, ESS >= 400, no divergences)")
+    findings = result.adequacy.get("findings", [])
+    lines += [f"MISFIT: {finding}" for finding in findings]
+    if not findings:
+        lines.append("adequacy: no systematic misfit found (levels, runs of residual signs, posterior predictive check)")
     return "\n".join(lines)
 
 

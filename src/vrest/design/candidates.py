@@ -68,10 +68,6 @@ class Candidate:
         object.__setattr__(self, "k_o", tuple(float(k) for k in k_o))
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
 
-    def with_n(self, n: int) -> Candidate:
-        """The same candidate with ``n`` replicates per level."""
-        return Candidate(self.name, self.k_o, self.inputs, n, self.k_replaces_na, self.k_o_reference, self.pump_block)
-
     def describe(self) -> str:
         """In words: 'K_o 5 mM, na_o 1 mM, 3 per level'."""
         parts = ["K_o " + ", ".join(f"{k:g}" for k in self.k_o) + " mM"]

@@ -60,14 +60,6 @@ class Belief:
         sem = None if recorded is None else np.zeros(len(recorded["k_o"])) if recorded_sem is None else recorded_sem
         return cls(model, tuple(priors), theta[::step], sigma[::step], recorded, sem)
 
-    @classmethod
-    def gaussian(cls, model: str, priors: Sequence[Prior], mean: np.ndarray, cov: np.ndarray, sigma_mv: float,
-                 draws: int, seed: int) -> Belief:  # fmt: skip
-        """Draws of N(``mean``, ``cov``) on the sampled scale (e.g. a Laplace approximation), noise sd fixed."""
-        rng = np.random.default_rng(check_seed(seed))
-        theta = rng.multivariate_normal(mean, cov, size=draws, method="cholesky")
-        return cls(model, tuple(priors), theta, np.full(draws, float(sigma_mv)))
-
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.priors]
@@ -216,6 +208,7 @@ def rank(belief: Belief, candidates: Sequence[Candidate], base: Bath, *, targets
                "estimator": s.estimator}  # fmt: skip
         row |= {f"sd_after_{n}": v for n, v in zip(target_names, s.sd_after, strict=True)}
         row |= {f"sd_now_{n}": v for n, v in zip(target_names, sd_now, strict=True)}
+        row |= {f"sd_after_laplace_{n}": v for n, v in zip(target_names, lap.sd_after, strict=True)}
         row |= {"eig_laplace_nats": lap.gain, "eig_laplace_se": lap.se, "rows": e.pred.shape[1],
                 "near_fold": e.near_fold, "saturated": s.saturated, "description": e.candidate.describe()}  # fmt: skip
         rows.append(row)

@@ -8,6 +8,8 @@ import pandas as pd
 RHAT_MAX = 1.01
 ESS_MIN = 400
 CONTRACTION_MIN = 0.1
+PRIOR_CONFLICT_Z = 3.0
+"""A posterior mean this many prior sds from the prior's centre is a prior-data conflict."""
 CORRELATION_MAX = 0.9
 """|r| above this marks two parameters the data constrain only in combination (diagnostics and the pair plot)."""
 PAIR_PLOT_COMMAND = "vrest report FIT_DIR --out report.html"
@@ -15,10 +17,12 @@ PAIR_PLOT_COMMAND = "vrest report FIT_DIR --out report.html"
 QUANTILES = {"q2.5": 0.025, "q5": 0.05, "q5.5": 0.055, "q50": 0.5, "q94.5": 0.945, "q95": 0.95, "q97.5": 0.975}
 
 
-def summary_table(idata, names: list[str], prior_sd: dict[str, float], log_scale: dict[str, bool]) -> pd.DataFrame:
+def summary_table(idata, names: list[str], priors: list) -> pd.DataFrame:
     """One row per parameter: mean, sd, quantiles (89 % = q5.5-q94.5, 95 % = q2.5-q97.5, 90 % = q5-q95),
-    R-hat, bulk and tail ESS, and prior-to-posterior contraction 1 - var_post/var_prior
-    (on the parameter's unconstrained scale; NaN where no prior sd applies)."""
+    R-hat, bulk and tail ESS, prior-to-posterior contraction 1 - var_post/var_prior and the prior z-score of the
+    posterior mean, (mean_post - mean_prior)/sd_prior (both on the parameter's unconstrained scale; NaN where no
+    prior applies)."""
+    by_name = {p.name: p for p in priors}
     import arviz_stats as azs
 
     rhat = azs.rhat(idata, var_names=names)
@@ -34,11 +38,13 @@ def summary_table(idata, names: list[str], prior_sd: dict[str, float], log_scale
             ess_bulk=float(ess_bulk[name].values),
             ess_tail=float(ess_tail[name].values),
         )
-        if name in prior_sd:
-            unconstrained = np.log(draws) if log_scale[name] else draws
-            row["contraction"] = 1.0 - unconstrained.var(ddof=1) / prior_sd[name] ** 2
+        if name in by_name:
+            p = by_name[name]
+            unconstrained = np.log(draws) if p.log_scale else draws
+            row["contraction"] = 1.0 - unconstrained.var(ddof=1) / p.sd**2
+            row["prior_z"] = (unconstrained.mean() - p.mean) / p.sd
         else:
-            row["contraction"] = np.nan
+            row["contraction"] = row["prior_z"] = np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -57,8 +63,10 @@ def strongly_correlated(r: float) -> bool:
     return bool(abs(r) > CORRELATION_MAX)
 
 
-def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int, n_draws: int) -> list[str]:
-    """Problems in plain words (empty when everything is fine)."""
+def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int, n_draws: int,
+             priors: list | None = None) -> list[str]:  # fmt: skip
+    """Problems in plain words (empty when everything is fine). ``priors``: the fitted parameters' priors, to flag
+    an assumed concentration (``--uncertain``) that the data pull outside its prior's 95 % range."""
     out = []
     if divergences:
         out.append(
@@ -71,17 +79,36 @@ def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int
             out.append(f"{r['parameter']}: R-hat {r['r_hat']:.3f} > {RHAT_MAX}: chains disagree; do not trust its interval")
         if r["ess_bulk"] < ESS_MIN:
             out.append(f"{r['parameter']}: bulk ESS {r['ess_bulk']:.0f} < {ESS_MIN}: too few effective draws")
-        if np.isfinite(r["contraction"]) and r["contraction"] < CONTRACTION_MIN:
+        z = r.get("prior_z", np.nan)
+        if np.isfinite(z) and abs(z) > PRIOR_CONFLICT_Z:
             out.append(
-                f"{r['parameter']}: posterior is about the prior (contraction {r['contraction']:.2f}): "
-                "the data do not inform it; its interval reflects the prior"
+                f"{r['parameter']}: the posterior sits {z:+.1f} prior sds from the prior's centre: prior-data "
+                "conflict (the data pull it where the prior says it is implausible); check the priors and assumptions"
             )
-    pump = summary[summary["parameter"] == "pump_mv"]
-    if len(pump) and pump["q95"].iloc[0] < 0:
-        out.append(
-            f"pump_mv is negative (95 % upper bound {pump['q95'].iloc[0]:.2g} mV): an electrogenic Na+/K+ pump "
-            "hyperpolarises, so the model or the assumed concentrations are probably wrong for these data"
-        )
+        elif np.isfinite(r["contraction"]) and r["contraction"] < CONTRACTION_MIN and not abs(z) > 1:
+            out.append(
+                f"{r['parameter']}: posterior is about the prior (contraction {r['contraction']:.2f}, shift "
+                f"{z:+.1f} prior sd): the data do not inform it; its interval reflects the prior"
+            )
+    for name, unit in (("pump_mv", "mV"), ("i_pump", "pA")):
+        pump = summary[summary["parameter"] == name]
+        if len(pump) and pump["q95"].iloc[0] < 0:
+            out.append(
+                f"{name} is negative (95 % upper bound {pump['q95'].iloc[0]:.2g} {unit}): an electrogenic Na+/K+ pump "
+                "hyperpolarises, so the model or the assumed concentrations are probably wrong for these data"
+            )
+    for p in priors or ():
+        row = summary[summary["parameter"] == p.name]
+        if not p.log_scale or p.unit != "mM" or not len(row):
+            continue
+        lo, hi = np.exp(p.mean - 1.96 * p.sd), np.exp(p.mean + 1.96 * p.sd)
+        median = row["q50"].iloc[0]
+        if not lo <= median <= hi:
+            out.append(
+                f"{p.name}: posterior median {median:.3g} mM lies outside its prior's 95 % range {lo:.3g}-{hi:.3g} mM: "
+                "the data pull this assumed concentration far from any plausible value, so another assumption "
+                "(Cl- distribution, the pump, a junction potential, the solutions) is probably wrong"
+            )
     names = list(correlations.columns)
     for i in range(len(names)):
         for j in range(i + 1, len(names)):

@@ -18,6 +18,7 @@ from ..data import check_fittable
 from ..models.nernst import nernst_mv
 from ..parameters import PARAMS
 from ..seeding import check_seed, streams
+from .adequacy import adequacy
 from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
 from .identifiability import Laplace, advise, describe, laplace_fit
@@ -96,6 +97,7 @@ class FitResult:
     timings: dict
     sampler: dict  # how NUTS ran: "parametrisation" and "compiled_model" ("compiled", "disk cache" or "memory")
     cells: pd.DataFrame | None = None  # hierarchical fits: each cell's parameters (mean, q5, q95) and the between-cell sd
+    adequacy: dict = field(default_factory=dict)  # {"flagged", "findings", "levels"}: see inference.adequacy
 
     @property
     def posterior(self):
@@ -149,20 +151,29 @@ def fit(recordings, settings: FitSettings) -> FitResult:
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
         advice = advise(design, priors, lap, settings.streams()["advice"])
 
-    idata, timings, sampler = _sample(design, priors, lap, hierarchical, settings)
+    idata, timings, sampler, fitted_mean = _sample(design, priors, lap, hierarchical, settings)
     names = [p.name for p in priors] + ["sigma_mv"]
-    prior_sd = {p.name: p.sd for p in priors}
     log_scale = {p.name: p.log_scale for p in priors} | {"sigma_mv": False}
-    summary = summary_table(idata, names, prior_sd, log_scale)
+    summary = summary_table(idata, names, priors)
     corr = posterior_correlations(idata, [p.name for p in priors], log_scale)
     divergences = int(idata.sample_stats["diverging"].sum())
-    problems = messages(summary, corr, divergences, int(idata.sample_stats["diverging"].size))
+    problems = messages(summary, corr, divergences, int(idata.sample_stats["diverging"].size), priors)
     predictive = predictive_grid(design, priors, idata, settings)
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
     cells = cell_table(idata, priors) if hierarchical else None
+    fit_adequacy = _adequacy(design, idata, fitted_mean)
     return FitResult(settings, design, priors, lap, structure, advice, hierarchical, idata, summary, corr,
-                     problems, notes, predictive, derived, timings, sampler, cells)  # fmt: skip
+                     problems, notes, predictive, derived, timings, sampler, cells, fit_adequacy)  # fmt: skip
+
+
+def _adequacy(design: Design, idata, fitted_mean: np.ndarray) -> dict:
+    """The model-adequacy checks of :mod:`.adequacy` on the observed rows."""
+    rows = np.isfinite(design.v_obs)
+    draws = idata.posterior_predictive["v_m"].values.reshape(-1, int(rows.sum()))
+    return adequacy(design.condition[rows], design.inputs["k_o"][rows], design.v_obs[rows], draws,
+                    fitted_mean.reshape(-1, int(rows.sum())), design.sem[rows],
+                    idata.posterior["sigma_mv"].values.reshape(-1), design.model)  # fmt: skip
 
 
 def cell_table(idata, priors: list[Prior]) -> pd.DataFrame:
@@ -237,17 +248,18 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
         raise KeyboardInterrupt
     idata["posterior"] = xr.DataTree(named_posterior(idata.posterior.to_dataset(), spec))
     t2 = time.perf_counter()
-    _add_observation_groups(idata, design, priors, spec.values.get("cell_of_row"), settings)
+    fitted_mean = _add_observation_groups(idata, design, priors, spec.values.get("cell_of_row"), settings)
     t3 = time.perf_counter()
     parametrisation = ("offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
                        if spec.share is not None else "rotation onto the design's singular directions (see structure)")  # fmt: skip
     timings = {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}
-    return idata, timings, {"parametrisation": parametrisation, "compiled_model": source}
+    return idata, timings, {"parametrisation": parametrisation, "compiled_model": source}, fitted_mean
 
 
 def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_row: np.ndarray | None,
-                            settings: FitSettings) -> None:  # fmt: skip
-    """observed_data, posterior_predictive and log_likelihood of V_m, computed in NumPy from the draws.
+                            settings: FitSettings) -> np.ndarray:  # fmt: skip
+    """observed_data, posterior_predictive and log_likelihood of V_m, computed in NumPy from the draws;
+    returns the noise-free model V_m at every draw, shape (chain, draw, observed row).
 
     ``cell_of_row`` (hierarchical fits): the cell number of each observed row."""
     import xarray as xr
@@ -274,6 +286,7 @@ def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_
     idata["posterior_predictive"] = xr.DataTree(xr.Dataset({"v_m": (dims, draws)}, coords=coords))
     idata["log_likelihood"] = xr.DataTree(xr.Dataset({"v_m": (dims, dist.logpdf(design.v_obs[rows]))}, coords=coords))
     idata["observed_data"] = xr.DataTree(xr.Dataset({"v_m": (("obs",), design.v_obs[rows])}, coords={"obs": coords["obs"]}))
+    return np.broadcast_to(mu, draws.shape)
 
 
 def _draws(idata, priors: list[Prior], max_draws: int = 1000) -> dict[str, np.ndarray]:

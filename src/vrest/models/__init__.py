@@ -191,10 +191,12 @@ def _check(m: ForwardModel) -> None:
         outside = [n for n in names if what != "zero_only" and n not in m.inputs]
         if outside:
             raise ValueError(f"{outside[0]}: in {what} of model {m.name!r} but not one of its inputs")
-    for what, names in (("zero_only", m.zero_only), ("optional", m.optional)):
-        clash = [n for n in names if n in m.fitted or (what == "zero_only" and n in m.inputs)]
-        if clash:
-            raise ValueError(f"{clash[0]}: in {what} of model {m.name!r}, so it cannot be fitted or an input")
+    clash = [n for n in m.zero_only if n in m.inputs]
+    if clash:
+        raise ValueError(f"{clash[0]}: zero_only in model {m.name!r}, so it cannot be one of its inputs")
+    clash = [n for n in m.fitted if n in m.optional]
+    if clash:
+        raise ValueError(f"{clash[0]}: optional in model {m.name!r}, so it cannot be fitted")
     unfitted = [n for n in m.priors if n not in m.fitted]
     if unfitted:
         raise ValueError(f"{unfitted[0]}: has a prior in model {m.name!r} but is not fitted")

@@ -8,16 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..inference.adequacy import level_residuals
 from ..inference.priors import PUMP_TERMS, Prior
 from .load import FitRun, Observations, SensitivityRun, priors
-
-MISS_ALPHA = 0.05
-"""Family-wise level of the residual tests of :func:`residual_levels`."""
-
-RUNS_MIN_LENGTH = 2
-"""A run of same-sign level residuals counts as a systematic miss from this many K_o levels (runs test)."""
 
 
 def verdict(fit: FitRun) -> tuple[str, str]:
@@ -47,56 +41,16 @@ def _sampling_failed(fit: FitRun) -> bool:
 
 
 def residual_levels(fit: FitRun, obs: Observations) -> pd.DataFrame | None:
-    """Per condition and K_o level of ``fit``: rows n, mean residual (mV), z, and whether the level is missed.
-
-    The rule: a row's residual is the observed V_m minus the median of its posterior predictive
-    draws, and s its predictive sd. At each (condition, K_o) level, z = mean residual / (mean s /
-    sqrt(n)). A level is *missed* when (a) |z| exceeds the two-sided 5 % point after a Bonferroni
-    correction over the fit's levels, or (b) the Wald-Wolfowitz runs test on the signs of the level
-    residuals, ordered by K_o within the condition, finds too few runs (exact one-sided p < 5 %) and
-    the level lies in a run of at least :data:`RUNS_MIN_LENGTH` same-sign levels: the curve bends
-    otherwise than the data. None when the data file (K_o per row) was not found.
-    """
+    """Per condition and K_o level of ``fit``: rows n, mean residual (mV), z, and whether the level is missed
+    (the rule of :mod:`vrest.inference.adequacy`). None when the data file (K_o per row) was not found."""
     if obs.origin != "file":
         return None
     pp = fit.tree["posterior_predictive"]["v_m"]
     rows = pp["obs"].values
     sim = np.asarray(pp.transpose(..., "obs").values).reshape(-1, rows.size)
     table = obs.table.iloc[rows]
-    frame = pd.DataFrame({"condition": table["condition"].astype(str).to_numpy(), "K_o_mM": table["K_o_mM"].to_numpy(),
-                          "r": np.asarray(fit.tree["observed_data"]["v_m"].values) - np.median(sim, axis=0),
-                          "s": sim.std(axis=0)})  # fmt: skip
-    levels = frame.groupby(["condition", "K_o_mM"], sort=False).agg(n=("r", "size"), residual_mV=("r", "mean"),
-                                                                      s=("s", "mean")).reset_index()  # fmt: skip
-    levels = levels.sort_values(["condition", "K_o_mM"], kind="stable", ignore_index=True)
-    levels["z"] = levels["residual_mV"] / (levels["s"] / np.sqrt(levels["n"]))
-    bound = stats.norm.ppf(1 - MISS_ALPHA / 2 / len(levels))
-    levels["missed"] = levels["z"].abs() > bound
-    for _, group in levels.groupby("condition", sort=False):
-        signs = np.sign(group["residual_mV"].to_numpy())
-        if _runs_p(signs) < MISS_ALPHA:
-            run_id = np.concatenate([[0], np.cumsum(signs[1:] != signs[:-1])])
-            long = np.bincount(run_id)[run_id] >= RUNS_MIN_LENGTH
-            levels.loc[group.index[long], "missed"] = True
-    return levels.drop(columns="s")
-
-
-def _runs_p(signs: np.ndarray) -> float:
-    """Exact probability of as few runs as in ``signs`` (+1/-1) or fewer, under random order; 1 when undefined."""
-    n1, n2 = int((signs > 0).sum()), int((signs < 0).sum())
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    runs = 1 + int((signs[1:] != signs[:-1]).sum())
-
-    def p_runs(r: int) -> float:
-        k = r // 2
-        if r % 2 == 0:
-            ways = 2 * math.comb(n1 - 1, k - 1) * math.comb(n2 - 1, k - 1)
-        else:
-            ways = math.comb(n1 - 1, k) * math.comb(n2 - 1, k - 1) + math.comb(n1 - 1, k - 1) * math.comb(n2 - 1, k)
-        return ways / math.comb(n1 + n2, n1)
-
-    return sum(p_runs(r) for r in range(2, runs + 1))
+    return level_residuals(table["condition"].astype(str).to_numpy(), table["K_o_mM"].to_numpy(),
+                           np.asarray(fit.tree["observed_data"]["v_m"].values), sim)  # fmt: skip
 
 
 def shared_misses(levels: dict[str, pd.DataFrame | None]) -> list[str]:

@@ -41,7 +41,7 @@ def _convergence(name: str, s: pd.Series, rows: pd.DataFrame, tolerance: float) 
         reasons.append(f"the CI of {listed} is wider than +-{tolerance:g} (widest +-{s.max_ci_half_width:.3f})")
     return (
         f"{name}: N = {n} is too small for a tolerance of {tolerance:g}: " + "; ".join(reasons)
-        + f"; try --n {suggested_n(n, s.max_ci_half_width, tolerance)}."
+        + f"; {_try_n(suggested_n(n, s.max_ci_half_width, tolerance))}."
     )  # fmt: skip
 
 
@@ -142,7 +142,7 @@ def _per_k_o(block: Block, rows: pd.DataFrame, summary: pd.DataFrame, tolerance:
         widest = float(summary["max_ci_half_width"].max())
         out.append(
             f"{name}: N = {block.n} is too small for a tolerance of {tolerance:g} at K_o "
-            + ", ".join(f"{k:g}" for k in bad["K_o_mM"]) + f" mM; try --n {suggested_n(block.n, widest, tolerance)}."
+            + ", ".join(f"{k:g}" for k in bad["K_o_mM"]) + f" mM; {_try_n(suggested_n(block.n, widest, tolerance))}."
         )  # fmt: skip
     else:
         out.append(f"{name}: N = {block.n} is enough at every level (tolerance {tolerance:g}).")
@@ -180,3 +180,8 @@ def findings(
             else _per_k_o(b, rows, srows, tolerance)
         )
     return out
+
+
+def _try_n(n: int) -> str:
+    """The advice to raise N, for the command line and for a study file alike."""
+    return f"try N = {n} (--n {n}; in a study file, n = {n} in [sensitivity])"

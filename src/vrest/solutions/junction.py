@@ -53,7 +53,7 @@ def _arrays(pipette: SolutionLike, bath: SolutionLike, tol_mm: float):
         if message:
             raise ValueError(f"{label}: {message}")
     a, b = sides["pipette"], sides["bath"]
-    names = [n for n in dict.fromkeys([*a.ions, *b.ions]) if ions()[n].z != 0]
+    names = sorted(n for n in {*a.ions, *b.ions} if ions()[n].z != 0)  # one order both ways: exact antisymmetry
     z = np.array([ions()[n].z for n in names], dtype=float)
     u = np.array([ions()[n].mobility for n in names])
     ca = np.array([a.ions.get(n, 0.0) for n in names], dtype=float)
