@@ -347,30 +347,68 @@ def _vrest(*argv: str, **kw) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)  # fmt: skip
 
 
-def test_two_simultaneous_fits_on_one_out_never_both_succeed(tmp_path):
-    out = tmp_path / "fit"
-    procs = [_vrest(*_fit_argv(out)[0:], "--seed", str(s)) for s in (0, 1)]
+def _race(out: Path) -> None:
+    procs = [_vrest(*_fit_argv(out), "--seed", str(s)) for s in (0, 1)]
     results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
     codes = sorted(c for c, _ in results)
     assert codes == [0, 2], results
     loser = next(err for c, err in results if c == 2)
     assert "another vrest command" in loser or "exists; use --force" in loser
+    assert "sampling" not in loser  # refused before any sampling
     assert (out / "fit.json").is_file() and vrest.read_fit(out).info["seed"] in (0, 1)
 
 
-def test_sigint_during_sampling_exits_130_with_one_line_and_writes_nothing(tmp_path):
-    out = tmp_path / "fit"
-    proc = _vrest("fit", str(GELBAND), "--model", "ghk", "--out", str(out), "--draws", "200000", "--tune", "1000",
-                  "--chains", "2")  # fmt: skip
-    lines = []
+@pytest.mark.parametrize("trial", range(2))
+def test_two_simultaneous_fits_on_one_out_never_both_succeed(tmp_path, trial):
+    _race(tmp_path / "fit")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(10))
+def test_two_simultaneous_fits_ten_trials(tmp_path, trial):
+    _race(tmp_path / "fit")
+
+
+def _interrupt_when_sampling(proc: subprocess.Popen, marker: str = "sampling") -> tuple[int, list[str]]:
+    """SIGINT once ``proc`` says it is sampling; (exit code, stderr lines after the signal)."""
     for line in proc.stderr:
-        lines.append(line)
-        if line.startswith("sampling"):
+        if line.startswith(marker):
             break
     time.sleep(2)
     proc.send_signal(signal.SIGINT)
     code = proc.wait(timeout=120)
-    rest = proc.stderr.read().strip().splitlines()
-    assert code == 130, (lines, rest)
+    return code, proc.stderr.read().strip().splitlines()
+
+
+LONG = ["--draws", "200000", "--tune", "1000", "--chains", "2"]
+
+
+def test_sigint_during_sampling_exits_130_with_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "fit"
+    code, rest = _interrupt_when_sampling(_vrest("fit", str(GELBAND), "--model", "ghk", "--out", str(out), *LONG))
+    assert code == 130, rest
     assert rest == ["vrest: interrupted; nothing partial was written"]
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_sigint_during_a_run_exits_130_and_says_what_finished(tmp_path):
+    study = _study(tmp_path, "models = [\"ghk\"]\ndraws = 200000\ntune = 1000\nchains = 2\n")
+    out = tmp_path / "run"
+    code, rest = _interrupt_when_sampling(_vrest("run", str(study), "--out", str(out)))
+    assert code == 130, rest
+    assert rest[-1] == "vrest: interrupted; finished: none"
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert not (out / "fits" / "ghk").exists() and not [p for p in out.rglob(".*")]
+
+
+def test_sigint_during_a_serial_batch_stops_it_and_keeps_nothing_partial(tmp_path):
+    data = tmp_path / "cells.csv"
+    table = pd.read_csv(GELBAND)[["K_o_mM", "V_m_mV"]]
+    pd.concat([table.assign(recording="a"), table.assign(recording="b")]).to_csv(data, index=False)
+    out = tmp_path / "batch"
+    proc = _vrest("fit-batch", str(data), "--by", "recording", "--model", "ghk", "--scheduler", "none",
+                  "--out", str(out), *LONG)  # fmt: skip
+    code, rest = _interrupt_when_sampling(proc, "fit-batch:")
+    assert code == 130, rest
+    assert rest[-1].startswith("vrest: interrupted; 0 recording(s) fitted and kept")
+    assert not list(out.glob("recordings/*")) and not [p for p in out.rglob(".*tmp-*")]

@@ -12,14 +12,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from traces_synthetic import make_trace, write_abf1, write_nwb
 
 from vrest.data import load_recordings
-from vrest.traces import (classify_tag, extract_files, extract_table, open_trace, parse_solution_text, steady_state,
-                          write_extraction)
+from vrest.traces import (
+    classify_tag,
+    extract_files,
+    extract_table,
+    open_trace,
+    parse_solution_text,
+    steady_state,
+    write_extraction,
+)
 from vrest.traces.readers import Tag
-
-sys.path.insert(0, str(Path(__file__).parent))
-from traces_synthetic import make_trace, write_abf1, write_nwb  # noqa: E402
 
 REAL = Path("/work/shared/data/traces")
 AXON = REAL / "File_axon_2.abf"
@@ -169,9 +174,9 @@ def test_the_voltage_channel_is_chosen_by_its_unit_or_by_name():
         assert (trace.channel, trace.unit, trace.rate_hz) == ("Potential", "mV", 10_000.0)
     with open_trace(ABF2, channel="0") as trace:
         assert trace.channel == "Potential"
-    with pytest.raises(ValueError, match="2020_07_29_0062.abf: channel 'I_Com' is in pA, not a voltage"):
-        with open_trace(ABF2, channel="I_Com"):
-            pass
+    with pytest.raises(ValueError, match="2020_07_29_0062.abf: channel 'I_Com' is in pA, not a voltage"), \
+            open_trace(ABF2, channel="I_Com"):
+        pass
 
 
 # --------------------------------------------------------------------------- NWB
@@ -214,16 +219,19 @@ def good_abf(tmp_path) -> Path:
 
 def _bad_cases(tmp_path: Path, good: Path) -> dict[str, tuple[list[str], str]]:
     data = good.read_bytes()
-    (tmp_path / "truncated.abf").write_bytes(data[: len(data) // 2])
+    (tmp_path / "cut.abf").write_bytes(data[: len(data) // 2])  # the tags after the data are lost too
+    write_abf1(tmp_path / "untagged.abf", np.zeros(20_000), 200.0)
+    (tmp_path / "truncated.abf").write_bytes((tmp_path / "untagged.abf").read_bytes()[:30_000])
     (tmp_path / "corrupt.abf").write_bytes(b"ABF " + bytes(range(256)) * 4)
     (tmp_path / "noise.abf").write_bytes(b"not a recording at all" * 50)
     (tmp_path / "corrupt.nwb").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 500)
     write_abf1(tmp_path / "current.abf", np.zeros(2000), 200.0, [(0.0, "K 5")], units="pA", name="Im")
-    (tmp_path / "outside.csv").write_text(f"file,start_s,K_o_mM\n{good.name},0,5\n{good.name},400,10\n")
+    (tmp_path / "outside.csv").write_text(f"file,start_s,stop_s,K_o_mM\n{good.name},0,100,5\n{good.name},400,,10\n")
     (tmp_path / "overlap.csv").write_text(f"file,start_s,stop_s,K_o_mM\n{good.name},0,100,5\n{good.name},90,,10\n")
     (tmp_path / "other.csv").write_text("file,start_s,K_o_mM\nelsewhere.abf,0,5\n")
     return {
         "truncated": (["truncated.abf"], "truncated.abf: truncated ABF file"),
+        "cut": (["cut.abf"], "cut.abf: not a readable ABF file, damaged or truncated"),
         "corrupt": (["corrupt.abf"], "corrupt.abf: not a readable ABF file"),
         "not abf": (["noise.abf"], "noise.abf: not a readable ABF file"),
         "corrupt nwb": (["corrupt.nwb"], "corrupt.nwb: not a readable NWB file"),
@@ -234,7 +242,7 @@ def _bad_cases(tmp_path: Path, good: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["truncated", "corrupt", "not abf", "corrupt nwb", "no voltage", "outside",
+@pytest.mark.parametrize("case", ["truncated", "cut", "corrupt", "not abf", "corrupt nwb", "no voltage", "outside",
                                   "overlap", "unknown file"])  # fmt: skip
 def test_bad_input_is_one_line_and_nothing_is_written(case, tmp_path, good_abf, monkeypatch, capsys):
     argv, message = _bad_cases(tmp_path, good_abf)[case]
@@ -245,7 +253,7 @@ def test_bad_input_is_one_line_and_nothing_is_written(case, tmp_path, good_abf, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len([line for line in err if line.startswith("vrest: error:")]) == 1
     assert re.search(message, err[-1]), err[-1]
-    assert not any(tmp_path.glob("out*"))
+    assert not any((tmp_path / name).exists() for name in ("out.csv", "out.json", "out_figures"))
 
 
 def test_an_unknown_solution_name_is_an_error_when_solutions_are_given(tmp_path, good_abf):
@@ -253,9 +261,9 @@ def test_an_unknown_solution_name_is_an_error_when_solutions_are_given(tmp_path,
     epochs.write_text(f"file,start_s,solution\n{good_abf.name},0,control\n{good_abf.name},120,Na-free\n")
     with pytest.raises(ValueError, match=r"row 3: unknown solution 'Na-free'; expected one of .*control"):
         extract_table([good_abf], epochs=epochs, solutions={"control": {"K_o_mM": 5.0}})
-    solutions = {"control": {"K_o_mM": 5.0, "Na_o_mM": 140.0}, "Na-free": {"K_o_mM": 5.0, "Na_o_mM": 0.0}}
+    solutions = {"control": {"K_o_mM": 5.0, "Na_o_mM": 140.0}, "Na-free": {"K_o_mM": 5.0, "Na_o_mM": 0.1}}
     table, settings = extract_table([good_abf], epochs=epochs, solutions=solutions)
-    assert list(table["condition"]) == ["control", "Na-free"] and list(table["Na_o_mM"]) == [140.0, 0.0]
+    assert list(table["condition"]) == ["control", "Na-free"] and list(table["Na_o_mM"]) == [140.0, 0.1]
     assert settings["solutions"] == solutions
 
 

@@ -205,7 +205,7 @@ def write_netcdf(tree, path: Path) -> None:
         from xarray.backends.h5netcdf_ import H5NetCDFStore
         from xarray.backends.locks import HDF5_LOCK
         from xarray.backends.writers import dump_to_store
-    except ImportError:  # an xarray whose internals are laid out otherwise: its public writer
+    except (ImportError, AttributeError, TypeError):  # an xarray whose internals are laid out otherwise
         tree.to_netcdf(path, engine="h5netcdf")
         return
     root = H5NetCDFStore.open(str(path), mode="w", lock=HDF5_LOCK)
@@ -222,7 +222,7 @@ def write_netcdf(tree, path: Path) -> None:
 def settings_record(settings) -> dict:
     """A FitSettings as JSON-ready data (how it ran — progress, threads — left out)."""
     out = asdict(settings)
-    for name in ("progress", "cores", "compile_helper"):
+    for name in ("progress", "cores"):
         out.pop(name, None)
     out["uncertain"] = list(out["uncertain"])
     return out

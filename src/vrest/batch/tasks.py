@@ -18,9 +18,9 @@ def job_seed(run_seed: int, name: str) -> int:
 
 
 def settings_fingerprint(settings: FitSettings) -> str:
-    """sha256 of everything that defines a fit besides the data (not how it runs: progress, threads, compile helper)."""
+    """sha256 of everything that defines a fit besides the data (not how it runs: progress, threads)."""
     fields = dataclasses.asdict(settings)
-    for name in ("progress", "cores", "compile_helper"):
+    for name in ("progress", "cores"):
         fields.pop(name)
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -41,8 +41,7 @@ class FitJob:
 
 def fit_job(recording: str, data: Recordings, settings: FitSettings, run_seed: int, cores: int) -> FitJob:
     """The job fitting ``data`` as recording ``recording`` of a run seeded ``run_seed``."""
-    own = dataclasses.replace(settings, seed=job_seed(run_seed, recording), progress=False, cores=cores,
-                              compile_helper=False)  # the other workers keep the cores busy
+    own = dataclasses.replace(settings, seed=job_seed(run_seed, recording), progress=False, cores=cores)
     return FitJob(recording, data, own)
 
 

@@ -179,7 +179,7 @@ def compare_into(folder: Path, fits_dir: Path, models: list[str]) -> None:
     if len(models) < 2:
         return
     table = compare_fits([fits_dir / m for m in models])
-    table.to_csv(folder / "compare.csv", index=False, float_format="%.4g")
+    table.to_csv(folder / "compare.csv", index=False)  # full precision: ranks must read consistently
     print("\nmodel comparison (PSIS-LOO; best first):")
     print(table.to_string(index=False))
     for line in verdict(table):

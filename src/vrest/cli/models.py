@@ -118,6 +118,9 @@ def run_nernst(args: argparse.Namespace) -> None:
 def run_cache(args: argparse.Namespace) -> None:
     from .. import cache as disk_cache
 
+    if disk_cache.env_flag("VREST_NO_CACHE"):
+        print("compiled-model cache switched off (VREST_NO_CACHE); nothing is read or written")
+        return
     root = disk_cache.cache_root()
     if root is None:
         raise ValueError("the compiled-model cache folder cannot be written (set VREST_CACHE_DIR to a writable folder)")

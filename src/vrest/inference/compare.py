@@ -31,19 +31,34 @@ def compare_fits(fits: Sequence) -> pd.DataFrame:
     if len(kinds) > 1:
         names = ", ".join(f"{r.label}: {'hierarchical' if r.info.get('hierarchical') else 'pooled'}" for r in runs)
         raise ValueError(f"compare: hierarchical and pooled fits mixed ({names}); refit with one --hierarchical choice")
-    trees = {r.label: r.tree for r in runs}
+    converged = {r.label: converged_fit(r.info) for r in runs}
+    ranked = [r for r in runs if converged[r.label]]
+    if len(ranked) < 2:  # nothing to rank without them: rank all, marked
+        ranked = runs
+    trees = {r.label: r.tree for r in ranked}
     with warnings.catch_warnings():  # Pareto-k warnings become the pareto_k_above_0.7 column
         warnings.simplefilter("ignore", UserWarning)
         table = azs.compare(trees)
         bad_k = {label: int((azs.loo(tree).pareto_k.values > PARETO_K).sum()) for label, tree in trees.items()}
     table = table.reset_index(names="fit")
     table["pareto_k_above_0.7"] = table["fit"].map(bad_k)
+    left_out = pd.DataFrame({"fit": [r.label for r in runs if r.label not in trees]})
+    table = pd.concat([table, left_out], ignore_index=True) if len(left_out) else table
+    table["converged"] = table["fit"].map(converged)
     return table
+
+
+def converged_fit(info: dict) -> bool:
+    """Whether a fit's sampling can be trusted for ranking: no divergences, R-hat <= 1.01 (fit.json diagnostics)."""
+    d = info.get("diagnostics", {})
+    return d.get("divergences", 0) == 0 and d.get("max_r_hat", 1.0) <= 1.01
 
 
 def verdict(table: pd.DataFrame) -> list[str]:
     """The comparison in words: the best model, which others cannot be told apart from it (elpd difference
     within 2 standard errors of the difference), and where LOO itself is unreliable."""
+    left_out = table[~table["converged"].astype(bool)]
+    table = table[table["converged"].astype(bool)] if table["converged"].any() else table
     best = table.iloc[0]
     lines = [f"best by PSIS-LOO: {best['fit']} (elpd_loo {best['elpd']:.1f} +/- {best['se']:.1f})"]
     close = [r for _, r in table.iloc[1:].iterrows() if r["elpd_diff"] <= 2 * r["dse"]]
@@ -60,6 +75,8 @@ def verdict(table: pd.DataFrame) -> list[str]:
                      f"{PARETO_K} (influential points; read its elpd with care)")  # fmt: skip
     if len(table) > 1 and table["weight"].max() > 0.999:
         lines.append("the stacking weights put everything on one model: the others add nothing to its predictions")
+    if len(left_out) and len(left_out) < len(table) + len(left_out):
+        lines.append("not ranked (sampling not converged: divergences or R-hat > 1.01): " + ", ".join(left_out["fit"]))
     return lines
 
 

@@ -112,12 +112,11 @@ class Compiled:
     meta: dict
 
 
-def compiled_model(spec: ModelData, helper: bool = False) -> tuple[CompiledModel, float, str]:
+def compiled_model(spec: ModelData) -> tuple[CompiledModel, float, str]:
     """A nutpie model for ``spec`` (its data and start point bound), the seconds spent getting it and where from.
 
     Where from: "compiled", "disk cache", "memory" (compiled earlier in this process: 0 s) or
     "public compile" (``nutpie.compile_pymc_model``: see the module docstring).
-    ``helper``: ignored (the compile helper process is gone); accepted until every caller stops passing it.
     """
     t0 = time.perf_counter()
     import_nutpie()  # first: where its own private step fails, this fit already takes the public path

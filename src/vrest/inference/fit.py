@@ -52,7 +52,6 @@ class FitSettings:
     g_tot_ns: float | None = None  # total conductance, for the pump current and ATP rate
     progress: bool = True
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
-    compile_helper: bool = True  # a new model may be compiled with a second process (not in batch workers)
 
     def __post_init__(self) -> None:
         """Check every setting's type and range (one-line ValueError naming the setting)."""
@@ -95,7 +94,7 @@ class FitResult:
     predictive: pd.DataFrame
     derived: pd.DataFrame
     timings: dict
-    sampler: dict  # how NUTS ran: "parametrisation" and "compiled_model" ("compiled", "disk cache" or "memory")
+    sampler: dict  # how NUTS ran: "parametrisation" and "compiled_model" ("compiled", "disk cache", "memory" or "public compile")
     cells: pd.DataFrame | None = None  # hierarchical fits: each cell's parameters (mean, q5, q95) and the between-cell sd
     adequacy: dict = field(default_factory=dict)  # {"flagged", "findings", "levels"}: see inference.adequacy
 
@@ -235,7 +234,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
     _say(settings, f"compiling the {settings.model} model (or loading it from the cache) ...")
-    compiled, compile_s, source = compiled_model(spec, helper=settings.compile_helper)
+    compiled, compile_s, source = compiled_model(spec)
     _say(settings, f"compiled model: {source} ({compile_s:.1f} s)")
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")

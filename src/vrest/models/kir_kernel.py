@@ -216,7 +216,7 @@ def branch_points(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, lower, uppe
             last_half, last_k = v_half[i], k_slope[i]
             y_lo = max(last_half, 0.0)
             y2 = _bracketed(Y2, point, y_lo, y_lo + 4.0 * last_k, y_lo + 2.0 * last_k)
-        lower[i], upper[i], a[i], b[i] = _branches(point, y2) if not np.isnan(y2) else (np.nan,) * 4
+        lower[i], upper[i], a[i], b[i] = _branches(point, y2) if not np.isnan(y2) else (np.nan, np.nan, np.nan, np.nan)
 
 
 @_jit(nogil=True)

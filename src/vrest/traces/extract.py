@@ -12,8 +12,16 @@ import pandas as pd
 
 from .epochs import QUANTITIES, Epoch, classify_tag, file_epochs, read_epoch_table, resolved, tag_epochs
 from .readers import open_trace
-from .steady import (EXCLUDING_FLAGS, MAX_DRIFT_MV_PER_MIN, SETTLE_MAX_FRACTION, SETTLE_S, SPIKE_RULE,
-                     UNCERTAINTY_RULE, Steady, steady_state)  # fmt: skip
+from .steady import (
+    EXCLUDING_FLAGS,
+    MAX_DRIFT_MV_PER_MIN,
+    SETTLE_MAX_FRACTION,
+    SETTLE_S,
+    SPIKE_RULE,
+    UNCERTAINTY_RULE,
+    Steady,
+    steady_state,
+)
 
 COLUMNS = ("file", "cell", "epoch", "condition", "K_o_mM", "V_m_mV", "sem_mV", "window_start_s", "window_stop_s",
            "drift_mV_per_min", "spikes_removed", "n_samples", "flags", "excluded", "epoch_start_s", "epoch_stop_s",

@@ -159,8 +159,9 @@ def _open_abf(path: Path, channel: str | int | None) -> Trace:
         tags = tuple(Tag(float(t), str(c).strip()) for t, c in zip(abf.tagTimesSec, abf.tagComments, strict=True))
         sweeps, mode, version = int(abf.sweepCount), int(getattr(abf, "nOperationMode", 3)), abf.abfVersionString
     except Exception as err:  # noqa: BLE001 - pyabf raises anything on a damaged header
-        raise ValueError(f"{path}: not a readable ABF file ({' '.join(str(err).split()) or type(err).__name__}); "
-                         "expected an intact Axon ABF 1 or 2 recording") from None  # fmt: skip
+        why = " ".join(str(err).split()) or type(err).__name__
+        raise ValueError(f"{path}: not a readable ABF file, damaged or truncated ({why}); expected an intact Axon "
+                         "ABF 1 or 2 recording") from None  # fmt: skip
     if n_channels < 1 or rate <= 0 or points < n_channels:
         raise ValueError(f"{path}: ABF header describes no data ({n_channels} channels, {points} points, {rate:g} Hz); "
                          "expected a recording with samples")  # fmt: skip
