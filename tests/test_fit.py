@@ -112,7 +112,7 @@ def test_posterior_file_matches_xarrays_own_writer(gelband_fit, tmp_path):
     """write_netcdf skips only xarray's dask-scheduler lookup: the file reads back as DataTree.to_netcdf's does."""
     import xarray as xr
 
-    from vrest.inference.outputs import write_netcdf
+    from vrest.folders import write_netcdf
 
     with xr.open_datatree(gelband_fit[1] / "posterior.nc") as opened:
         tree = opened.load()

@@ -5,8 +5,8 @@ Run from the project root:  python analyses/sbc/sbc_ghk.py [--n-sims 200] [--see
 Design: one cell, 12 K_o levels 1-100 mM with K+ replacing Na+ (the usual protocol,
 in which the GHK + pump model has rank 2: the hardest case). For each simulation,
 (p_na, p_cl, pump_mv, sigma_mv) are drawn from vrest's priors, V_m is simulated and
-fitted with vrest's PyMC model and sampler settings (offset-share coordinates; the
-model is compiled once per worker and the data swapped), and the rank of each true value
+fitted with ``vrest.fit`` at its default settings (4 x 1000 draws; the compiled model is
+reused from memory within a worker, the data swapped), and the rank of each true value
 among L = 99 thinned posterior draws is recorded. Simulations run as jobs of vrest's batch
 engine (Dask; each simulation seeded from the run seed and its index, so the ranks do not
 depend on the number of workers). If the posterior is calibrated the ranks
@@ -27,52 +27,31 @@ import pandas as pd
 from scipy import stats
 
 import vrest
-from vrest.batch import job_seed
-from vrest.inference.compiled import compiled_model
-from vrest.inference.design import Design
-from vrest.inference.identifiability import Laplace
-from vrest.inference.model_data import model_data
-from vrest.inference.parametrisation import named_posterior
-from vrest.inference.priors import SIGMA_PRIOR_SD_MV, fitted_priors
 from vrest.parallel import Failure, run_jobs
+from vrest.seeding import child_seed
 
 HERE = Path(__file__).resolve().parent
 L_DRAWS = 99
 NAMES = ["p_na", "p_cl", "pump_mv", "sigma_mv"]
 
 
-def design() -> Design:
-    k_o = np.geomspace(1, 100, 12)
-    n = k_o.size
-    _, base = vrest.resolve_inputs("ghk", {"k_o": k_o})
-    inputs = {k: np.broadcast_to(v, (n,)).astype(float).copy() for k, v in base.items() if k not in ("p_na", "p_cl", "pump_mv")}
-    inputs["na_o"] = 150.0 - k_o
-    return Design("ghk", inputs, np.zeros(n), np.zeros(n), np.full(n, "all"), None)
+K_O = np.geomspace(1, 100, 12)
 
 
 def simulate_and_fit(seed: int) -> dict:
-    """Draw a truth from the priors, simulate V_m, fit; the rank of each true value among L draws."""
-    import nutpie
-
+    """Draw a truth from vrest's priors, simulate V_m, fit with ``vrest.fit``; the rank of each true value among
+    L thinned posterior draws."""
     rng = np.random.default_rng(seed)
-    d = design()
-    priors = fitted_priors("ghk")
-    m0 = np.array([p.mean for p in priors])
-    # coordinates fixed at the prior median (data-independent), so one compiled model serves every data set
-    lap = Laplace([p.name for p in priors], m0, np.diag([p.sd**2 for p in priors]), 2.0, np.ones(3), np.eye(3))
-    theta = np.array([rng.normal(p.mean, p.sd) for p in priors])
-    truth = {p.name: p.to_natural(t) for p, t in zip(priors, theta)}
-    truth["sigma_mv"] = abs(rng.normal(0.0, SIGMA_PRIOR_SD_MV))
-    v = vrest.predict("ghk", **d.inputs, **{k: truth[k] for k in ("p_na", "p_cl", "pump_mv")})
-    d.v_obs = v + rng.normal(0.0, truth["sigma_mv"], v.size)
-    spec = model_data(d, priors, lap)
-    compiled, _, _ = compiled_model(spec)
-    idata = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, cores=1, seed=int(rng.integers(2**31)),
-                          progress_bar=False, save_warmup=False, target_accept=0.95)  # fmt: skip
-    posterior = named_posterior(idata.posterior.to_dataset(), spec)
-    row = {"divergences": int(idata.sample_stats["diverging"].sum())}
+    priors = {p.name: p for p in vrest.fitted_priors("ghk")}
+    truth = {name: p.to_natural(rng.normal(p.mean, p.sd)) for name, p in priors.items()}
+    truth["sigma_mv"] = abs(rng.normal(0.0, vrest.SIGMA_PRIOR_SD_MV))
+    na_o = 150.0 - K_O  # K+ replacing Na+
+    v = vrest.predict("ghk", k_o=K_O, na_o=na_o, **{k: truth[k] for k in priors})
+    table = pd.DataFrame({"K_o_mM": K_O, "Na_o_mM": na_o, "V_m_mV": v + rng.normal(0.0, truth["sigma_mv"], v.size)})
+    res = vrest.fit(vrest.load_recordings(table), "ghk", seed=int(rng.integers(2**31)), cores=1)
+    row = {"divergences": res.diagnostics["divergences"]}
     for name in NAMES:
-        draws = posterior[name].values.reshape(-1)
+        draws = res.posterior.posterior[name].values.reshape(-1)
         row[name] = int(np.sum(draws[:: draws.size // L_DRAWS][:L_DRAWS] < truth[name]))
     return row
 
@@ -88,6 +67,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scheduler", help="none, local (default) or tcp://HOST:PORT")
     parser.add_argument("--workers", type=int)
+    parser.add_argument("--out", type=Path, default=HERE, help="folder of ranks.csv, sbc.png, RESULTS.md (default here)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     results: dict[int, dict] = {}
@@ -97,12 +77,12 @@ def main() -> None:
             sys.exit(f"simulation {name} failed: {outcome.reason}")
         results[int(name)] = outcome
 
-    jobs = {str(i): job_seed(args.seed, f"sbc-{i}") for i in range(args.n_sims)}
+    jobs = {str(i): child_seed(args.seed, f"sbc-{i}") for i in range(args.n_sims)}
     run_jobs(simulate_and_fit, jobs, keep, scheduler=args.scheduler, workers=args.workers, what="sbc")
     ranks = [results[i] for i in range(args.n_sims)]
     divergences = [r["divergences"] for r in ranks]
     ranks = pd.DataFrame(ranks)
-    ranks.to_csv(HERE / "ranks.csv", index=False)
+    ranks.to_csv(args.out / "ranks.csv", index=False)
 
     fig, axes = plt.subplots(2, len(NAMES), figsize=(4 * len(NAMES), 6))
     lines = [f"### {dt.date.today().isoformat()}: {args.n_sims} simulations, seed {args.seed}, L = {L_DRAWS}", "",
@@ -127,11 +107,11 @@ def main() -> None:
         ax_e.set_ylabel("ECDF - uniform")
     axes[0][0].legend()
     fig.tight_layout()
-    fig.savefig(HERE / "sbc.png", dpi=110)
+    fig.savefig(args.out / "sbc.png", dpi=110)
     lines += ["", f"divergent transitions: {sum(divergences)} in {n * 4000} draws; wall time {time.perf_counter() - t0:.0f} s", ""]
     text = "\n".join(lines)
     print(text)
-    with open(HERE / "RESULTS.md", "a") as f:
+    with open(args.out / "RESULTS.md", "a") as f:
         f.write(text + "\n")
 
 

@@ -32,19 +32,37 @@ from .presets import DEFAULT_PRESET, PRESETS, get_preset
 __version__ = "0.2.0"
 
 _LAZY = {
-    "fit": "vrest.inference",
     "FitSettings": "vrest.inference.fit",
     "FitResult": "vrest.inference.fit",
     "load_recordings": "vrest.data",
     "check_fittable": "vrest.data",
     "load_study": "vrest.study",
     "fit_settings": "vrest.study",
+    "fitted_priors": "vrest.inference.priors",
+    "Prior": "vrest.inference.priors",
+    "SIGMA_PRIOR_SD_MV": "vrest.inference.priors",
     "read_fit": "vrest.folders",
     "write_fit": "vrest.folders",
     "sobol_analysis": "vrest.sensitivity.analysis",
     "build_report": "vrest.report.build",
 }
 """Public names whose modules load on first use (PyMC, pandas, matplotlib are heavy)."""
+
+
+def fit(recordings, model: str = "ghk", *, progress: bool = False, **settings):
+    """Fit ``model`` to ``recordings`` (a :class:`vrest.data.Recordings`, a CSV path or a DataFrame).
+
+    ``settings``: any :class:`~vrest.inference.fit.FitSettings` field (seed, preset, chains, draws,
+    tune, likelihood, no_pump, fixed, conditions, uncertain, priors, hierarchical, g_tot_ns);
+    seed defaults to 0. Returns a :class:`~vrest.inference.fit.FitResult`: ``.posterior`` (an
+    ArviZ DataTree), ``.summary`` (a table with R-hat and ESS), ``.diagnostics`` and ``.problems``.
+    """
+    from .data import Recordings, load_recordings
+    from .inference.fit import FitSettings
+    from .inference.fit import fit as run_fit
+
+    data = recordings if isinstance(recordings, Recordings) else load_recordings(recordings)
+    return run_fit(data, FitSettings(model=model, **({"seed": 0} | settings), progress=progress))
 
 
 def __getattr__(name: str) -> object:
@@ -59,11 +77,13 @@ __all__ = [
     "MODELS",
     "PARAMS",
     "PRESETS",
+    "SIGMA_PRIOR_SD_MV",
     "FitResult",
     "FitSettings",
     "ForwardModel",
     "MultipleSteadyStatesWarning",
     "OutOfRangeWarning",
+    "Prior",
     "SolverError",
     "SteadyStates",
     "bistable_range",
@@ -71,6 +91,7 @@ __all__ = [
     "check_fittable",
     "fit",
     "fit_settings",
+    "fitted_priors",
     "get_model",
     "get_preset",
     "gradient",

@@ -41,7 +41,7 @@ def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force
     tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(out), dir=out.parent))
     try:
         fill(tmp)
-        tmp.chmod(0o777 & ~_umask())
+        tmp.chmod(0o777 & ~current_umask())
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=temporary_prefix(out, "old"), dir=out.parent))
             os.replace(out, old / "x")
@@ -55,7 +55,7 @@ def write_atomically(out: str | os.PathLike, fill: Callable[[Path], None], force
     return out
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -67,7 +67,7 @@ def write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

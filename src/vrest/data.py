@@ -422,8 +422,10 @@ def _checked(
     mapping = {c: o for c, o in mapping.items() if c in data}
     conversions = {c: units[c].describe(_UNITS[c]) for c in mapping if units[c].converts}
     extras = pd.DataFrame({c: pd.Series(cells[c], index=index, dtype=str) for c in extra_columns}, index=index)
+    table = pd.DataFrame(data, index=index)
+    table, extras = _drop_excluded(table, extras, notes)
     return Recordings(
-        table=pd.DataFrame(data, index=index),
+        table=table,
         source=label,
         sha256=sha256,
         mapping=mapping,
@@ -432,6 +434,24 @@ def _checked(
         notes=tuple(map_notes + notes),
         conversions=conversions,
     )
+
+
+EXCLUDED_TRUE = ("true", "1", "yes")
+
+
+def _drop_excluded(table: pd.DataFrame, extras: pd.DataFrame, notes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leave out rows whose ``excluded`` column is true (e.g. epochs ``vrest extract`` found unsettled), with a note
+    naming them and their ``flags``."""
+    column = next((c for c in extras.columns if c.strip().lower() == "excluded"), None)
+    if column is None:
+        return table, extras
+    out = extras[column].str.strip().str.lower().isin(EXCLUDED_TRUE)
+    if not out.any():
+        return table, extras
+    flags = next((c for c in extras.columns if c.strip().lower() == "flags"), None)
+    why = "; ".join(f"row {r}" + (f" ({extras.at[r, flags]})" if flags else "") for r in extras.index[out])
+    notes.append(f"{int(out.sum())} row(s) marked excluded were left out: {why}")
+    return table[~out.to_numpy()], extras[~out.to_numpy()]
 
 
 def _combined(label: str, errors: list[DataError], shown: int = 4) -> DataError:

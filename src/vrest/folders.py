@@ -12,6 +12,8 @@ batch           ``batch.json``      recordings/<folder>/ fit folders, batch_summ
 run             ``run.json``        fits/<model>/, compare.csv, sensitivity/, report.html, report.md,
                                     report_figures/ (``vrest run``)
 report          ``<name>.html``     <name>.md and <name>_figures/ beside it (``vrest report``)
+extraction      ``<name>.json``     <name>.csv and <name>_figures/ beside it (``vrest extract``)
+design          ``design.json``     design.csv, design.png (``vrest design``)
 ==============  ==================  ===========================================================
 
 The rules, the same for every command: a result appears whole or not at all (filled in
@@ -31,13 +33,22 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
-from ._atomic import OutputExistsError, jsonable, temporary_prefix, versions, write_atomically, write_text
+from ._atomic import (
+    OutputExistsError,
+    current_umask,
+    jsonable,
+    temporary_prefix,
+    versions,
+    write_atomically,
+    write_text,
+)
 
 FORMAT = 2
 """Version of the fit.json layout: 2 stores priors, settings and conditions as data (vrest 0.2)."""
@@ -46,7 +57,8 @@ FIT_FILES = ("fit.json", "posterior.nc", "summary.csv", "correlations.csv", "pre
 FIT_OPTIONAL = ("cells.csv", "fit.log")
 SENSITIVITY_FILES = ("sensitivity.json", "indices.csv", "summary.csv")
 MARKERS = {"fit": "fit.json", "models": "models.json", "sensitivity": "sensitivity.json", "batch": "batch.json",
-           "run": "run.json"}  # fmt: skip
+           "run": "run.json", "design": "design.json"}  # fmt: skip
+DESIGN_FILES = ("design.json", "design.csv", "design.png")
 
 
 # --------------------------------------------------------------------------- claiming an output
@@ -72,6 +84,8 @@ def _vrest_entries(folder: Path, kind: str) -> bool:
                 entry.is_dir() and (name == "fits" and all(is_result(f, "fit") for f in entry.iterdir())
                                     or name == "sensitivity" and is_result(entry, "sensitivity")
                                     or name == "report_figures" and _only_figures(entry)))  # fmt: skip
+        elif kind == "design":
+            ok = entry.is_file() and name in DESIGN_FILES
         elif kind == "batch":
             ok = name in ("batch.json", "batch_summary.csv", "failures.csv", "timings.csv", "recordings.csv",
                           "recordings") or name.startswith(".")  # fmt: skip
@@ -133,12 +147,12 @@ def claim(out: str | os.PathLike, kind: str, force: bool, protect: Iterable[str 
     if _contains(target, Path.cwd().resolve()):
         raise ValueError(f"{flag}: {out} is or contains the working directory; choose a new folder")
     for path in protect:
-        if _contains(target, Path(path).resolve()):
+        given = Path(path).resolve()
+        if _contains(target, given):
             raise ValueError(f"{flag}: {out} is or contains the input {path}; choose a new folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    lock = target.parent / f".{target.name}.lock"
-    _lock(lock, out, flag)
-    try:
+        if given.is_dir() and given in target.parents:
+            raise ValueError(f"{flag}: {out} is inside the input folder {path}; choose a folder outside it")
+    with locked(out, flag):
         clean_stale(target)
         if out.exists() or out.is_symlink():
             if not out.is_dir():
@@ -149,6 +163,18 @@ def claim(out: str | os.PathLike, kind: str, force: bool, protect: Iterable[str 
                 raise OutputExistsError(f"{flag}: {out} is not a vrest {kind} result (it holds files vrest did not "
                                         "write); refusing to replace it, even with --force")  # fmt: skip
         yield out
+
+
+@contextlib.contextmanager
+def locked(out: str | os.PathLike, flag: str = "--out") -> Iterator[None]:
+    """Hold ``.<name>.lock`` beside ``out`` while the block runs: a second vrest command on ``out`` is refused at once
+    (OutputExistsError, one line); a lock left by a dead process is taken over."""
+    target = Path(out).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.parent / f".{target.name}.lock"
+    _lock(lock, Path(out), flag)
+    try:
+        yield
     finally:
         lock.unlink(missing_ok=True)
 
@@ -520,7 +546,6 @@ def write_report(out_html: str | os.PathLike, html: str, markdown: str, figures:
     """
     html_path, md_path, fig_dir = report_target(out_html, force)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(html_path), dir=html_path.parent))
     try:
@@ -531,7 +556,7 @@ def write_report(out_html: str | os.PathLike, html: str, markdown: str, figures:
         (tmp / "report.html").write_text(html)
         (tmp / "report.md").write_text(markdown)
         for path in (tmp, tmp / "figures"):
-            path.chmod(0o755 & ~_umask_now())
+            path.chmod(0o755 & ~current_umask())
         if fig_dir.exists():
             old = tmp / "old"
             os.replace(fig_dir, old)
@@ -543,10 +568,102 @@ def write_report(out_html: str | os.PathLike, html: str, markdown: str, figures:
     return html_path
 
 
-def _umask_now() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+# --------------------------------------------------------------------------- design folders (vrest design)
+
+
+def write_design(ranking, out: str | os.PathLike, *, force: bool = False, extra: Mapping | None = None) -> Path:
+    """A design folder at ``out`` (design.csv, design.png, design.json), atomically; returns its path.
+
+    ``ranking``: a :class:`vrest.design.plan.Ranking`; ``extra`` is merged into design.json.
+    """
+    from .design.figures import design_csv, shrinkage_png
+
+    info = {"recommendation": ranking.recommendation, "targets": ranking.targets, "settings": ranking.settings,
+            "chosen": ranking.chosen, "candidates": ranking.rows, "wall_time_s": ranking.timings,
+            **(extra or {}), "versions": versions()}  # fmt: skip
+
+    def fill(tmp: Path) -> None:
+        (tmp / "design.csv").write_text(design_csv(ranking))
+        (tmp / "design.png").write_bytes(shrinkage_png(ranking))
+        write_json(tmp / "design.json", info)
+
+    return write_folder(Path(out), fill, "design", force)
+
+
+# --------------------------------------------------------------------------- extractions (vrest extract)
+
+
+EXTRACTION_GENERATOR = "vrest extract"
+"""The marker of a ``vrest extract`` output (NAME.json beside NAME.csv)."""
+
+
+def extraction_paths(out_csv: str | os.PathLike) -> tuple[Path, Path, Path]:
+    """(table, marker, figure folder) of ``out_csv``: NAME.csv, NAME.json, NAME_figures/."""
+    out = Path(out_csv)
+    return out, out.with_suffix(".json"), out.with_name(f"{out.stem}_figures")
+
+
+def _is_extraction(marker: Path) -> bool:
+    try:
+        return json.loads(marker.read_text()).get("generator") == EXTRACTION_GENERATOR
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_extraction_target(out_csv: str | os.PathLike, force: bool, inputs: tuple[str, ...] = ()) -> tuple[Path, Path, Path]:
+    """The outputs' paths, checked before any work (OutputExistsError or ValueError, one line)."""
+    table, marker, figures = extraction_paths(out_csv)
+    if table.suffix.lower() != ".csv":
+        raise ValueError(f"--out: expected a file name ending in .csv, got {table}")
+    for path in (table, marker, figures):
+        for given in inputs:
+            if Path(given).resolve() == path.resolve():
+                raise ValueError(f"--out: {path} is the input {given}; choose another name")
+    existing = [p for p in (table, marker, figures) if p.exists() or p.is_symlink()]
+    if not existing:
+        return table, marker, figures
+    if not force:
+        raise OutputExistsError(f"--out: {existing[0]} exists; use --force to replace it")
+    if table.is_dir() or marker.is_dir():
+        raise OutputExistsError(f"--out: {table if table.is_dir() else marker} is a folder; refusing to replace it")
+    ours = marker.is_file() and _is_extraction(marker)
+    foreign_figures = figures.exists() and not (figures.is_dir() and all(
+        p.is_file() and p.suffix == ".png" for p in figures.iterdir()))  # fmt: skip
+    if not ours or foreign_figures:
+        raise OutputExistsError(f"--out: {existing[0]} is not part of a vrest extraction (no {marker.name} written "
+                                "by vrest extract, or other files in the figure folder); refusing to replace it, "
+                                "even with --force")  # fmt: skip
+    return table, marker, figures
+
+
+def write_extraction(table: pd.DataFrame, figures: Mapping[str, bytes], out_csv: str | os.PathLike, force: bool,
+                     settings: Mapping) -> Path:  # fmt: skip
+    """Write the table, its marker (the settings) and the figures beside it; returns the CSV's path.
+
+    The marker is written first (so an interrupted run can be replaced with ``force``), then
+    the figure folder (built in a temporary sibling, swapped in), then the CSV last.
+    """
+    inputs = tuple(f["file"] for f in settings.get("files", ())) + ((settings["epochs"],) if settings.get("epochs") else ())
+    csv_path, marker, fig_dir = check_extraction_target(out_csv, force, inputs)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    info = {**settings, "generator": EXTRACTION_GENERATOR, "table": csv_path.name,
+            "figures": f"{fig_dir.name}/" if figures else None, "figure_files": sorted(figures), "versions": versions()}  # fmt: skip
+    write_text(marker, json.dumps(jsonable(info), indent=1, allow_nan=False) + "\n")
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(fig_dir), dir=fig_dir.parent))
+    try:
+        for name, png in figures.items():
+            (tmp / name).write_bytes(png)
+        tmp.chmod(0o777 & ~current_umask())
+        if fig_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=temporary_prefix(fig_dir, "old"), dir=fig_dir.parent))
+            os.replace(fig_dir, old / "x")
+            shutil.rmtree(old)
+        if figures:
+            os.replace(tmp, fig_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_text(csv_path, table.to_csv(index=False, lineterminator="\n", float_format="%.8g"))
+    return csv_path
 
 
 # --------------------------------------------------------------------------- batch folders

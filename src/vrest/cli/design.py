@@ -108,8 +108,7 @@ def fit_belief(folder: str, max_draws: int):
 
 def run_design(args: argparse.Namespace) -> int:
     """Score the candidates against the fit's posterior, print the ranking and the recommendation, write --out."""
-    from ..design import default_candidates, rank, write_design
-    from ..design.output import check_target
+    from ..folders import claim
     from ..seeding import check_seed
 
     check_seed(args.seed)
@@ -119,7 +118,18 @@ def run_design(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag}: expected a whole number >= {lo}, got {value}")
     targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets is not None else None
     protect = [args.fit] + ([args.candidates] if args.candidates else [])
-    check_target(args.out, args.force, protect)
+    with claim(args.out, "design", args.force, protect):
+        out = _design(args, targets)
+    print(f"\noutputs: {out.resolve()}")
+    sys.stdout.flush()
+    return 0
+
+
+def _design(args: argparse.Namespace, targets: list[str] | None) -> Path:
+    """Read the candidates and the fit, rank, print, write the design folder; its path."""
+    from ..design import default_candidates, rank
+    from ..folders import write_design
+
     candidates = read_candidates(args.candidates) if args.candidates else None  # checked before any work
     belief, base, notes = fit_belief(args.fit, args.draws)
     if candidates is None:
@@ -132,10 +142,7 @@ def run_design(args: argparse.Namespace) -> int:
     extra = {"fit": str(args.fit), "candidates_file": args.candidates, "default_candidates": args.candidates is None,
              "notes": notes, "base": {"condition": base.label, "values": dict(base.values),
                                       "na_plus_k_mM": base.na_plus_k, "k_o_levels_mM": list(base.k_o_levels)}}  # fmt: skip
-    out = write_design(ranking, args.out, force=args.force, extra=extra, protect=protect)
-    print(f"\noutputs: {out.resolve()}")
-    sys.stdout.flush()
-    return 0
+    return write_design(ranking, args.out, force=args.force, extra=extra)
 
 
 def summary(ranking) -> str:

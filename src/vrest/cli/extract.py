@@ -33,24 +33,26 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the output, extract every trace, check the table loads, write it with its marker and figures."""
+    from ..folders import check_extraction_target as check_target
+    from ..folders import locked
     from ..parallel import scheduler_address
     from ..traces import check_loadable, extract_files, write_extraction
-    from ..traces.output import check_target
 
     inputs = (*args.traces, *((args.epochs,) if args.epochs else ()))
     check_target(args.out, args.force, inputs)
     scheduler = "none" if args.scheduler is None and len(args.traces) == 1 else args.scheduler
     scheduler = scheduler_address(scheduler, args.workers)
-    result = extract_files(args.traces, epochs=args.epochs, channel=args.channel, settle_s=args.settle_s,
-                           max_drift=args.max_drift, include_unsettled=args.include_unsettled,
-                           figures=not args.no_figures, scheduler=scheduler, workers=args.workers)  # fmt: skip
-    check_loadable(result.table)
-    for record in result.settings["files"]:
-        for tag in record["tags"]:
-            if tag["kind"] != "solution":
-                print(f"extract: {record['file']}: tag at {tag['time_s']:g} s {tag['text']!r}: {tag['kind']}, ignored",
-                      file=sys.stderr)  # fmt: skip
-    out = write_extraction(result.table, result.figures, args.out, args.force, result.settings)
+    with locked(args.out):
+        result = extract_files(args.traces, epochs=args.epochs, channel=args.channel, settle_s=args.settle_s,
+                               max_drift=args.max_drift, include_unsettled=args.include_unsettled,
+                               figures=not args.no_figures, scheduler=scheduler, workers=args.workers)  # fmt: skip
+        check_loadable(result.table)
+        for record in result.settings["files"]:
+            for tag in record["tags"]:
+                if tag["kind"] != "solution":
+                    print(f"extract: {record['file']}: tag at {tag['time_s']:g} s {tag['text']!r}: {tag['kind']}, "
+                          "ignored", file=sys.stderr)  # fmt: skip
+        out = write_extraction(result.table, result.figures, args.out, args.force, result.settings)
     shown = result.table[["cell", "epoch", "K_o_mM", "V_m_mV", "sem_mV", "drift_mV_per_min", "spikes_removed", "flags"]]
     print(shown.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     used = int((~result.table["excluded"]).sum())

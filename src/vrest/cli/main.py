@@ -1,6 +1,6 @@
 """``vrest``: the parser built from one registry of commands, and the error policy of every command.
 
-Each family module (``models``, ``fit``, ``batch``, ``sensitivity``, ``report``, ``run``, ``solutions``)
+Each family module (``models``, ``fit``, ``batch``, ``extract``, ``sensitivity``, ``report``, ``run``, ``design``, ``solutions``)
 has ``COMMANDS = {name: (add_parser, run)}``; the modules import only light parts of
 vrest at import time, so ``vrest --help`` stays fast, and a command's heavy imports
 happen when it runs. Every error is one line on stderr naming the flag, file, row or
@@ -21,7 +21,7 @@ from ..machine import solver_threads
 from ..models.solver import SolverError
 from .common import Parser, UsageError, flagged
 
-FAMILIES = ("models", "fit", "batch", "sensitivity", "report", "run", "solutions")
+FAMILIES = ("models", "fit", "batch", "extract", "sensitivity", "report", "run", "design", "solutions")
 """The command modules of this package, in the order their commands appear in ``vrest --help``."""
 
 

@@ -10,7 +10,6 @@ mV/pA for the pump); gains in nats. The command is ``vrest design`` (:mod:`vrest
 from __future__ import annotations
 
 from .candidates import Bath, Candidate, default_candidates, parse_candidates
-from .output import write_design
 from .plan import Belief, Ranking, evaluate, greedy, rank
 from .scores import Estimate, fisher, gaussian_gain, nested_gain
 
@@ -28,5 +27,4 @@ __all__ = [
     "nested_gain",
     "parse_candidates",
     "rank",
-    "write_design",
 ]

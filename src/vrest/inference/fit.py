@@ -1,6 +1,6 @@
 """One fit: recordings + settings -> design -> identifiability -> PyMC/NUTS -> summaries.
 
-Numerics only: no file I/O or plotting here (see :mod:`vrest.inference.outputs`).
+Numerics only: no file I/O or plotting here (see :mod:`vrest.folders`).
 """
 
 from __future__ import annotations

@@ -75,26 +75,21 @@ def pump_activation_partials(k_o, pump_km_k) -> dict:
 # --- rectifying-ghk -------------------------------------------------------------
 
 
-def rectifying_ghk_current(
-    v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0, pump_km_k=0.0,
-):  # fmt: skip
+def rectifying_ghk_current(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0):
     """(I, dI/dV): net membrane current (pA) of the GHK-rectified leak plus pump, and its slope (nS)."""
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     current, slope = ghk_current_and_slope(v_mv, a_in, a_out, 1, temp_k, perm_k)
-    return current + i_pump * pump_activation(k_o, pump_km_k), slope
+    return current + i_pump, slope
 
 
-def rectifying_ghk_partials(
-    v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0, pump_km_k=0.0,
-) -> dict:  # fmt: skip
+def rectifying_ghk_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0) -> dict:
     """Analytic partial derivatives of :func:`rectifying_ghk_current` (key ``v`` = dI/dV)."""
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     d = ghk_current_partials(v_mv, a_in, a_out, 1, temp_k, perm_k)
     di, do = d["c_in"], d["c_out"]
-    dp = pump_activation_partials(k_o, pump_km_k)
     return {
         "v": d["v"],
-        "k_o": do + i_pump * dp["k_o"],
+        "k_o": do,
         "k_i": di,
         "na_o": do * p_na,
         "na_i": di * p_na,
@@ -104,12 +99,11 @@ def rectifying_ghk_partials(
         "p_na": do * na_o + di * na_i,
         "p_cl": do * cl_i + di * cl_o,
         "perm_k": d["perm"],
-        "i_pump": pump_activation(k_o, pump_km_k) + 0.0 * d["v"],
-        "pump_km_k": i_pump * dp["pump_km_k"] + 0.0 * d["v"],
+        "i_pump": 1.0 + 0.0 * d["v"],
     }
 
 
-def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0, pump_km_k=0.0):
+def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0):
     """Solver setup (see :data:`vrest.models.solver.Setup`; flat input arrays) for the single zero of the net current.
 
     Since I = perm_k B(u) (A_in e^u - A_out) + I_pump with B > 0 (u = V/V_T), the
@@ -122,7 +116,6 @@ def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, p
     vt = thermal_voltage_mv(temp_k)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     v0 = vt * (np.log(a_out) - np.log(a_in))
-    i_pump = i_pump * pump_activation(k_o, pump_km_k)
     if np.all(np.asarray(i_pump) >= 0):
         c = i_pump / perm_k
 

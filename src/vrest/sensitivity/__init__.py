@@ -7,7 +7,7 @@ Quick use::
     res.indices          # tidy DataFrame: scenario, K_o_mM, input, index, value, ci_low, ci_high, flag
     res.summary          # per scenario and K_o level: V quantiles, S1 sum, convergence, run counts
     res.findings         # plain-language statements
-    write_outputs(res, "out/kalaemia")   # indices.csv, summary.csv, sensitivity.json, figures
+    write_outputs(res, "out/kalaemia")   # indices.csv, summary.csv, sensitivity.json, figures (vrest.folders)
 
 The heavy modules (pandas, SciPy, matplotlib) load on first use, so importing
 this package (and the CLI) stays fast.
@@ -33,13 +33,12 @@ _EXPORTS = {
     "Normal": "distributions",
     "TruncNormal": "distributions",
     "LogNormal": "distributions",
-    "write_outputs": "output",
 }
 
 if TYPE_CHECKING:
+    from ..folders import write_sensitivity as write_outputs
     from .analysis import sobol_analysis, sobol_function
     from .distributions import LogNormal, Normal, TruncNormal, Uniform
-    from .output import write_outputs
     from .results import SensitivityResult
     from .scenarios import Scenario, VariedInput, bundled_names, bundled_scenario, scenario_file, scenario_from_table
 
@@ -61,4 +60,12 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_exports(__name__, _EXPORTS)
+_lazy = lazy_exports(__name__, _EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name == "write_outputs":  # the writer lives with every other output folder
+        from ..folders import write_sensitivity
+
+        return write_sensitivity
+    return _lazy(name)

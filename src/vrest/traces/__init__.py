@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..folders import write_extraction
 from .epochs import classify_tag, parse_solution_text
 from .extract import Extraction, check_loadable, extract_files
-from .output import write_extraction
 from .readers import open_trace
 from .steady import MAX_DRIFT_MV_PER_MIN, SETTLE_S, steady_state
 
