@@ -272,6 +272,7 @@ def fit_info(result, recordings, extra: Mapping | None = None) -> dict:
         "settings": settings_record(s),
         "assumptions": result.design.assumptions,
         "k_replaces_na": {"na_plus_k_mM": dict(result.design.na_plus_k)},
+        "junction_potentials_mV": dict(result.design.ljp_mv),
         "uncertain": list(s.uncertain),
         "preset": s.preset,
         "seed": s.seed,
@@ -349,6 +350,11 @@ class FitRun:
         known = {f.name for f in fields(FitSettings)}
         s = {k: v for k, v in self.info["settings"].items() if k in known}
         return FitSettings(**{**s, "uncertain": tuple(s.get("uncertain", ()))})
+
+    @property
+    def ljp_mv(self) -> dict[str, float]:
+        """Condition -> liquid-junction potential (mV) subtracted from the recorded V_m before fitting."""
+        return {k: float(v) for k, v in self.info.get("junction_potentials_mV", {}).items()}
 
     @property
     def na_plus_k(self) -> dict[str, float]:

@@ -9,8 +9,11 @@ optionally a ``[sensitivity]`` table for ``vrest run``::
     seed = 0
     uncertain = ["k_i"]
     [data_options]   error_column, error_kind, columns (canonical name -> header)
-    [fixed]          any fixable model input (temp_c in degrees C), k_replaces_na, k_o_reference
+    [fixed]          any fixable model input (temp_c in degrees C), k_replaces_na, k_o_reference, and the
+                     condition options bath, pipette, dialysed, ljp_mv, cl_i = "passive", pump = "blocked"
+                     (see vrest.inference.conditions)
     [conditions.<label>]   the same keys, for rows of one condition
+    [solutions.<name>]     a recipe: salts or ions in mM (NaCl = 205, KCl = 5.4, ...), ph, titrated_with
     [priors.<name>]  median/log_sd (log-scale parameters) or mean/sd
     [sensitivity]    model, scenarios, n, seed, k_o_grid, second_order, posterior
 
@@ -88,6 +91,7 @@ class Study:
     tune: int | None = None
     sensitivity: SensitivityPlan | None = None
     out: Path | None = None
+    solutions: Mapping[str, Mapping] = field(default_factory=lambda: MappingProxyType({}))
 
     def data_options(self) -> dict:
         """Keyword arguments of :func:`vrest.data.load_recordings` from ``[data_options]``."""
@@ -180,7 +184,7 @@ def _kind(value: object) -> str:
 
 TOP_KEYS = ("data", "model", "models", "preset", "seed", "likelihood", "no_pump", "uncertain", "hierarchical",
             "data_options", "fixed", "conditions", "priors", "g_tot_ns", "chains", "draws", "tune", "sensitivity",
-            "out")  # fmt: skip
+            "out", "solutions")  # fmt: skip
 
 
 def load_study(path: str | Path) -> Study:
@@ -212,6 +216,7 @@ def load_study(path: str | Path) -> Study:
             prior.number(k, positive=k != "mean")
     given = raw.get("conditions", {})
     conditions = _Table(given, f"{name}: conditions", set(given) if isinstance(given, dict) else set())
+    solutions = _solutions(raw.get("solutions", {}), f"{name}: solutions")
     return Study(
         path=path,
         data=_path(top, "data", path, escape=True),
@@ -226,9 +231,10 @@ def load_study(path: str | Path) -> Study:
         error_column=options.text("error_column"),
         error_kind=options.text("error_kind", ERROR_KINDS),
         columns=MappingProxyType(dict(columns.values)),
-        fixed=MappingProxyType(_inputs(raw.get("fixed", {}), f"{name}: fixed")),
-        conditions=MappingProxyType({label: MappingProxyType(_inputs(v, f"{name}: conditions.{label}"))
+        fixed=MappingProxyType(_inputs(raw.get("fixed", {}), f"{name}: fixed", solutions)),
+        conditions=MappingProxyType({label: MappingProxyType(_inputs(v, f"{name}: conditions.{label}", solutions))
                                      for label, v in conditions.values.items()}),  # fmt: skip
+        solutions=MappingProxyType(solutions),
         priors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in priors.values.items()}),
         g_tot_ns=top.number("g_tot_ns", positive=True),
         chains=top.whole("chains"),
@@ -260,18 +266,65 @@ def _uncertain(top: _Table) -> tuple[str, ...] | None:
     return names
 
 
-def _inputs(values: object, where: str) -> dict:
-    """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference."""
-    allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS}
+def _inputs(values: object, where: str, solutions: Mapping[str, Any]) -> dict:
+    """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference, and
+    the condition options (bath, pipette, dialysed, ljp_mv, cl_i = "passive", pump = "blocked", residual_mM)."""
+    allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS,
+               *SOLUTION_OPTIONS}  # fmt: skip
+    if isinstance(values, dict):
+        for key in values:
+            if key in FITTED_HERE:
+                raise ValueError(f"{where}: {key!r} is fitted; a condition cannot set it (pump block: "
+                                 "pump = \"blocked\"; a per-condition value of a fitted parameter is not supported)")  # fmt: skip
     table = _Table(values, where, allowed)
     out: dict[str, Any] = {}
-    for key in table.values:
-        if key == "k_replaces_na":
+    for key, value in table.values.items():
+        if key in ("k_replaces_na", "dialysed"):
             out[key] = table.flag(key)
         elif key == "temp_c":
             out["temp_k"] = kelvin(table.number(key), table.at(key))
+        elif key in ("bath", "pipette"):
+            out[key] = table.text(key)
+            _check_solution(out[key], solutions, table.at(key))
+        elif key == "cl_i" and isinstance(value, str):
+            out[key] = table.text(key, ("passive",))
+        elif key == "pump":
+            out[key] = table.text(key, ("blocked",))
+        elif key == "ljp_mv" and isinstance(value, str):
+            out[key] = table.text(key, ("auto",))
+        elif key == "ljp_mv":
+            out[key] = table.number(key)
         else:
             out[key] = table.number(key, positive=key != "v_half")
+    return out
+
+
+SOLUTION_OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "pump", "residual_mM")
+FITTED_HERE = ("pump_mv", "i_pump", "p_na", "p_cl", "g_na", "g_cl", "pump_scale")
+
+
+def _check_solution(name: str, solutions: Mapping[str, Any], where: str) -> None:
+    from .inference.conditions import solution
+
+    solution(name, solutions, where)
+
+
+def _solutions(values: object, where: str) -> dict[str, dict]:
+    """[solutions.<name>] recipes (salts or ions in mM, and ph / titrated_with), each checked."""
+    from .solutions import make_solution
+
+    table = _Table(values, where, set(values) if isinstance(values, dict) else set())
+    out = {}
+    for name, recipe in table.values.items():
+        if not isinstance(recipe, dict):
+            raise ValueError(f"{where}.{name}: expected a table of salts or ions in mM, got {_kind(recipe)}")
+        try:
+            imbalance = make_solution(recipe, name).neutrality_message()
+        except ValueError as err:
+            raise ValueError(f"{where}.{err}") from None
+        if imbalance:
+            raise ValueError(f"{where}.{name}: {imbalance}")
+        out[name] = dict(recipe)
     return out
 
 
@@ -319,6 +372,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
         no_pump=bool(pick("no_pump", False)),
         fixed=fixed,
         conditions={k: dict(v) for k, v in study.conditions.items()},
+        solutions={k: dict(v) for k, v in study.solutions.items()},
         uncertain=tuple(pick("uncertain", ())),
         priors={k: dict(v) for k, v in study.priors.items()},
         hierarchical=pick("hierarchical", "auto"),

@@ -240,12 +240,7 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
     Inputs not given come from the model defaults and the preset, as in
     :func:`vrest.predict`.
     """
-    m = get_model(model)
-    unknown = sorted(set(inputs) - set(m.inputs))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: not an input of model {m.name!r}")
-    base = {**get_preset(preset).values(), **m.defaults}
-    values = {n: inputs.get(n, base.get(n)) for n in m.inputs if inputs.get(n, base.get(n)) is not None}
+    m, values = _resolve(model, preset, inputs)
     if not m.needs_solver(values):
         return call_with(m.voltage, {k: pt.as_tensor_variable(v, dtype="float64") for k, v in values.items()})
     names = tuple(values)
@@ -255,3 +250,24 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
     else:
         root = SteadyStateOp(m.name, names, branch)(*tensors)
     return root - values["pump_mv"] if "pump_mv" in values else root
+
+
+def symbolic_branches(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> dict:
+    """Both ghost-continued branches of a multistable ``model`` (its record's ``symbolic_branches``) as
+    PyTensor expressions of the given inputs: {"lower", "upper": V (mV); "margin_lower",
+    "margin_upper": existence margins (mV)}. Inputs not given come from the defaults and the preset."""
+    m, values = _resolve(model, preset, inputs)
+    if m.symbolic_branches is None:
+        raise ValueError(f"model: {m.name!r} has no branches (not a multistable model)")
+    tensors = pt.broadcast_arrays(*(pt.as_tensor_variable(v, dtype="float64") for v in values.values()))
+    return m.symbolic_branches(dict(zip(values, tensors, strict=True)))
+
+
+def _resolve(model: str, preset: str, inputs: dict) -> tuple[ForwardModel, dict]:
+    """(the model, its inputs: given, else its defaults, else the preset's), unvalidated (tensors allowed)."""
+    m = get_model(model)
+    unknown = sorted(set(inputs) - set(m.inputs))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not an input of model {m.name!r}")
+    base = {**get_preset(preset).values(), **m.defaults}
+    return m, {n: inputs.get(n, base.get(n)) for n in m.inputs if inputs.get(n, base.get(n)) is not None}

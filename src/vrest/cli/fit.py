@@ -223,7 +223,7 @@ def fit_story(result) -> str:
     s = result.settings
     lines = [f"# {s.model}: {'hierarchical' if result.hierarchical else 'pooled'} model, seed {s.seed}"]
     for a in result.design.assumptions:
-        unit = "" if a["unit"] == "1" else f" {a['unit']}"
+        unit = "" if a["unit"] in ("1", "") else f" {a['unit']}"
         lines.append(f"assumption: {a['input']} = {a['value']}{unit} ({a['source']}; {a['applies_to']})")
     lines += [f"structure: {line}" for line in result.structure]
     lines += [f"advice: {line}" for line in result.advice]

@@ -87,7 +87,8 @@ def missed_stretches(levels: pd.DataFrame) -> list[str]:
                 lo, hi = part["K_o_mM"].min(), part["K_o_mM"].max()
                 span = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
                 size = part["residual_mV"].abs()
-                by = f"up to {size.max():.1f}" if size.min() < 0.5 else f"{size.min():.1f}-{size.max():.1f}"
+                by = (f"{size.max():.1f}" if len(part) == 1 else f"up to {size.max():.1f}" if size.min() < 0.5
+                      else f"{size.min():.1f}-{size.max():.1f}")  # fmt: skip
                 out.append(f"K_o {span} mM{where}: the data lie {side} the curve by {by} mV")
                 run = []
             if i < len(group) and group["missed"][i]:
@@ -111,7 +112,7 @@ def adequacy(condition: np.ndarray, k_o: np.ndarray, v_obs: np.ndarray, draws: n
                         f"({np.median(with_sem):.2g} mV): the means are more precise than the curve follows them "
                         "(misfit, not noise)")  # fmt: skip
     scale = draws.std(axis=0) + 1e-12
-    for label in dict.fromkeys(np.asarray(condition).astype(str)):
+    for label in map(str, dict.fromkeys(np.asarray(condition).astype(str))):
         rows = np.asarray(condition).astype(str) == label
         observed = (((v_obs[rows] - mu[:, rows]) / scale[rows]) ** 2).sum(axis=1)
         replicated = (((draws[:, rows] - mu[:, rows]) / scale[rows]) ** 2).sum(axis=1)

@@ -8,6 +8,7 @@ Each value not read from the data is recorded as an assumption.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,7 @@ class Design:
     cell: np.ndarray | None  # str per row, or None
     assumptions: list[dict] = field(default_factory=list)
     na_plus_k: dict[str, float] = field(default_factory=dict)  # condition -> Na_o + K_o (mM) where K+ replaced Na+
+    ljp_mv: dict[str, float] = field(default_factory=dict)  # condition -> junction potential subtracted from V_m
 
     @property
     def n_rows(self) -> int:
@@ -60,6 +62,7 @@ class Design:
             None if self.cell is None else np.concatenate([self.cell, np.full(n, condition)]),
             self.assumptions,
             self.na_plus_k,
+            self.ljp_mv,
         )
 
 
@@ -71,12 +74,16 @@ def build_design(
     preset: str,
     settings: dict | None = None,
     conditions: dict[str, dict] | None = None,
+    solutions: Mapping[str, Mapping] | None = None,
 ) -> Design:
     """Per-row inputs for ``model`` from ``recordings`` (a :class:`vrest.data.Recordings`).
 
     ``settings``: global fixed values by input name (``temp_k`` in K), including the
-    option ``k_replaces_na`` (K+ raised by replacing Na+: Na_o = (Na_o + K_o)_assumed - K_o).
-    ``conditions``: per-condition overrides of the same kind, keyed by condition label.
+    option ``k_replaces_na`` (K+ raised by replacing Na+: Na_o = (Na_o + K_o)_assumed - K_o)
+    and the condition options of :mod:`.conditions` (bath, pipette, dialysed, ljp_mv, cl_i =
+    "passive", pump = "blocked") for every row. ``conditions``: per-condition overrides of the
+    same kind, keyed by condition label. ``solutions``: the study's recipes by name.
+    Explicit numbers win over values from solutions, which win over model defaults and the preset.
     """
     m = get_model(model)
     table: pd.DataFrame = recordings.table
@@ -88,6 +95,8 @@ def build_design(
     if unknown:
         raise ValueError(f"conditions: {unknown[0]!r} does not occur in the data (conditions: {', '.join(sorted(set(labels)))})")
     preset_values = get_preset(preset).values()
+    resolved = {str(label): _resolve(str(label), settings, conditions.get(label, {}), solutions or {}, preset_values)
+                for label in np.unique(labels)}  # fmt: skip
     assumptions: list[dict] = []
     inputs: dict[str, np.ndarray] = {}
     for name in m.inputs:
@@ -101,29 +110,92 @@ def build_design(
         per_row = np.empty(n)
         for label in np.unique(labels):
             rows = labels == label
-            value, source = _assumed(name, conditions.get(label, {}), settings, m.defaults, preset_values, preset)
+            value, source = _assumed(name, conditions.get(label, {}), settings, resolved[str(label)], m.defaults,
+                                     preset_values, preset)  # fmt: skip
             if value is None:
                 if name in m.optional:
                     break
                 raise ValueError(f"{name}: no value for model {model!r}; give it in the data, a flag or the study file")
             per_row[rows] = value
-            scope = f"condition {str(label)!r}" if label in conditions and name in conditions[label] else "all rows"
+            own = name in conditions.get(label, {}) or (name in resolved[str(label)].values and len(resolved) > 1)
+            scope = f"condition {str(label)!r}" if own else "all rows"
             assumptions.append({"input": name, "value": value, "unit": PARAMS[name].unit, "source": source, "applies_to": scope})
         else:
             inputs[name] = per_row
     na_plus_k = _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions)
+    _apply_passive_and_block(m, inputs, labels, resolved, assumptions)
     for name, values in inputs.items():
         check(name, values)
     sem = _measurement_error(table)
     cell = table["cell"].astype(str).to_numpy() if "cell" in table else None
-    return Design(model, inputs, table["V_m_mV"].to_numpy(float), sem, labels, cell, _dedupe(assumptions), na_plus_k)
+    v_obs = table["V_m_mV"].to_numpy(float).copy()
+    ljp = {label: r.ljp_mv for label, r in resolved.items() if r.ljp_mv is not None}
+    for label, value in ljp.items():
+        v_obs[labels == label] -= value
+        assumptions.append({"input": "ljp_mv", "value": round(value, 4), "unit": "mV",
+                            "source": f"liquid-junction potential ({resolved[label].ljp_source}); V_m = V_recorded - LJP",
+                            "applies_to": f"condition {label!r}"})  # fmt: skip
+    return Design(model, inputs, v_obs, sem, labels, cell, _dedupe(assumptions), na_plus_k, ljp)
 
 
-def _assumed(name, condition: dict, settings: dict, defaults, preset_values: dict, preset: str):
-    if name in condition:
+def _resolve(label: str, settings: dict, condition: dict, solutions: Mapping, preset_values: dict):
+    """The condition options of :mod:`.conditions` for the rows of ``label`` (the condition's own over [fixed])."""
+    from .conditions import OPTIONS, resolve
+
+    keys = (*OPTIONS, "cl_i")
+    spec = {k: v for k, v in settings.items() if k in keys} | {k: v for k, v in condition.items() if k in keys}
+    if spec.get("cl_i") != "passive":
+        spec.pop("cl_i", None)
+    temp_k = float(condition.get("temp_k", settings.get("temp_k", preset_values["temp_k"])))
+    where = f"conditions.{label}" if any(k in condition for k in keys) else "fixed"
+    return resolve(spec, solutions, where, temp_k)
+
+
+def _apply_passive_and_block(m, inputs: dict, labels: np.ndarray, resolved: dict, assumptions: list[dict]) -> None:
+    """Passive Cl- and pump block on the rows whose condition says so (rules in :mod:`.conditions`)."""
+    from .conditions import CL_VANISHING_MM
+
+    passive: list[str] = []
+    for label, r in resolved.items():
+        rows = labels == label
+        where = f"condition {label!r}"
+        if r.cl_passive:
+            cl_param = next((p for p in ("p_cl", "g_cl") if p in m.inputs), None)
+            off = cl_param in inputs and not np.any(inputs[cl_param][rows])  # the Cl- term is already off (0)
+            if not off and cl_param == "p_cl" and "cl_o" in inputs and "cl_i" in inputs:
+                inputs["cl_o"][rows] = inputs["cl_i"][rows] = CL_VANISHING_MM
+            if off or (cl_param == "p_cl" and "cl_i" in inputs):
+                passive.append(label)
+            else:
+                raise ValueError(f"cl_i: 'passive' in {where} only: model {m.name!r} has a Cl- conductance that cannot "
+                                 "be switched off per condition; make Cl- passive in every condition (the Cl- term is "
+                                 "then left out exactly) or use a permeability model (ghk, mullins-noda, "
+                                 "rectifying-ghk)")  # fmt: skip
+        if r.pump_blocked:
+            if "pump_ratio" in inputs:
+                inputs["pump_ratio"][rows] = 1.0
+                assumptions.append({"input": "pump_ratio", "value": 1.0, "unit": "1", "applies_to": where,
+                                    "source": "pump blocked: no electrogenic coupling (ratio 1)"})  # fmt: skip
+            elif any(p in inputs and np.any(inputs[p][rows]) for p in ("pump_mv", "i_pump")) or not any(
+                    p in inputs for p in ("pump_mv", "i_pump")):  # fmt: skip
+                raise ValueError(f"pump: 'blocked' in {where} only: model {m.name!r} fits one pump term for all "
+                                 "conditions; a per-condition pump is not supported yet (block it in every condition, "
+                                 "or fit the blocked and unblocked recordings apart)")  # fmt: skip
+    scopes = ["all rows"] if passive and len(passive) == len(resolved) else [f"condition {x!r}" for x in passive]
+    assumptions[:] = [a for a in assumptions if not (a["input"] == "cl_i" and a["applies_to"] in
+                                                     (*scopes, "all rows" if scopes == ["all rows"] else None))]  # fmt: skip
+    assumptions.extend({"input": "cl_i", "value": "passive", "unit": "", "applies_to": scope,
+                        "source": "Cl- distributed passively (E_Cl = V_m): no net Cl- current, so Cl- drops out of V_m"}
+                       for scope in scopes)  # fmt: skip
+
+
+def _assumed(name, condition: dict, settings: dict, resolved, defaults, preset_values: dict, preset: str):
+    if isinstance(condition.get(name), int | float) and not isinstance(condition.get(name), bool):
         return float(condition[name]), "study file (condition)"
-    if name in settings:
+    if isinstance(settings.get(name), int | float) and not isinstance(settings.get(name), bool):
         return float(settings[name]), "flag or study file"
+    if name in resolved.values:
+        return float(resolved.values[name]), resolved.sources[name]
     if name in defaults:
         return float(defaults[name]), "model default"
     if name in preset_values:

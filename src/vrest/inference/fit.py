@@ -19,6 +19,7 @@ from ..models.nernst import nernst_mv
 from ..parameters import PARAMS
 from ..seeding import check_seed, streams
 from .adequacy import adequacy
+from .conditions import everywhere
 from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
 from .identifiability import Laplace, advise, describe, laplace_fit
@@ -45,7 +46,8 @@ class FitSettings:
     likelihood: str = "normal"
     no_pump: bool = False
     fixed: dict = field(default_factory=dict)  # input name -> value (temp_k in K) or k_replaces_na
-    conditions: dict = field(default_factory=dict)  # condition label -> {input: value}
+    conditions: dict = field(default_factory=dict)  # condition label -> {input: value, or a condition option}
+    solutions: dict = field(default_factory=dict)  # solution name -> recipe (salts or ions, mM): bath/pipette
     uncertain: tuple[str, ...] = ()
     priors: dict = field(default_factory=dict)  # prior overrides by parameter
     hierarchical: str = "auto"  # "auto" | "yes" | "no"
@@ -121,13 +123,25 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     t0 = time.perf_counter()
     if settings.model not in FITTED:
         raise ValueError(f"model: expected one of {', '.join(FITTED)}, got {settings.model!r}")
-    priors = fitted_priors(settings.model, no_pump=settings.no_pump, overrides=settings.priors)
+    notes: list[str] = []
+    labels = sorted(set(recordings.table["condition"].astype(str))) if "condition" in recordings.table else ["all"]
+    fixed = dict(settings.fixed)
+    blocked = everywhere("pump", "blocked", labels, settings.fixed, settings.conditions)
+    priors = fitted_priors(settings.model, no_pump=settings.no_pump or blocked, overrides=settings.priors)
+    if blocked and not settings.no_pump:
+        notes.append("the pump is blocked in every condition: no pump term is fitted")
+    if everywhere("cl_i", "passive", labels, settings.fixed, settings.conditions):
+        cl_param = next((p.name for p in priors if p.name in ("p_cl", "g_cl")), None)
+        if cl_param is not None:
+            priors = [p for p in priors if p.name != cl_param]
+            fixed[cl_param] = 0.0
+            notes.append(f"Cl- is passive in every condition (E_Cl = V_m): it carries no net current, so {cl_param} "
+                         "drops out of V exactly and is not fitted")  # fmt: skip
     check_fittable(recordings, len(priors) + len(settings.uncertain))
     design = build_design(
-        recordings, settings.model, [p.name for p in priors],
-        preset=settings.preset, settings=settings.fixed, conditions=settings.conditions,
+        recordings, settings.model, [p.name for p in priors], preset=settings.preset, settings=fixed,
+        conditions=settings.conditions, solutions=settings.solutions,
     )  # fmt: skip
-    notes: list[str] = []
     for name in settings.uncertain:
         if name not in PARAMS or PARAMS[name].unit != "mM":
             raise ValueError(f"uncertain: {name!r} is not a concentration; only assumed concentrations (mM) can be "

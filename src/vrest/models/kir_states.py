@@ -91,7 +91,7 @@ def kir_terms(values: dict) -> tuple:
 
 
 GHOST_MARGIN_MV = 1.0
-"""Scale (mV) of the existence margin over which a vanished branch's weight falls (:func:`branch_weight`)."""
+"""Scale (mV) of the existence margin over which a vanished branch's weight falls (:func:`branch_log_weight`)."""
 
 
 def branch_margins(a, b, terms: tuple) -> tuple:
@@ -103,15 +103,14 @@ def branch_margins(a, b, terms: tuple) -> tuple:
     return kir_net_current(a, *terms)[0] / g_lin, -kir_net_current(b, *terms)[0] / g_lin
 
 
-def branch_weight(margin_mv):
-    """The weight (0-1] of a branch with existence margin ``margin_mv`` (mV): 1 where its state exists,
-    exp(-margin^2/(2 GHOST_MARGIN_MV^2)) where it has vanished and its ghost stands in for it (continuous
-    with a continuous derivative at the saddle-node, margin 0). NumPy or PyTensor."""
+def branch_log_weight(margin_mv):
+    """The log weight (<= 0) of a branch with existence margin ``margin_mv`` (mV): 0 where its state exists,
+    -margin^2/(2 GHOST_MARGIN_MV^2) where it has vanished and its ghost stands in for it (continuous with a
+    continuous derivative at the saddle-node, margin 0). NumPy or PyTensor."""
     from ..backend import namespace
 
-    xp = namespace(margin_mv)
-    short = xp.minimum(margin_mv, 0.0) / GHOST_MARGIN_MV
-    return xp.exp(-0.5 * short * short)
+    short = namespace(margin_mv).minimum(margin_mv, 0.0) / GHOST_MARGIN_MV
+    return -0.5 * short * short
 
 
 def kir_branches_of_terms(terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -64,13 +64,16 @@ def observations(fit: FitRun) -> Observations:
     for path in _candidates(data["source"], fit.folder):
         try:
             rec = load_recordings(path, error_column=mapping[error] if error else None,
-                                  error_kind=error.split("_")[0] if error else None)  # fmt: skip
+                                  error_kind=error.split("_")[0] if error else None,
+                                  columns={c: o for c, o in mapping.items() if c not in ("sem_mV", "sd_mV")})  # fmt: skip
         except (DataError, OSError):
             continue
         if rec.sha256 == data["sha256"]:
             table = rec.table.copy()
             if "condition" not in table:
                 table["condition"] = "all"
+            for label, ljp in fit.ljp_mv.items():  # the fit saw V_m = V_recorded - LJP
+                table.loc[table["condition"].astype(str) == label, "V_m_mV"] -= ljp
             return Observations(table, "file")
     v = fit.tree["observed_data"]["v_m"]
     return Observations(pd.DataFrame({"obs": v["obs"].values, "V_m_mV": np.asarray(v.values)}), "posterior.nc")
