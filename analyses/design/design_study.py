@@ -25,11 +25,7 @@ import numpy as np
 import pandas as pd
 
 import vrest
-from vrest.cli.design import fit_belief
-from vrest.data import load_recordings
-from vrest.design import Candidate, rank
-from vrest.inference.fit import FitSettings
-from vrest.inference.fit import fit as run_fit
+from vrest.design import Candidate, fit_belief, rank
 
 HERE = Path(__file__).resolve().parent
 TRUTH = {"p_na": 0.05, "p_cl": 0.3, "pump_mv": 4.0}
@@ -54,11 +50,10 @@ def recording(seed: int) -> pd.DataFrame:
 
 
 def fit(recordings, seed: int, **fixed):
-    """`vrest.fit` (called as vrest.inference.fit.fit: once that module is imported, the name `vrest.fit` resolves
-    to the module, not the function)."""
+    """``vrest.fit`` of the GHK + pump model with this study's sampler settings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_fit(recordings, FitSettings(model="ghk", seed=seed, fixed=fixed, progress=False, **FIT))
+        return vrest.fit(recordings, "ghk", seed=seed, fixed=fixed, **FIT)
 
 
 def sampled_sd(result, name: str) -> float:
@@ -71,7 +66,7 @@ def one_seed(seed: int, work: Path) -> list[dict]:
     table = recording(seed)
     csv = work / f"ko_{seed}.csv"
     table.to_csv(csv, index=False)
-    recordings = load_recordings(csv)
+    recordings = vrest.load_recordings(csv)
     first = fit(recordings, seed, k_replaces_na=True)
     vrest.write_fit(first, recordings, work / f"fit_{seed}")
     belief, base, _ = fit_belief(str(work / f"fit_{seed}"), 1000)
@@ -87,7 +82,7 @@ def one_seed(seed: int, work: Path) -> list[dict]:
         v = vrest.predict("ghk", **rows, **TRUTH) + rng.normal(0.0, NOISE_MV, rows["k_o"].size)
         new = pd.DataFrame({"K_o_mM": rows["k_o"], "Na_o_mM": rows["na_o"], "Cl_o_mM": rows["cl_o"], "V_m_mV": v,
                             "condition": "new"})  # fmt: skip
-        refit = fit(load_recordings(pd.concat([old, new], ignore_index=True)), seed)
+        refit = fit(vrest.load_recordings(pd.concat([old, new], ignore_index=True)), seed)
         for t in ranking.targets:
             out.append({"seed": seed, "role": role, "candidate": row["candidate"], "target": t,
                         "eig_nats": row["eig_nats"], "eig_mc_se": row["eig_mc_se"], "estimator": row["estimator"],

@@ -32,8 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import vrest
-from vrest.sensitivity import bundled_scenario, scenario_from_table, sobol_analysis, write_outputs
-from vrest.sensitivity.figures import bars_figure
+from vrest.sensitivity import bars_figure, bundled_scenario, scenario_from_table, sobol_analysis, write_outputs
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("ghk", "rectifying-kir")

@@ -80,10 +80,12 @@ def _vrest_entries(folder: Path, kind: str) -> bool:
         elif kind == "models":
             ok = (entry.is_file() and name in ("models.json", "compare.csv")) or (entry.is_dir() and is_result(entry, "fit"))
         elif kind == "run":
-            ok = (entry.is_file() and name in ("run.json", "compare.csv", "report.html", "report.md")) or (
+            ok = (entry.is_file() and name in ("run.json", "compare.csv", "report.html", "report.md", "traces.csv",
+                                               "traces.json")) or (
                 entry.is_dir() and (name == "fits" and all(is_result(f, "fit") for f in entry.iterdir())
                                     or name == "sensitivity" and is_result(entry, "sensitivity")
-                                    or name == "report_figures" and _only_figures(entry)))  # fmt: skip
+                                    or name == "design" and is_result(entry, "design")
+                                    or name in ("report_figures", "traces_figures") and _only_figures(entry)))  # fmt: skip
         elif kind == "design":
             ok = entry.is_file() and name in DESIGN_FILES
         elif kind == "batch":
@@ -476,13 +478,15 @@ def read_sensitivity(folder: str | os.PathLike) -> SensitivityRun:
     return SensitivityRun(folder, info, indices, summary)
 
 
-def read_folder(folder: str | os.PathLike) -> FitRun | SensitivityRun:
-    """A fit or sensitivity folder, told apart by its marker; ValueError naming the folder otherwise."""
+def read_folder(folder: str | os.PathLike) -> FitRun | SensitivityRun | DesignRun:
+    """A fit, sensitivity or design folder, told apart by its marker; ValueError naming the folder otherwise."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder")
     if (folder / "fit.json").is_file():
         return read_fit(folder)
+    if (folder / "design.json").is_file():
+        return read_design(folder)
     if all((folder / f).is_file() for f in ("sensitivity.json", "indices.csv")):
         return read_sensitivity(folder)
     raise ValueError(f"{folder}: not a vrest fit or sensitivity folder (expected {', '.join(FIT_FILES)} "
@@ -594,6 +598,24 @@ def write_design(ranking, out: str | os.PathLike, *, force: bool = False, extra:
         write_json(tmp / "design.json", info)
 
     return write_folder(Path(out), fill, "design", force)
+
+
+@dataclass(frozen=True)
+class DesignRun:
+    """One design folder, read back: design.json (``info``) and design.csv (``table``)."""
+
+    folder: Path
+    info: dict
+    table: pd.DataFrame
+
+
+def read_design(folder: str | os.PathLike) -> DesignRun:
+    """A design folder; ValueError naming the folder when it is not a readable vrest design."""
+    folder = Path(folder)
+    try:
+        return DesignRun(folder, json.loads((folder / "design.json").read_text()), pd.read_csv(folder / "design.csv"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{folder}: not a readable vrest design folder ({err})") from None
 
 
 # --------------------------------------------------------------------------- extractions (vrest extract)

@@ -66,6 +66,19 @@ class SensitivityPlan:
 
 
 @dataclass(frozen=True)
+class DesignPlan:
+    """The ``[design]`` table of a study (``vrest run`` ends with the next-experiment advice)."""
+
+    candidates: Path | None = None
+    targets: tuple[str, ...] | None = None
+    choose: int = 1
+    seed: int | None = None
+    exact: int = 3
+    outer: int = 500
+    draws: int = 1000
+
+
+@dataclass(frozen=True)
 class Study:
     """A study file's contents, checked; ``None`` where the file is silent (the flag or default applies)."""
 
@@ -92,6 +105,10 @@ class Study:
     sensitivity: SensitivityPlan | None = None
     out: Path | None = None
     solutions: Mapping[str, Mapping] = field(default_factory=lambda: MappingProxyType({}))
+    traces: tuple[Path, ...] = ()
+    epochs: Path | None = None
+    extract: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    design: DesignPlan | None = None
 
     def data_options(self) -> dict:
         """Keyword arguments of :func:`vrest.data.load_recordings` from ``[data_options]``."""
@@ -184,7 +201,7 @@ def _kind(value: object) -> str:
 
 TOP_KEYS = ("data", "model", "models", "preset", "seed", "likelihood", "no_pump", "uncertain", "hierarchical",
             "data_options", "fixed", "conditions", "priors", "g_tot_ns", "chains", "draws", "tune", "sensitivity",
-            "out", "solutions")  # fmt: skip
+            "out", "solutions", "traces", "epochs", "extract", "design")  # fmt: skip
 
 
 def load_study(path: str | Path) -> Study:
@@ -235,6 +252,10 @@ def load_study(path: str | Path) -> Study:
         conditions=MappingProxyType({label: MappingProxyType(_inputs(v, f"{name}: conditions.{label}", solutions))
                                      for label, v in conditions.values.items()}),  # fmt: skip
         solutions=MappingProxyType(solutions),
+        traces=_traces(top, path),
+        epochs=_path(top, "epochs", path, escape=True),
+        extract=MappingProxyType(_extract(raw.get("extract", {}), f"{name}: extract")),
+        design=_design(raw["design"], f"{name}: design", path) if "design" in raw else None,
         priors=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in priors.values.items()}),
         g_tot_ns=top.number("g_tot_ns", positive=True),
         chains=top.whole("chains"),
@@ -255,6 +276,42 @@ def _path(top: _Table, key: str, study: Path, escape: bool) -> Path | None:
         raise ValueError(f"{top.at(key)}: {text!r} climbs out of the study's folder; give a path inside it "
                          "(or --out on the command line)")  # fmt: skip
     return given if given.is_absolute() else Path(os.path.normpath(study.parent / given))
+
+
+def _traces(top: _Table, study: Path) -> tuple[Path, ...]:
+    """``traces``: paths or glob patterns relative to the study file, each matching at least one file."""
+    patterns = top.texts("traces") or ()
+    found: list[Path] = []
+    for pattern in patterns:
+        base = Path(pattern) if Path(pattern).is_absolute() else study.parent / pattern
+        matches = sorted(base.parent.glob(base.name)) if any(c in base.name for c in "*?[") else [base]
+        matches = [m for m in matches if m.is_file()]
+        if not matches:
+            raise ValueError(f"{top.at('traces')}: {pattern!r} matches no file (relative to {study.parent})")
+        found += [Path(os.path.normpath(m)) for m in matches]
+    return tuple(found)
+
+
+def _extract(values: object, where: str) -> dict:
+    t = _Table(values, where, ("settle_s", "max_drift", "channel", "include_unsettled"))
+    out: dict[str, Any] = {}
+    for key in t.values:
+        out[key] = (t.flag(key) if key == "include_unsettled" else t.text(key) if key == "channel"
+                    else t.number(key, positive=True))  # fmt: skip
+    return out
+
+
+def _design(values: object, where: str, study: Path) -> DesignPlan:
+    t = _Table(values, where, ("candidates", "targets", "choose", "seed", "exact", "outer", "draws"))
+    defaults = DesignPlan()
+    counts = {}
+    for key, lo in (("choose", 1), ("exact", 0), ("outer", 10), ("draws", 10)):
+        value = t.values.get(key, getattr(defaults, key))
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ValueError(f"{t.at(key)}: expected a whole number >= {lo}, got {value!r}")
+        counts[key] = value
+    return DesignPlan(candidates=_path(t, "candidates", study, escape=True), targets=t.texts("targets"),
+                      seed=t.whole("seed"), **counts)  # fmt: skip
 
 
 def _uncertain(top: _Table) -> tuple[str, ...] | None:

@@ -34,27 +34,32 @@ def run(args: argparse.Namespace) -> int:
 
     study = load_study(args.study)
     out = Path(args.out) if args.out else study.out or Path("runs") / Path(args.study).stem
-    if study.data is None:
-        raise ValueError(f"{args.study}: `data` is required")
+    if (study.data is None) == (not study.traces):
+        raise ValueError(f"{args.study}: give `data` (a table) or `traces` (raw recordings), one of the two")
     models = list(study.models or [study.model or "ghk"])
     settings = [fit_settings(study, m) for m in models]  # every value checked before any work
     plan = study.sensitivity
     info = {"command": "vrest run", "study": str(args.study), "models": models}
-    with folders.claim(out, "run", args.force, [study.data, study.path]):
-        recordings = load_recordings(study.data, **study.data_options())
-        print(recordings.describe())
+    inputs = [p for p in (study.data, study.path, study.epochs, *study.traces) if p is not None]
+    with folders.claim(out, "run", args.force, inputs):
         out.mkdir(parents=True, exist_ok=True)
-        for stale in ("compare.csv", "report.html", "report.md", "report_figures", "sensitivity"):
+        for stale in ("compare.csv", "report.html", "report.md", "report_figures", "sensitivity", "design",
+                      "traces.csv", "traces.json", "traces_figures"):  # fmt: skip
             path = out / stale
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         mark = lambda status, **kw: folders.write_json(out / "run.json", {**info, "status": status, **kw})
         mark("running")
+        data = _extract(study, out) if study.traces else study.data
+        recordings = load_recordings(data, **study.data_options())
+        print(recordings.describe())
         done = fit_models(recordings, settings, out / "fits", lambda finished: mark("interrupted", finished=finished))
         compare_into(out, out / "fits", done["finished"])
         parts = [out / "fits" / m for m in done["finished"]]
         try:
             if plan is not None:
                 parts.append(_sensitivity(plan, models[0], settings[0].seed, out))
+            if study.design is not None and (out / "fits" / (study.model or models[0])).is_dir():
+                parts.append(_design(study.design, out / "fits" / (study.model or models[0]), settings[0].seed, out))
             if parts:
                 from ..report import build_report
 
@@ -71,6 +76,41 @@ def run(args: argparse.Namespace) -> int:
         raise CommandFailed(f"{len(done['failed'])} model(s) failed ({', '.join(done['failed'])}); "
                             f"finished: {', '.join(done['finished']) or 'none'}", 1)  # fmt: skip
     return 0
+
+
+def _extract(study, run_dir: Path) -> Path:
+    """The study's traces as a table of resting potentials per epoch, written into the run folder (traces.csv)."""
+    from ..folders import write_extraction
+    from ..traces import extract_files
+
+    print("\nextracting resting potentials from the traces ...", file=sys.stderr)
+    from ..inference.conditions import solution
+
+    columns = {"K_o_mM": "K", "Na_o_mM": "Na", "Cl_o_mM": "Cl", "Ca_o_mM": "Ca"}
+    named = {name: solution(name, study.solutions, f"{study.path}: solutions") for name in study.solutions}
+    solutions = {name: {c: sol.concentration(ion) for c, ion in columns.items() if sol.concentration(ion) > 0}
+                 for name, sol in named.items()} or None  # fmt: skip
+    result = extract_files([str(p) for p in study.traces], epochs=str(study.epochs) if study.epochs else None,
+                           solutions=solutions, figures=True, **dict(study.extract))  # fmt: skip
+    return write_extraction(result.table, result.figures, run_dir / "traces.csv", True, result.settings)
+
+
+def _design(plan, fit_dir: Path, default_seed: int, run_dir: Path) -> Path:
+    """The next-experiment ranking of the study's [design] table for the fit in ``fit_dir``, into run_dir/design."""
+    from ..design import default_candidates, fit_belief, rank
+    from ..folders import write_design
+    from .design import read_candidates, summary
+
+    print("\nnext experiment ...", file=sys.stderr)
+    belief, base, notes = fit_belief(str(fit_dir), plan.draws)
+    candidates = read_candidates(str(plan.candidates)) if plan.candidates else default_candidates(base, tuple(belief.names))
+    ranking = rank(belief, candidates, base, targets=list(plan.targets) if plan.targets else None,
+                   seed=plan.seed if plan.seed is not None else default_seed, exact=plan.exact, n_outer=plan.outer,
+                   choose=plan.choose)  # fmt: skip
+    print(summary(ranking))
+    extra = {"fit": "../fits/" + fit_dir.name, "candidates_file": str(plan.candidates) if plan.candidates else None,
+             "default_candidates": plan.candidates is None, "notes": notes}  # fmt: skip
+    return write_design(ranking, run_dir / "design", force=True, extra=extra)
 
 
 def _sensitivity(plan, default_model: str, default_seed: int, run_dir: Path) -> Path:

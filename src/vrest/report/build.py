@@ -24,8 +24,8 @@ def build_report(folders: list[str | os.PathLike], out_html: str | os.PathLike, 
 
     matplotlib.use("Agg")
     _, _, fig_dir = report_target(out_html, force)
-    fits, sens = split_runs([Path(f) for f in folders])
-    blocks, figures = assemble(fits, sens)
+    fits, sens, designs = split_runs([Path(f) for f in folders])
+    blocks, figures = assemble(fits, sens, designs)
     encoded = {name: encode(fig) for name, fig in figures.items()}
     title = GENERATOR + (f": {fits[0].info['data']['source']}" if fits else "")
     return write_report(out_html, to_html(title, blocks, {k: v[0] for k, v in encoded.items()}),

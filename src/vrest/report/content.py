@@ -16,6 +16,7 @@ from .blocks import Block, Bullets, Fig, Heading, Para, Table, Verdict
 from .kalaemia import KALAEMIA_MM, Bistability, Inputs, bistability, kalaemia_table, v_rest
 from .load import (
     CITATIONS,
+    DesignRun,
     FitRun,
     Observations,
     SensitivityRun,
@@ -42,7 +43,8 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
 
 
-def assemble(fits: list[FitRun], sens: list[SensitivityRun]) -> tuple[list[Block], dict[str, Figure]]:
+def assemble(fits: list[FitRun], sens: list[SensitivityRun],
+             designs: list[DesignRun] = ()) -> tuple[list[Block], dict[str, Figure]]:  # fmt: skip
     """Every block of the report, and its figures by name."""
     blocks: list[Block] = []
     figs: dict[str, Figure] = {}
@@ -60,6 +62,8 @@ def assemble(fits: list[FitRun], sens: list[SensitivityRun]) -> tuple[list[Block
         blocks += _derived(fits) + _kalaemia(kalaemia) + _structure(fits)
     if sens:
         blocks += _sensitivity(sens, fits, obs if fits else None, figs)
+    if designs:
+        blocks += _next_experiment(designs)
     blocks += [Heading("Methods"), Para("A paragraph to adapt for a paper's methods section:"),
                *[Para(p) for p in methods(fits, sens)]]  # fmt: skip
     return blocks, figs
@@ -254,6 +258,21 @@ def _diagnostics(fits: list[FitRun], figs: dict[str, Figure]) -> list[Block]:
                                "min tail ESS": fit.summary["ess_tail"].min() if "ess_tail" in fit.summary else None}])  # fmt: skip
         blocks += [Heading(fit.label, 3), Verdict(colour, text), Table(table),
                    Fig(f"ranks_{key}", f"{fit.label}: rank plots; with well-mixed chains every line is flat near 1.")]  # fmt: skip
+    return blocks
+
+
+def _next_experiment(designs: list[DesignRun]) -> list[Block]:
+    """The design's recommendation in one sentence and its ranking (expected information gain, sd now -> after)."""
+    blocks: list[Block] = [Heading("Next experiment")]
+    for run in designs:
+        targets = run.info.get("targets", [])
+        blocks.append(Verdict("green", f"{run.info.get('recommendation', '')} (`vrest design`, {run.folder.name})"))
+        cols = ["rank", "candidate", "eig_nats", "eig_mc_se", "estimator",
+                *(c for t in targets for c in (f"sd_now_{t}", f"sd_after_{t}"))]  # fmt: skip
+        table = run.table[[c for c in cols if c in run.table]]
+        blocks.append(Table(table, "Expected information gain about " + ", ".join(targets) + " (nats, with its Monte "
+                            "Carlo error) and the expected posterior sd of each target now and after the measurement "
+                            "(sampled scale: ln of ratios, mV or pA for the pump)."))  # fmt: skip
     return blocks
 
 

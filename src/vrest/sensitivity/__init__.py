@@ -33,6 +33,7 @@ _EXPORTS = {
     "Normal": "distributions",
     "TruncNormal": "distributions",
     "LogNormal": "distributions",
+    "bars_figure": "figures",
 }
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ __all__ = [
     "TruncNormal",
     "Uniform",
     "VariedInput",
+    "bars_figure",
     "bundled_names",
     "bundled_scenario",
     "scenario_file",
