@@ -119,8 +119,8 @@ def _branch_points(n: int, seed: int) -> dict:
     _, default = vrest.resolve_inputs("rectifying-kir", {})
     (low, high), = vrest.bistable_range("rectifying-kir", 0.5, 20.0)
     edge = np.array([low * (1 + 1e-3), low * (1 - 1e-3), high * (1 - 1e-3), high * (1 + 1e-3)])
-    for name in x:
-        x[name][:4] = edge if name == "k_o" else default[name]
+    for name, values in x.items():
+        values[:4] = edge if name == "k_o" else default[name]
     return x
 
 

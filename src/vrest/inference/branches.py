@@ -17,6 +17,7 @@ the parameters, so the log-density is continuous where a state appears or vanish
   the previous row's branch with probability w of that branch at the new conditions (1 while it
   exists) and otherwise switches to the other: the branch reached from the previous solution.
   The likelihood is the forward algorithm's; :func:`branch_probabilities` smooths (forward-backward).
+  A floor of 1e-9 on either branch's predicted probability (:data:`SWITCH_FLOOR`) keeps it finite.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def latent_log_likelihood(lp_lower, lp_upper, lw_lower, lw_upper):
     return xp.logaddexp(lw_lower + lp_lower, lw_upper + lp_upper) - xp.logaddexp(lw_lower, lw_upper)
 
 
+SWITCH_FLOOR = 1e-9
+"""Probability that a cell is on the branch the hysteresis rule excludes (an unexplained switch, e.g. noise
+or a missed solution change): keeps the ordered likelihood finite (log of a positive number) everywhere."""
+
+
 def forward_step(alpha_lower, start, lw_lower, lw_upper, lp_lower, lp_upper):
     """One step of the ordered likelihood's forward algorithm: (P(lower | rows so far), log-likelihood of
     this row given the rows before). ``alpha_lower``: P(lower) at the previous row of the sequence;
@@ -45,10 +51,10 @@ def forward_step(alpha_lower, start, lw_lower, lw_upper, lp_lower, lp_upper):
     xp = namespace(alpha_lower, start, lw_lower, lw_upper, lp_lower, lp_upper)
     w_lower, w_upper = xp.exp(lw_lower), xp.exp(lw_upper)
     stay = alpha_lower * w_lower + (1.0 - alpha_lower) * (1.0 - w_upper)
-    predicted = xp.where(start > 0, w_lower / (w_lower + w_upper), stay)
-    top = xp.maximum(lp_lower, lp_upper)
-    e_lower, e_upper = predicted * xp.exp(lp_lower - top), (1.0 - predicted) * xp.exp(lp_upper - top)
-    return e_lower / (e_lower + e_upper), xp.log(e_lower + e_upper) + top
+    predicted = SWITCH_FLOOR + (1.0 - 2.0 * SWITCH_FLOOR) * xp.where(start > 0, w_lower / (w_lower + w_upper), stay)
+    joint_lower, joint_upper = xp.log(predicted) + lp_lower, xp.log1p(-predicted) + lp_upper
+    row = xp.logaddexp(joint_lower, joint_upper)
+    return xp.exp(joint_lower - row), row
 
 
 def sequences(order: np.ndarray, cell: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -105,9 +111,11 @@ def branch_probabilities(model: str, inputs: dict, v_obs: np.ndarray, params: di
             continue
         nxt = index[t + 1]
         w_lower, w_upper = np.exp(lw["lower"][..., nxt]), np.exp(lw["upper"][..., nxt])
-        to_lower = alpha[..., t] * w_lower + (1.0 - alpha[..., t]) * (1.0 - w_upper)  # predicted P(lower) at t + 1
-        from_lower_to_lower = alpha[..., t] * w_lower
-        from_lower_to_upper = alpha[..., t] * (1.0 - w_lower)
+        keep = 1.0 - 2.0 * SWITCH_FLOOR
+        stay_lower, to_lower_from_upper = SWITCH_FLOOR + keep * w_lower, SWITCH_FLOOR + keep * (1.0 - w_upper)
+        to_lower = alpha[..., t] * stay_lower + (1.0 - alpha[..., t]) * to_lower_from_upper  # predicted P(lower) at t + 1
+        from_lower_to_lower = alpha[..., t] * stay_lower
+        from_lower_to_upper = alpha[..., t] * (1.0 - stay_lower)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio_lower = np.where(to_lower > 0, smoothed[..., t + 1] / to_lower, 0.0)
             ratio_upper = np.where(to_lower < 1, (1.0 - smoothed[..., t + 1]) / (1.0 - to_lower), 0.0)

@@ -124,7 +124,7 @@ def kir_branches_of_terms(terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     shape = np.broadcast_shapes(*(np.shape(a) for a in terms))
     size = int(np.prod(shape))
     out = [np.empty(size) for _ in range(4)]
-    branch_points(*(_flat_readonly(a, size) for a in terms), *out)
+    branch_points(*(_flat_readonly(np.broadcast_to(a, shape).ravel(), size) for a in terms), *out)
     _mark_kernel_cached()
     return tuple(o.reshape(shape) for o in out)
 
