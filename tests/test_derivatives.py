@@ -6,19 +6,18 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from conftest import RANGES, random_inputs
+from conftest import random_inputs
 
 import vrest
 from vrest.symbolic import symbolic_voltage
 
 N_POINTS = 1200
 MODELS = list(vrest.MODELS)
-RANGES.setdefault("pump_km_k", (0.2, 3.0))  # the pump's K_o half-activation (mM) of rectifying-kir-nak
 
 
 def _monostable(model: str, x: dict) -> dict:
     """Keep points with a single stable state well away from a fold (finite differences stay on it)."""
-    if vrest.get_model(model).branches is None:
+    if model != "rectifying-kir":
         return x
     ss = vrest.steady_states(model, **x, v_min=-400, v_max=200)
     well_posed = ss.slope[:, 0] > 0.05 * (x["g_k"] + x["g_na"] + x["g_cl"])  # dI/dV not near 0: no fold
@@ -107,58 +106,3 @@ def test_the_inward_rectifier_state_in_numba_compiled_code_equals_the_python_one
     numba = pytensor.function(symbols, outputs, mode="NUMBA")(*[x[n] for n in names])
     for a, b in zip(python, numba, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
-
-
-def _branch_points(n: int, seed: int) -> dict:
-    """Random rectifier parameters over K_o 1-10 mM (a quarter bistable), and points 0.1 % in K_o either
-    side of the saddle-nodes of the default model (0.05 mV of existence margin or less)."""
-    rng = np.random.default_rng(seed)
-    x = {"k_o": rng.uniform(1.0, 10.0, n), "g_na": np.exp(rng.uniform(np.log(0.01), np.log(0.05), n)),
-         "g_cl": np.exp(rng.uniform(np.log(0.02), np.log(0.1), n)), "v_half": rng.uniform(0.0, 20.0, n),
-         "k_slope": rng.uniform(6.0, 15.0, n), "kir_n": rng.uniform(0.3, 0.7, n), "i_pump": rng.uniform(-0.5, 1.0, n)}  # fmt: skip
-    _, default = vrest.resolve_inputs("rectifying-kir", {})
-    (low, high), = vrest.bistable_range("rectifying-kir", 0.5, 20.0)
-    edge = np.array([low * (1 + 1e-3), low * (1 - 1e-3), high * (1 - 1e-3), high * (1 + 1e-3)])
-    for name, values in x.items():
-        values[:4] = edge if name == "k_o" else default[name]
-    return x
-
-
-def test_both_branches_and_margins_match_central_differences_in_compiled_code():
-    """KirBranchesOp's implicit-function gradients (states, ghosts at the extrema of I, the inflection
-    where I has no fold), compiled by Numba, against central differences of the NumPy kernel: on both
-    branches, a hair either side of the saddle-nodes included (finite differences there stay on one side)."""
-    from vrest.models.kir_states import kir_branches
-    from vrest.symbolic import symbolic_branches
-
-    names = ("k_o", "g_na", "g_cl", "v_half", "k_slope", "kir_n", "i_pump")
-    x = _branch_points(400, seed=11)
-    symbols = [pt.dvector(n) for n in names]
-    out = symbolic_branches("rectifying-kir", **dict(zip(names, symbols, strict=True)))
-    weights = {"lower": 1.0, "upper": 0.7, "margin_lower": 0.3, "margin_upper": 0.2}
-    total = sum(w * out[k] for k, w in weights.items())
-    with pytensor.config.change_flags(numba__fastmath=False):
-        f = pytensor.function(symbols, [out[k] for k in weights] + pytensor.grad(total.sum(), symbols), mode="NUMBA")
-    values, grads = (res := f(*(x[n] for n in names)))[:4], res[4:]
-    _, base = vrest.resolve_inputs("rectifying-kir", x)
-    numpy = kir_branches(base)
-    for k, v in zip(weights, values, strict=True):
-        np.testing.assert_allclose(v, numpy[k], rtol=0, atol=1e-9)
-    bistable = (numpy["margin_lower"] > 0) & (numpy["margin_upper"] > 0)
-    assert 0.1 < bistable.mean() < 0.6 and bistable[[0, 2]].all() and not bistable[[1, 3]].any()
-
-    clear = (np.abs(numpy["margin_lower"]) > 0.5) & (np.abs(numpy["margin_upper"]) > 0.5)  # mV from any fold
-    clear[:4] = False
-    assert clear.mean() > 0.9
-
-    def weighted(at: dict) -> np.ndarray:
-        b = kir_branches(vrest.resolve_inputs("rectifying-kir", at)[1])
-        return sum(w * b[k] for k, w in weights.items())
-
-    for j, name in enumerate(names):
-        h = np.where(np.arange(x[name].size) < 4, 1e-9, 1e-6) * np.maximum(1.0, np.abs(x[name]))  # small at the folds
-        fd = (weighted({**x, name: x[name] + h}) - weighted({**x, name: x[name] - h})) / (2 * h)
-        err = np.abs(fd - grads[j]) / np.maximum(1.0, np.abs(fd))
-        assert np.all(np.isfinite(grads[j])), name
-        assert np.max(err[clear]) < 1e-5, (name, np.max(err[clear]))
-        assert np.max(err[:4]) < 1e-4, (name, err[:4])  # V ~ sqrt(distance) at a fold: large, steep derivatives

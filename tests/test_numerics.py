@@ -72,7 +72,7 @@ def test_ghk_current_and_chord_conductance_finite_for_extreme_inputs(z):
 
 def _extreme_inputs(model: str) -> dict:
     conc = EXTREME_CONC[[0, 3, 6, 9]]
-    if model in ("ghk", "mullins-noda", "rectifying-ghk", "ghk-ca"):
+    if model in ("ghk", "mullins-noda", "rectifying-ghk"):
         k_o, k_i, na_o, p = _grid(conc, conc, conc, EXTREME_RATIO)
         return dict(k_o=k_o, k_i=k_i, na_o=na_o, na_i=1.0, cl_o=conc[2], cl_i=conc[1], p_na=p, p_cl=p[::-1])
     k_o, k_i, na_o, g = _grid(conc, conc, conc, EXTREME_RATIO)

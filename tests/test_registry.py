@@ -155,11 +155,9 @@ def test_each_built_in_model_has_its_kind_and_the_fitted_parameters_of_before():
     """The hand-kept tables these fields replace, as they were."""
     from vrest.inference.priors import FITTED
 
-    kir = ("g_na", "g_cl", "i_pump", "v_half", "k_slope", "kir_n")  # the rectifier's shape is fitted (issue 18)
     assert {n: m.kind for n, m in MODELS.items()} == {
         "ghk": "closed form", "mullins-noda": "closed form", "chord": "closed form",
-        "rectifying-ghk": "monotone fixed point", "ghk-ca": "monotone fixed point",
-        "rectifying-kir": MULTISTABLE, "rectifying-kir-nak": MULTISTABLE,
+        "rectifying-ghk": "monotone fixed point", "rectifying-kir": MULTISTABLE,
     }  # fmt: skip
     assert set(KINDS) == {m.kind for m in MODELS.values()}
     assert dict(FITTED) == {
@@ -167,36 +165,18 @@ def test_each_built_in_model_has_its_kind_and_the_fitted_parameters_of_before():
         "mullins-noda": ("p_na", "p_cl"),
         "chord": ("g_na", "g_cl", "pump_mv"),
         "rectifying-ghk": ("p_na", "p_cl", "i_pump"),
-        "ghk-ca": ("p_na", "p_cl", "p_ca", "pump_mv"),
-        "rectifying-kir": kir,
-        "rectifying-kir-nak": kir,
+        "rectifying-kir": ("g_na", "g_cl", "i_pump"),
     }
-    assert [n for n, m in MODELS.items() if m.offset_share] == ["ghk", "mullins-noda", "chord", "ghk-ca"]
-    assert [n for n, m in MODELS.items() if m.branches is not None] == ["rectifying-kir", "rectifying-kir-nak"]
+    assert [n for n, m in MODELS.items() if m.offset_share] == ["ghk", "mullins-noda", "chord"]
 
 
 def test_the_fixable_inputs_are_those_the_fit_command_took_by_hand_in_parameter_order():
-    """Less the rectifier's shape, now fitted; plus the pump's K_o half-activation of rectifying-kir-nak."""
     hand_kept = ("k_i", "na_o", "na_i", "cl_o", "cl_i", "ca_o", "ca_i", "temp_k", "pump_ratio", "perm_k", "g_k",
-                 "k_ref")  # fmt: skip
+                 "v_half", "k_slope", "k_ref", "kir_n")  # fmt: skip
     fixable = fixable_inputs()
-    assert set(fixable) - set(hand_kept) == {"pump_km_k"}
+    assert set(fixable) - set(hand_kept) == {"p_ca"}
     assert set(hand_kept) <= set(fixable)
     assert list(fixable) == [n for n in PARAMS if n in fixable]
-
-
-def test_ghk_ca_is_ghk_with_calcium_and_the_nak_pump_is_activated_by_k_o():
-    k_o = np.geomspace(1.0, 40.0, 9)
-    np.testing.assert_allclose(vrest.predict("ghk-ca", k_o=k_o, p_ca=0.02, pump_mv=1.5),
-                               vrest.predict("ghk", k_o=k_o, p_ca=0.02, pump_mv=1.5), rtol=0, atol=1e-9)  # fmt: skip
-    from vrest.models.rectifying import PUMP_K_O_REFERENCE_MM, pump_activation
-
-    assert pump_activation(PUMP_K_O_REFERENCE_MM, 1.5) == pytest.approx(1.0)
-    assert pump_activation(1.5, 1.5) == pytest.approx(0.5 * (5.4 + 1.5) / 5.4)  # half-activated at K_m
-    np.testing.assert_array_equal(pump_activation(k_o, 0.0), 1.0)  # no K_o dependence: the constant pump
-    _, values = vrest.resolve_inputs("rectifying-kir-nak", {"k_o": 8.0, "i_pump": 3.0, "pump_km_k": 0.0})
-    assert vrest.predict("rectifying-kir-nak", **values) == pytest.approx(
-        vrest.predict("rectifying-kir", **{k: v for k, v in values.items() if k != "pump_km_k"}), abs=1e-12)
 
 
 def test_the_ghk_calcium_switch_is_the_record_s():

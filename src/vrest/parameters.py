@@ -79,7 +79,6 @@ PARAMS: dict[str, Param] = {
         _p("k_slope", "mV", Kind.POSITIVE, "inward rectifier: slope factor of the block"),
         _p("k_ref", "mM", C, "inward rectifier: reference K_o of the conductance"),
         _p("kir_n", "1", NN, "inward rectifier: exponent of the (K_o/K_ref)^n conductance dependence"),
-        _p("pump_km_k", "mM", NN, "pump: half-activation K_o of the Na+/K+ pump current (0: independent of K_o)"),
     )
 }
 

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from pytensor.gradient import DisconnectedType, disconnected_grad
+from pytensor.gradient import disconnected_grad
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.graph.replace import clone_replace
@@ -36,25 +36,20 @@ from pytensor.link.numba.dispatch.basic import (
 
 from .api import MultipleSteadyStatesWarning, solve_root
 from .models import ForwardModel, call_with, get_model
-from .models.kir_states import branch_margins, kir_branches_of_terms, kir_state_of_terms
-from .models.rectifying import kir_curvature, kir_net_current, y2_residual
+from .models.kir_states import kir_state_of_terms
+from .models.rectifying import kir_net_current
 from .models.solver import check_branch
 from .presets import DEFAULT_PRESET, get_preset
 
 
-def _implicit_pullback(current_and_slope, inputs: list, v, output_grad, mask=None) -> list:
+def _implicit_pullback(current_and_slope, inputs: list, v, output_grad) -> list:
     """Gradients of V with respect to ``inputs`` where I(V; inputs) = 0, by the implicit
     function theorem: dV/dx = -(dI/dx)/(dI/dV); ``current_and_slope(v, xs)`` gives
     (I, dI/dV). The partials are taken on stand-ins for the inputs (an input may itself be
-    computed from another, e.g. E_lin from g_lin, whose total derivative would count twice).
-    With a boolean ``mask``, only the points where it holds contribute (V solves another
-    equation elsewhere, where dI/dV may vanish)."""
+    computed from another, e.g. E_lin from g_lin, whose total derivative would count twice)."""
     stand_ins = [x.type() for x in inputs]
     current, slope = current_and_slope(disconnected_grad(v), stand_ins)
-    if mask is None:
-        weight = disconnected_grad(-output_grad / slope)
-    else:
-        weight = disconnected_grad(pt.where(mask, -output_grad / pt.where(mask, slope, 1.0), 0.0))
+    weight = disconnected_grad(-output_grad / slope)
     partials = pytensor.grad((weight * current).sum(), wrt=stand_ins, disconnected_inputs="ignore")
     return clone_replace(partials, replace=dict(zip(stand_ins, inputs, strict=True)))
 
@@ -168,79 +163,18 @@ def _kir_state_in_numba(op, node=None, **kwargs):
     return kir_state, int(CACHE_KEY[:12], 16)
 
 
-class KirBranchesOp(Op):
-    """Both ghost-continued branches of ``rectifying-kir`` and the extrema of its net current, from
-    its lumped terms (as :class:`KirStateOp`): outputs (V_lower, V_upper, A, B) in mV, see
-    :func:`vrest.models.kir_states.kir_branches_of_terms`. Each output is differentiated by the
-    implicit function theorem on the equation it solves at each point: I = 0 for a stable state,
-    I' = 0 for an extremum (a ghost of a folded I), and y2's equation for the inflection E_K + y2 (the
-    ghost where I has no fold). Inside a Numba-compiled function the kernel runs without Python."""
-
-    __props__ = ()
-
-    def make_node(self, *terms) -> Apply:
-        terms = [pt.as_tensor_variable(x, dtype="float64") for x in terms]
-        return Apply(self, terms, [terms[0].type() for _ in range(4)])
-
-    def perform(self, node, inputs, output_storage) -> None:
-        for storage, value in zip(output_storage, kir_branches_of_terms(list(inputs)), strict=True):
-            storage[0] = value
-
-    def pullback(self, inputs, outputs, output_grads):
-        lower, upper, a, b = outputs
-        g_lower, g_upper, g_a, g_b = (pt.zeros_like(o) if isinstance(g.type, DisconnectedType) else g
-                                      for g, o in zip(output_grads, outputs, strict=True))  # fmt: skip
-        terms = list(inputs)
-        margin_lower, margin_upper = branch_margins(a, b, tuple(terms))
-        has_lower, has_upper, folded = margin_lower > 0, margin_upper > 0, b > a
-        g_a = g_a + pt.where(has_lower, 0.0, g_lower)  # a ghost is its extremum
-        g_b = g_b + pt.where(has_upper, 0.0, g_upper)
-
-        def state(v, xs):
-            return kir_net_current(v, *xs)
-
-        def extremum(v, xs):
-            return kir_net_current(v, *xs)[1], kir_curvature(v, xs[0], xs[1], xs[5], xs[6])
-
-        def inflection(v, xs):
-            return y2_residual(v - xs[0], xs[5], xs[6])
-
-        parts = [
-            _implicit_pullback(state, terms, lower, g_lower, has_lower),
-            _implicit_pullback(state, terms, upper, g_upper, has_upper),
-            _implicit_pullback(extremum, terms, a, g_a, folded),
-            _implicit_pullback(extremum, terms, b, g_b, folded),
-            _implicit_pullback(inflection, terms, a, g_a + g_b, ~folded),  # a = b there
-        ]
-        return [sum(p[j] for p in parts) for j in range(len(terms))]
-
-
-@register_funcify_default_op_cache_key(KirBranchesOp)
-def _kir_branches_in_numba(op, node=None, **kwargs):
-    """KirBranchesOp in a Numba-compiled function: the kernel called directly (no Python, no GIL)."""
-    import numba
-
-    from .models.kir_kernel import CACHE_KEY, branch_points
-
-    @numba.njit
-    def kir_branches(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
-        n = e_k.size
-        lower, upper, a, b = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-        t = [np.ascontiguousarray(x).ravel() for x in (e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope)]
-        branch_points(t[0], t[1], t[2], t[3], t[4], t[5], t[6], lower, upper, a, b)
-        shape = e_k.shape
-        return lower.reshape(shape), upper.reshape(shape), a.reshape(shape), b.reshape(shape)
-
-    return kir_branches, int(CACHE_KEY[:12], 16) + 1
-
-
 def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpolarized", **inputs):
     """V (mV) of ``model`` as a PyTensor expression of the given inputs (tensors or numbers).
 
     Inputs not given come from the model defaults and the preset, as in
     :func:`vrest.predict`.
     """
-    m, values = _resolve(model, preset, inputs)
+    m = get_model(model)
+    unknown = sorted(set(inputs) - set(m.inputs))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not an input of model {m.name!r}")
+    base = {**get_preset(preset).values(), **m.defaults}
+    values = {n: inputs.get(n, base.get(n)) for n in m.inputs if inputs.get(n, base.get(n)) is not None}
     if not m.needs_solver(values):
         return call_with(m.voltage, {k: pt.as_tensor_variable(v, dtype="float64") for k, v in values.items()})
     names = tuple(values)
@@ -250,24 +184,3 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
     else:
         root = SteadyStateOp(m.name, names, branch)(*tensors)
     return root - values["pump_mv"] if "pump_mv" in values else root
-
-
-def symbolic_branches(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> dict:
-    """Both ghost-continued branches of a multistable ``model`` (its record's ``symbolic_branches``) as
-    PyTensor expressions of the given inputs: {"lower", "upper": V (mV); "margin_lower",
-    "margin_upper": existence margins (mV)}. Inputs not given come from the defaults and the preset."""
-    m, values = _resolve(model, preset, inputs)
-    if m.symbolic_branches is None:
-        raise ValueError(f"model: {m.name!r} has no branches (not a multistable model)")
-    tensors = pt.broadcast_arrays(*(pt.as_tensor_variable(v, dtype="float64") for v in values.values()))
-    return m.symbolic_branches(dict(zip(values, tensors, strict=True)))
-
-
-def _resolve(model: str, preset: str, inputs: dict) -> tuple[ForwardModel, dict]:
-    """(the model, its inputs: given, else its defaults, else the preset's), unvalidated (tensors allowed)."""
-    m = get_model(model)
-    unknown = sorted(set(inputs) - set(m.inputs))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: not an input of model {m.name!r}")
-    base = {**get_preset(preset).values(), **m.defaults}
-    return m, {n: inputs.get(n, base.get(n)) for n in m.inputs if inputs.get(n, base.get(n)) is not None}

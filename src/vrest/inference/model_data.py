@@ -13,7 +13,6 @@ import numpy as np
 
 from ..api import gradient, predict
 from ..models import get_model
-from .branches import sequences
 from .design import Design
 from .identifiability import Laplace, natural
 from .priors import Prior
@@ -74,29 +73,17 @@ class ModelData:
     constants: tuple[tuple[str, float], ...]  # inputs (and sem_mv) with one value on every row
     values: dict[str, np.ndarray]
     start: dict[str, np.ndarray]
-    ordered: bool = False  # rows carry the order the solutions were applied (branch likelihood with hysteresis)
-
-    @property
-    def branched(self) -> bool:
-        """Whether the likelihood follows the model's two branches (a model with ``symbolic_branches``)."""
-        return get_model(self.model).symbolic_branches is not None
 
     @property
     def key(self) -> tuple:
         n_cells = 0 if self.cells is None else self.cells.size
         return (self.model, get_model(self.model).source_digest(), self.priors, self.hierarchical, self.likelihood, self.share, n_cells, self.constants,
-                tuple(sorted((k, np.ndim(v)) for k, v in self.values.items())), self.ordered)  # fmt: skip
+                tuple(sorted((k, np.ndim(v)) for k, v in self.values.items())))  # fmt: skip
 
 
 def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchical: bool = False,
-               likelihood: str = "normal", order: np.ndarray | None = None) -> ModelData:  # fmt: skip
-    """The :class:`ModelData` of a design, with coordinates set up from the Laplace fit ``lap``.
-
-    ``order`` (one number per design row, else None; default the design's ``order`` field where it has
-    one): the order in which each cell saw its solutions. For a model with two branches it makes the
-    likelihood follow the branch reached from the previous solution (see :mod:`.branches`); without
-    it the branch of each row is a latent choice."""
-    order = getattr(design, "order", None) if order is None else order
+               likelihood: str = "normal") -> ModelData:  # fmt: skip
+    """The :class:`ModelData` of a design, with coordinates set up from the Laplace fit ``lap``."""
     if likelihood not in ("normal", "student-t"):
         raise ValueError(f"likelihood: expected 'normal' or 'student-t', got {likelihood!r}")
     rows = np.isfinite(design.v_obs)
@@ -117,11 +104,7 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
     cells = None
     if hierarchical:
         cells, values["cell_of_row"] = np.unique(design.cell[rows], return_inverse=True)
-    ordered = order is not None and get_model(design.model).symbolic_branches is not None
-    if ordered:
-        values["sequence_row"], values["sequence_start"] = sequences(
-            np.asarray(order)[rows], None if design.cell is None else design.cell[rows])
-    return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, constants, values, start, ordered)
+    return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, constants, values, start)
 
 
 def _offset_share_start(os_: OffsetShare, priors: list[Prior], model: str, theta: np.ndarray) -> dict:

@@ -39,7 +39,7 @@ from ..parameters import PARAMS, PUMP_TERMS
 from .chord import chord_gradient, chord_voltage
 from .ghk import ghk_voltage, ghk_voltage_gradient
 from .ghk_general import ca_permeant, ghk_ca_current, ghk_ca_partials, ghk_ca_setup
-from .kir_states import kir_branches, kir_stable_state, kir_symbolic_branches, kir_symbolic_state
+from .kir_states import kir_stable_state, kir_symbolic_state
 from .mullins_noda import mullins_noda_gradient, mullins_noda_voltage
 from .rectifying import (
     rectifying_ghk_current,
@@ -80,12 +80,7 @@ class ForwardModel:
       finds the requested stable one without the scan (optional);
     * ``solve_if`` -> bool: where a closed-form model must be solved for instead;
     * ``symbolic_state(tensors, branch)``: the zero as a PyTensor expression of the input
-      tensors (broadcast to one shape); default :class:`vrest.symbolic.SteadyStateOp`;
-    * ``branches(values)`` (NumPy) and ``symbolic_branches(tensors)`` (PyTensor), multistable models:
-      {"lower", "upper": V (mV) of the hyperpolarised and depolarised branch, each continued through
-      the saddle-node where it vanishes by its ghost; "margin_lower", "margin_upper": existence
-      margins (mV), positive exactly where that stable state exists}, for a likelihood continuous
-      across the bistable window (:mod:`vrest.inference.pymc_model`).
+      tensors (broadcast to one shape); default :class:`vrest.symbolic.SteadyStateOp`.
 
     Fitting: ``fitted`` are the parameters a fit estimates by default (empty: not
     fittable); ``priors`` the default priors of fitted names that have none in
@@ -109,8 +104,6 @@ class ForwardModel:
     stable_state: Callable | None = None
     solve_if: Callable | None = None
     symbolic_state: Callable | None = None
-    branches: Callable | None = None
-    symbolic_branches: Callable | None = None
     optional: tuple[str, ...] = ()
     zero_only: tuple[str, ...] = ()
     fitted: tuple[str, ...] = ()
@@ -218,8 +211,6 @@ def _check(m: ForwardModel) -> None:
         raise ValueError(f"model {m.name!r}: without a voltage it needs current, partials and newton_setup or bounds")
     if m.solve_if is not None and (m.current is None or m.newton_setup is None):
         raise ValueError(f"model {m.name!r}: solve_if needs current, partials and newton_setup")
-    if (m.branches is None) != (m.symbolic_branches is None) or (m.branches is not None and m.kind != MULTISTABLE):
-        raise ValueError(f"model {m.name!r}: give both branches and symbolic_branches, and only for a multistable model")
 
 
 def register_model(model: ForwardModel) -> None:
@@ -251,59 +242,6 @@ def fixable_inputs() -> tuple[str, ...]:
 
 def _m(name, title, equation, extra, defaults, **kw) -> ForwardModel:
     return ForwardModel(name, title, equation, CONCENTRATIONS + extra, defaults, **kw)
-
-
-P_CA_PRIOR = (True, float(np.log(0.01)), 1.5)
-"""Prior of P_Ca/P_K (log-normal, median 0.01, log-sd 1.5: 95 % 5e-4 to 0.19): weakly informative;
-a resting Ca2+ background permeability of this order keeps V within a few mV of the Ca-free GHK value."""
-
-KIR_INPUTS = ("g_k", "g_na", "g_cl", "v_half", "k_slope", "k_ref", "kir_n", "i_pump")
-KIR_DEFAULTS = {"g_k": 1.0, "g_na": 0.02, "g_cl": 0.05, "v_half": 10.0, "k_slope": 10.0, "k_ref": 5.4, "kir_n": 0.5,
-                "i_pump": 0.0}  # fmt: skip
-
-KIR_PRIORS = {
-    "g_na": (True, float(np.log(0.01)), 1.2),
-    "g_cl": (True, float(np.log(0.05)), 1.5),
-    "i_pump": (False, 2.0, 3.0),
-    "v_half": (False, 7.0, 8.0),
-    "k_slope": (True, float(np.log(11.0)), 0.35),
-    "kir_n": (True, float(np.log(0.5)), 0.35),
-}
-"""Priors of the fitted inward-rectifier parameters (g relative to g_K1 = g_k = 1; (log_scale, mean, sd)),
-from the I_K1 of atrial and ventricular myocytes:
-
-* ``kir_n`` log-normal, median 0.5, log-sd 0.35 (95 % 0.25-1.0): conductance proportional to
-  [K+]_o^0.5 (Sakmann & Trube 1984 J Physiol 347:641, guinea-pig ventricle), the sqrt(K_o/5.4) of
-  Luo & Rudy 1994 (Circ Res 74:1071) and Grandi et al. 2010/2011 (J Mol Cell Cardiol 48:112;
-  Circ Res 109:1055); k_ref = 5.4 mM is theirs (fixed).
-* ``v_half`` normal, mean 7 mV, sd 8 mV (relative to E_K, as the block follows E_K: Kubo et al. 1993
-  Nature 362:127; Lopatin & Nichols 1996 J Gen Physiol 108:105): a Boltzmann fitted to the Luo-Rudy
-  (= Grandi) x_K1(V - E_K) has v_half 6.4 mV, k 8.8 mV; Courtemanche et al. 1998 (Am J Physiol
-  275:H301) I_K1 = g (V - E_K)/(1 + exp(0.07 (V + 80))) has v_half 6.8 mV at K_o 5.4 mM (E_K -86.8 mV)
-  and k = 1/0.07 = 14.3 mV.
-* ``k_slope`` log-normal, median 11 mV, log-sd 0.35 (95 % 5.5-22 mV): between those 8.8 and 14.3 mV.
-* ``g_na`` (all background inward current) log-normal, median 0.01, log-sd 1.2 (95 % 0.001-0.1):
-  g_Nab/g_K1 = 0.0019 in Luo-Rudy 1994 (0.00141/0.75 mS/uF), 0.0017 in Grandi 2010 ventricle
-  (0.597e-3/0.35) and 0.011 in Grandi 2011 atrium (g_K1 0.0525 mS/uF).
-* ``g_cl`` log-normal, median 0.05, log-sd 1.5 (95 % 0.003-0.9): g_ClB/g_K1 = 0.026 (Grandi 2010,
-  9e-3/0.35) to 0.17 (Grandi 2011 atrium).
-* ``i_pump`` (g_k x mV) normal, mean 2, sd 3: I_NaK at rest / g_K1 is about 0.4 mV in Luo-Rudy 1994
-  (about 0.29 uA/uF at -85 mV, Na_i 10 mM, K_o 5.4 mM) and about 5 mV in Grandi 2011 atrium.
-"""
-
-KIR_FORMULAS = {
-    "current": rectifying_kir_current,
-    "partials": rectifying_kir_partials,
-    "bounds": rectifying_kir_bounds,
-    "stable_state": kir_stable_state,
-    "symbolic_state": kir_symbolic_state,
-    "branches": kir_branches,
-    "symbolic_branches": kir_symbolic_branches,
-    "zero_only": ("pump_mv",),
-    "fitted": tuple(KIR_PRIORS),
-    "priors": KIR_PRIORS,
-}
-"""The inward-rectifier record's formulas and fitting fields, shared by its pump variants."""
 
 
 for _model in (
@@ -361,36 +299,28 @@ for _model in (
         fitted=("p_na", "p_cl", "i_pump"),
     ),
     _m(
-        "ghk-ca",
-        "Goldman-Hodgkin-Katz zero-current potential with Ca2+ permeant, and pump offset",
-        "0 = I_GHK,K + I_GHK,Na(p_na) + I_GHK,Cl(p_cl) + I_GHK,Ca(p_ca, z = 2) at V + pump_mv",
-        ("ca_o", "ca_i", "p_na", "p_cl", "p_ca", "pump_mv"),
-        {"p_na": 0.04, "p_cl": 0.45, "p_ca": 0.01, "pump_mv": 0.0},
-        current=ghk_ca_current,
-        partials=ghk_ca_partials,
-        newton_setup=ghk_ca_setup,
-        zero_only=("i_pump",),
-        fitted=("p_na", "p_cl", "p_ca", "pump_mv"),
-        priors={"p_ca": P_CA_PRIOR},
-        offset_share=True,
-    ),
-    _m(
         "rectifying-kir",
         "Rectifying-leak fixed point with inward-rectifier K+, ohmic Na+/Cl- and pump",
         "0 = g_k (K_o/k_ref)^kir_n (V - E_K)/(1 + exp((V - E_K - v_half)/k_slope))"
         " + g_na (V - E_Na) + g_cl (V - E_Cl) + i_pump",
-        KIR_INPUTS,
-        KIR_DEFAULTS,
-        **KIR_FORMULAS,
-    ),
-    _m(
-        "rectifying-kir-nak",
-        "Inward-rectifier fixed point with a Na+/K+ pump current activated by K_o",
-        "0 = g_k (K_o/k_ref)^kir_n (V - E_K)/(1 + exp((V - E_K - v_half)/k_slope))"
-        " + g_na (V - E_Na) + g_cl (V - E_Cl) + i_pump K_o (5.4 + pump_km_k)/(5.4 (K_o + pump_km_k))",
-        (*KIR_INPUTS, "pump_km_k"),
-        {**KIR_DEFAULTS, "pump_km_k": 1.5},
-        **KIR_FORMULAS,
+        ("g_k", "g_na", "g_cl", "v_half", "k_slope", "k_ref", "kir_n", "i_pump"),
+        {
+            "g_k": 1.0,
+            "g_na": 0.02,
+            "g_cl": 0.05,
+            "v_half": 10.0,
+            "k_slope": 10.0,
+            "k_ref": 5.4,
+            "kir_n": 0.5,
+            "i_pump": 0.0,
+        },
+        current=rectifying_kir_current,
+        partials=rectifying_kir_partials,
+        bounds=rectifying_kir_bounds,
+        stable_state=kir_stable_state,
+        symbolic_state=kir_symbolic_state,
+        zero_only=("pump_mv",),
+        fitted=("g_na", "g_cl", "i_pump"),
     ),
 ):
     register_model(_model)

@@ -49,29 +49,6 @@ def logistic_block(x):
     return xp.where(pos, e_neg / (1.0 + e_neg), 1.0 / (1.0 + e_pos))
 
 
-# --- the pump ------------------------------------------------------------------
-
-PUMP_K_O_REFERENCE_MM = 5.4
-"""K_o (mM) at which ``i_pump`` is the pump current when the pump depends on K_o (normal plasma K+)."""
-
-
-def pump_activation(k_o, pump_km_k):
-    """The pump current per unit ``i_pump`` at K_o (mM): Hill activation by external K+ (coefficient 1),
-    K_o/(K_o + K_m) normalised to 1 at :data:`PUMP_K_O_REFERENCE_MM`; exactly 1 for ``pump_km_k`` = 0
-    (a pump independent of K_o). K_m = 1.5 mM in Luo & Rudy 1994 (Circ Res 74:1071, I_NaK), after the
-    half-activation of 1.5 mM near physiological Na_o that Nakao & Gadsby 1989 (J Gen Physiol 94:539)
-    measured in guinea-pig ventricular myocytes (0.2-0.4 mM in Na-free saline; review: Glitsch 2001,
-    Physiol Rev 81:1791). NumPy or PyTensor."""
-    return k_o * (PUMP_K_O_REFERENCE_MM + pump_km_k) / (PUMP_K_O_REFERENCE_MM * (k_o + pump_km_k))
-
-
-def pump_activation_partials(k_o, pump_km_k) -> dict:
-    """d(:func:`pump_activation`)/dx for x = k_o (per mM) and pump_km_k (per mM)."""
-    s = pump_activation(k_o, pump_km_k)
-    return {"k_o": s * pump_km_k / (k_o * (k_o + pump_km_k)),
-            "pump_km_k": s * (1.0 / (PUMP_K_O_REFERENCE_MM + pump_km_k) - 1.0 / (k_o + pump_km_k))}  # fmt: skip
-
-
 # --- rectifying-ghk -------------------------------------------------------------
 
 
@@ -203,23 +180,22 @@ LUMPED_INPUTS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k", "g_k", 
 
 def rectifying_kir_current(
     v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl,
-    v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0, pump_km_k=0.0,
+    v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
 ):  # fmt: skip
     """(I, dI/dV): net current (g x mV; pA for nS) of the inward-rectifier model and its slope.
 
     I = g_k (K_o/K_ref)^n (V - E_K) / (1 + exp((V - E_K - V_half)/k))
-        + g_na (V - E_Na) + g_cl (V - E_Cl) + I_pump s(K_o)   (s: :func:`pump_activation`)
+        + g_na (V - E_Na) + g_cl (V - E_Cl) + I_pump
     """
     e_k, g_max, g_lin, e_lin = kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref, kir_n)
-    return kir_net_current(v_mv, e_k, g_max, g_lin, e_lin, i_pump * pump_activation(k_o, pump_km_k), v_half, k_slope)
+    return kir_net_current(v_mv, e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope)
 
 
 def rectifying_kir_partials(
     v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl,
-    v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0, pump_km_k=0.0,
+    v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
 ) -> dict:  # fmt: skip
     """Analytic partial derivatives of :func:`rectifying_kir_current` (key ``v`` = dI/dV)."""
-    dp = pump_activation_partials(k_o, pump_km_k)
     vt = thermal_voltage_mv(temp_k)
     e_k, scale, x, f, drive = _kir_terms(v_mv, k_o, k_i, temp_k, 1.0, k_ref, kir_n, v_half, k_slope)
     e_na = nernst_mv(na_o, na_i, 1, temp_k)
@@ -231,7 +207,7 @@ def rectifying_kir_partials(
     di_dek = -di_k_dv
     return {
         "v": di_k_dv + g_na + g_cl,
-        "k_o": i_k * kir_n / k_o + di_dek * vt / k_o + i_pump * dp["k_o"],
+        "k_o": i_k * kir_n / k_o + di_dek * vt / k_o,
         "k_i": -di_dek * vt / k_i,
         "na_o": -g_na * vt / na_o,
         "na_i": g_na * vt / na_i,
@@ -245,8 +221,7 @@ def rectifying_kir_partials(
         "k_slope": -di_dx * x / k_slope,
         "k_ref": -i_k * kir_n / k_ref,
         "kir_n": i_k * np.log(k_o / k_ref),
-        "i_pump": pump_activation(k_o, pump_km_k) + 0.0 * f,
-        "pump_km_k": i_pump * dp["pump_km_k"] + 0.0 * f,
+        "i_pump": 1.0 + 0.0 * f,
     }
 
 
@@ -266,12 +241,10 @@ def kir_voltage_range(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
 
 def rectifying_kir_bounds(
     k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
-    pump_km_k=0.0,
 ):  # fmt: skip
     """(lo, hi, step) in mV: a range containing every zero of :func:`rectifying_kir_current`
     (:func:`kir_voltage_range`) and a scan step that resolves its two extrema (a quarter of
     the block slope factor)."""
     e_k, g_max, g_lin, e_lin = kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref, kir_n)
-    i_pump = i_pump * pump_activation(k_o, pump_km_k)
     lo, hi = kir_voltage_range(e_k, g_max, g_lin, np.where(g_lin > 0, e_lin, e_k), i_pump, v_half, k_slope)
     return lo, hi, np.clip(k_slope / 4.0, 0.05, 2.0)
