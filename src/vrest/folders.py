@@ -478,9 +478,12 @@ def read_sensitivity(folder: str | os.PathLike) -> SensitivityRun:
     return SensitivityRun(folder, info, indices, summary)
 
 
-def read_folder(folder: str | os.PathLike) -> FitRun | SensitivityRun | DesignRun:
-    """A fit, sensitivity or design folder, told apart by its marker; ValueError naming the folder otherwise."""
+def read_folder(folder: str | os.PathLike) -> FitRun | SensitivityRun | DesignRun | ExtractionRun:
+    """A fit, sensitivity or design folder, or an extraction's marker file, told apart by its marker; ValueError
+    naming the folder otherwise."""
     folder = Path(folder)
+    if folder.is_file() and folder.suffix == ".json":
+        return read_extraction(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder")
     if (folder / "fit.json").is_file():
@@ -692,6 +695,35 @@ def write_extraction(table: pd.DataFrame, figures: Mapping[str, bytes], out_csv:
         shutil.rmtree(tmp, ignore_errors=True)
     write_text(csv_path, table.to_csv(index=False, lineterminator="\n", float_format="%.8g"))
     return csv_path
+
+
+@dataclass(frozen=True)
+class ExtractionRun:
+    """One ``vrest extract`` output, read back: its marker (``info``), the table and the figure files."""
+
+    marker: Path
+    info: dict
+    table: pd.DataFrame
+    figures: tuple[Path, ...]
+
+    @property
+    def folder(self) -> Path:
+        return self.marker.parent
+
+
+def read_extraction(marker: str | os.PathLike) -> ExtractionRun:
+    """An extraction by its marker NAME.json; ValueError naming the file when it is not a readable one."""
+    marker = Path(marker)
+    if not _is_extraction(marker):
+        raise ValueError(f"{marker}: not a vrest extraction marker (NAME.json written by vrest extract)")
+    table, _, fig_dir = extraction_paths(marker.with_suffix(".csv"))
+    try:
+        info = json.loads(marker.read_text())
+        frame = pd.read_csv(table)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{marker}: its table {table.name} is not readable ({err})") from None
+    figures = tuple(fig_dir / name for name in info.get("figure_files", []) if (fig_dir / name).is_file())
+    return ExtractionRun(marker, info, frame, figures)
 
 
 # --------------------------------------------------------------------------- batch folders

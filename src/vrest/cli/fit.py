@@ -147,7 +147,8 @@ def run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def fit_models(recordings, settings: list, folder: Path, on_interrupt: Callable[[list[str]], None]) -> dict:
+def fit_models(recordings, settings: list, folder: Path, on_interrupt: Callable[[list[str]], None],
+               extra: dict | None = None) -> dict:  # fmt: skip
     """Fit every model into ``folder/<model>/``, each folder written atomically as it finishes.
 
     A model that fails is reported and the others go on; Ctrl-C keeps the finished models, calls
@@ -161,7 +162,7 @@ def fit_models(recordings, settings: list, folder: Path, on_interrupt: Callable[
     try:
         for s in settings:
             try:
-                problems += fit_and_write(recordings, s, folder / s.model, force=True)
+                problems += fit_and_write(recordings, s, folder / s.model, force=True, extra=extra)
                 finished.append(s.model)
             except (ValueError, RuntimeError, ArithmeticError) as err:
                 failed[s.model] = str(err)
@@ -205,7 +206,7 @@ def fit_each(recordings, settings: list, out: Path, info: dict) -> list[str]:
     return done["problems"]
 
 
-def fit_and_write(recordings, settings, out: Path, force: bool) -> list[str]:
+def fit_and_write(recordings, settings, out: Path, force: bool, extra: dict | None = None) -> list[str]:
     """Fit one model, print its story (header, assumptions, structure, table, warnings) and write its folder."""
     from .. import folders
     from ..inference.fit import fit
@@ -214,7 +215,7 @@ def fit_and_write(recordings, settings, out: Path, force: bool) -> list[str]:
     result = fit(recordings, settings)
     story = fit_story(result)
     print(story)
-    folders.write_fit(result, recordings, out, force, log=story + "\n")
+    folders.write_fit(result, recordings, out, force, extra=extra, log=story + "\n")
     return result.problems
 
 

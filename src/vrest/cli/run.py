@@ -50,11 +50,13 @@ def run(args: argparse.Namespace) -> int:
         mark = lambda status, **kw: folders.write_json(out / "run.json", {**info, "status": status, **kw})
         mark("running")
         data = _extract(study, out) if study.traces else study.data
+        extra = {"extraction": _extraction_record(out / "traces.json")} if study.traces else None
         recordings = load_recordings(data, **study.data_options())
         print(recordings.describe())
-        done = fit_models(recordings, settings, out / "fits", lambda finished: mark("interrupted", finished=finished))
+        done = fit_models(recordings, settings, out / "fits", lambda finished: mark("interrupted", finished=finished),
+                          extra)  # fmt: skip
         compare_into(out, out / "fits", done["finished"])
-        parts = [out / "fits" / m for m in done["finished"]]
+        parts = [out / "fits" / m for m in done["finished"]] + ([out / "traces.json"] if study.traces else [])
         try:
             if plan is not None:
                 parts.append(_sensitivity(plan, models[0], settings[0].seed, out))
@@ -93,6 +95,15 @@ def _extract(study, run_dir: Path) -> Path:
     result = extract_files([str(p) for p in study.traces], epochs=str(study.epochs) if study.epochs else None,
                            solutions=solutions, figures=True, **dict(study.extract))  # fmt: skip
     return write_extraction(result.table, result.figures, run_dir / "traces.csv", True, result.settings)
+
+
+def _extraction_record(marker: Path) -> dict:
+    """What a fit records of the extraction it was made from: the settings and the file (relative to the run)."""
+    import json
+
+    info = json.loads(marker.read_text())
+    return {"table": "../../traces.csv", "marker": "../../traces.json",
+            **{k: v for k, v in info.items() if k not in ("files", "versions", "figure_files")}}  # fmt: skip
 
 
 def _design(plan, fit_dir: Path, default_seed: int, run_dir: Path) -> Path:

@@ -17,6 +17,7 @@ from .kalaemia import KALAEMIA_MM, Bistability, Inputs, bistability, kalaemia_ta
 from .load import (
     CITATIONS,
     DesignRun,
+    ExtractionRun,
     FitRun,
     Observations,
     SensitivityRun,
@@ -44,8 +45,10 @@ def slug(text: str) -> str:
 
 
 def assemble(fits: list[FitRun], sens: list[SensitivityRun],
-             designs: list[DesignRun] = ()) -> tuple[list[Block], dict[str, Figure]]:  # fmt: skip
-    """Every block of the report, and its figures by name."""
+             others: list[DesignRun | ExtractionRun] = ()) -> tuple[list[Block], dict[str, Figure]]:  # fmt: skip
+    """Every block of the report, and its figures by name (``others``: design folders and trace extractions)."""
+    designs = [r for r in others if isinstance(r, DesignRun)]
+    extractions = [r for r in others if isinstance(r, ExtractionRun)]
     blocks: list[Block] = []
     figs: dict[str, Figure] = {}
     if fits:
@@ -55,6 +58,7 @@ def assemble(fits: list[FitRun], sens: list[SensitivityRun],
         misses = shared_misses(levels)
         kalaemia = {fit.label: _kalaemia_analysis(fit, obs) for fit in fits}
         blocks += _headline(fits, comparison, levels, misses)
+        blocks += _recordings(extractions, figs)
         blocks += _data(fits, obs) + _assumptions(fits) + _curve(fits, obs, kalaemia, misses, figs)
         blocks += _parameters(fits, figs) + _diagnostics(fits, figs)
         if comparison is not None:
@@ -258,6 +262,33 @@ def _diagnostics(fits: list[FitRun], figs: dict[str, Figure]) -> list[Block]:
                                "min tail ESS": fit.summary["ess_tail"].min() if "ess_tail" in fit.summary else None}])  # fmt: skip
         blocks += [Heading(fit.label, 3), Verdict(colour, text), Table(table),
                    Fig(f"ranks_{key}", f"{fit.label}: rank plots; with well-mixed chains every line is flat near 1.")]  # fmt: skip
+    return blocks
+
+
+def _recordings(extractions: list[ExtractionRun], figs: dict[str, Figure]) -> list[Block]:
+    """Raw traces: where each epoch's resting potential came from (window, drift, spikes, flags) and the traces."""
+    import matplotlib.image
+
+    blocks: list[Block] = []
+    for run in extractions:
+        s = run.info
+        blocks += [Heading("Raw recordings"),
+                   Para(f"{len(run.table)} epoch(s) from {len(s.get('files', []))} trace(s) by `vrest extract`: settle "
+                        f"{s.get('settle_s')} s after each change, windows flagged unsettled beyond a drift of "
+                        f"{s.get('max_drift')} mV/min and left out of the fit (excluded), spikes and artefacts removed "
+                        "(counted)."),
+                   Table(run.table[[c for c in ("file", "cell", "epoch", "condition", "K_o_mM", "V_m_mV", "sem_mV",
+                                                "window_start_s", "window_stop_s", "drift_mV_per_min",
+                                                "spikes_removed", "flags", "excluded") if c in run.table]],
+                         "One row per solution epoch: the resting potential of its steady window.")]  # fmt: skip
+        for path in run.figures:
+            fig = Figure(figsize=(11, 3.2))
+            ax = fig.add_axes((0, 0, 1, 1))
+            ax.imshow(matplotlib.image.imread(path))
+            ax.set_axis_off()
+            name = f"trace_{slug(path.stem)}"
+            figs[name] = fig
+            blocks.append(Fig(name, f"{path.stem}: the trace, its epochs (shaded), the windows used and the values."))
     return blocks
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..folders import DesignRun, FitRun, SensitivityRun, read_folder
+from ..folders import DesignRun, ExtractionRun, FitRun, SensitivityRun, read_folder
 from ..inference.priors import Prior
 from .kalaemia import Inputs
 
@@ -34,7 +34,7 @@ class Observations:
     origin: str  # "file" or "posterior.nc"
 
 
-def split_runs(folders: list[str | Path]) -> tuple[list[FitRun], list[SensitivityRun], list[DesignRun]]:
+def split_runs(folders: list[str | Path]) -> tuple[list[FitRun], list[SensitivityRun], list]:
     """Read every folder; ValueError if fits of different data sets are mixed, or a sensitivity study drawn from
     the posterior of another data set's fit is given with them (naming the odd folder)."""
     if not folders:
@@ -51,7 +51,7 @@ def split_runs(folders: list[str | Path]) -> tuple[list[FitRun], list[Sensitivit
         if fits and used and used != fits[0].sha256:
             raise ValueError(f"{run.folder}: a sensitivity study drawn from a fit of another data set (sha256 "
                              f"{used[:12]}) than {fits[0].folder} ({fits[0].sha256[:12]}); report them apart")  # fmt: skip
-    return fits, sens, [r for r in runs if isinstance(r, DesignRun)]
+    return fits, sens, [r for r in runs if isinstance(r, DesignRun | ExtractionRun)]
 
 
 def observations(fit: FitRun) -> Observations:
