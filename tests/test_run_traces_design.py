@@ -47,7 +47,8 @@ def test_a_study_naming_traces_gives_the_fit_of_the_extracted_table(tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert vrest.read_fit(out / "fits" / "ghk").info["extraction"]["settle_s"] == 30
     html = (out / "report.html").read_text()
-    assert "Raw recordings" in html and "trace_c1" in html and vrest.folders.is_result(out, "run")
+    assert "Raw recordings" in html and "trace_001_c1.png" in (out / "report.md").read_text()
+    assert (out / "report_figures" / "trace_001_c1.png").is_file() and vrest.folders.is_result(out, "run")
 
 
 def test_a_study_with_a_design_table_ends_with_the_next_experiment(tmp_path):
