@@ -306,8 +306,11 @@ def test_dask_jobs_give_the_same_indices_as_one_process():
     kw = dict(seed=0, n=256, second_order=True, k_o_grid=[2.0, 4.0, 6.0])
     here = sobol_analysis("rectifying-kir", ["hypokalaemia", "hyperkalaemia"], **kw)
     dask = sobol_analysis("rectifying-kir", ["hypokalaemia", "hyperkalaemia"], **kw, scheduler="local", workers=2)
-    pd.testing.assert_frame_equal(here.indices, dask.indices, check_exact=True)
-    pd.testing.assert_frame_equal(here.summary, dask.summary, check_exact=True)
+    # the indices bit for bit; their bootstrap CIs to the last bits (BLAS reductions in Dask workers, which run with
+    # OMP_NUM_THREADS=1, may sum in another order than this process: seen as 8e-17 on an AMD EPYC machine)
+    pd.testing.assert_series_equal(here.indices["value"], dask.indices["value"], check_exact=True)
+    pd.testing.assert_frame_equal(here.indices, dask.indices, check_exact=False, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(here.summary, dask.summary, check_exact=False, rtol=0, atol=1e-12)
     assert here.findings == dask.findings
 
 

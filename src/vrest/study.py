@@ -140,7 +140,7 @@ def whole(value: object, where: str, name: str) -> int:
     return value
 
 
-class _Table:
+class Table:
     """One TOML table being read: typed getters with one-line errors naming file, table and key."""
 
     def __init__(self, values: object, where: str, allowed: tuple[str, ...] | set[str]) -> None:
@@ -214,25 +214,25 @@ def load_study(path: str | Path) -> Study:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"--study: {name} is not valid TOML ({err})") from None
-    top = _Table(raw, name, TOP_KEYS)
+    top = Table(raw, name, TOP_KEYS)
     models = top.texts("models") or ()
     fittable = fittable_models()
     for model in (top.text("model"), *models):
         if model is not None and model not in fittable:
             raise ValueError(f"{name}: model: expected one of {', '.join(fittable)}, got {model!r}")
-    options = _Table(raw.get("data_options", {}), f"{name}: data_options", ("error_column", "error_kind", "columns"))
-    columns = _Table(options.values.get("columns", {}), f"{name}: data_options.columns",
+    options = Table(raw.get("data_options", {}), f"{name}: data_options", ("error_column", "error_kind", "columns"))
+    columns = Table(options.values.get("columns", {}), f"{name}: data_options.columns",
                      ("K_o_mM", "V_m_mV", "cell", "condition", "sem_mV", "sd_mV", "n", "K_i_mM", "Na_o_mM", "Na_i_mM",
                       "Cl_o_mM", "Cl_i_mM", "Ca_o_mM", "temperature_C"))  # fmt: skip
     for key in columns.values:
         columns.text(key)
-    priors = _Table(raw.get("priors", {}), f"{name}: priors", {*PARAMS, "sigma_mv"})
+    priors = Table(raw.get("priors", {}), f"{name}: priors", {*PARAMS, "sigma_mv"})
     for key, spec in priors.values.items():
-        prior = _Table(spec, f"{name}: priors.{key}", ("median", "log_sd", "mean", "sd"))
+        prior = Table(spec, f"{name}: priors.{key}", ("median", "log_sd", "mean", "sd"))
         for k in prior.values:
             prior.number(k, positive=k != "mean")
     given = raw.get("conditions", {})
-    conditions = _Table(given, f"{name}: conditions", set(given) if isinstance(given, dict) else set())
+    conditions = Table(given, f"{name}: conditions", set(given) if isinstance(given, dict) else set())
     solutions = _solutions(raw.get("solutions", {}), f"{name}: solutions")
     return Study(
         path=path,
@@ -248,8 +248,8 @@ def load_study(path: str | Path) -> Study:
         error_column=options.text("error_column"),
         error_kind=options.text("error_kind", ERROR_KINDS),
         columns=MappingProxyType(dict(columns.values)),
-        fixed=MappingProxyType(_inputs(raw.get("fixed", {}), f"{name}: fixed", solutions)),
-        conditions=MappingProxyType({label: MappingProxyType(_inputs(v, f"{name}: conditions.{label}", solutions))
+        fixed=MappingProxyType(condition_values(raw.get("fixed", {}), f"{name}: fixed", solutions)),
+        conditions=MappingProxyType({label: MappingProxyType(condition_values(v, f"{name}: conditions.{label}", solutions))
                                      for label, v in conditions.values.items()}),  # fmt: skip
         solutions=MappingProxyType(solutions),
         traces=_traces(top, path),
@@ -266,7 +266,7 @@ def load_study(path: str | Path) -> Study:
     )
 
 
-def _path(top: _Table, key: str, study: Path, escape: bool) -> Path | None:
+def _path(top: Table, key: str, study: Path, escape: bool) -> Path | None:
     """A path key, relative to the study file's folder; ``escape=False``: it may not climb out of that folder."""
     text = top.text(key)
     if text is None:
@@ -278,7 +278,7 @@ def _path(top: _Table, key: str, study: Path, escape: bool) -> Path | None:
     return given if given.is_absolute() else Path(os.path.normpath(study.parent / given))
 
 
-def _traces(top: _Table, study: Path) -> tuple[Path, ...]:
+def _traces(top: Table, study: Path) -> tuple[Path, ...]:
     """``traces``: paths or glob patterns relative to the study file, each matching at least one file."""
     patterns = top.texts("traces") or ()
     found: list[Path] = []
@@ -293,7 +293,7 @@ def _traces(top: _Table, study: Path) -> tuple[Path, ...]:
 
 
 def _extract(values: object, where: str) -> dict:
-    t = _Table(values, where, ("settle_s", "max_drift", "channel", "include_unsettled"))
+    t = Table(values, where, ("settle_s", "max_drift", "channel", "include_unsettled"))
     out: dict[str, Any] = {}
     for key in t.values:
         out[key] = (t.flag(key) if key == "include_unsettled" else t.text(key) if key == "channel"
@@ -302,7 +302,7 @@ def _extract(values: object, where: str) -> dict:
 
 
 def _design(values: object, where: str, study: Path) -> DesignPlan:
-    t = _Table(values, where, ("candidates", "targets", "choose", "seed", "exact", "outer", "draws"))
+    t = Table(values, where, ("candidates", "targets", "choose", "seed", "exact", "outer", "draws"))
     defaults = DesignPlan()
     counts = {}
     for key, lo in (("choose", 1), ("exact", 0), ("outer", 10), ("draws", 10)):
@@ -314,7 +314,7 @@ def _design(values: object, where: str, study: Path) -> DesignPlan:
                       seed=t.whole("seed"), **counts)  # fmt: skip
 
 
-def _uncertain(top: _Table) -> tuple[str, ...] | None:
+def _uncertain(top: Table) -> tuple[str, ...] | None:
     names = top.texts("uncertain")
     for n in names or ():
         if n not in PARAMS:
@@ -323,7 +323,7 @@ def _uncertain(top: _Table) -> tuple[str, ...] | None:
     return names
 
 
-def _inputs(values: object, where: str, solutions: Mapping[str, Any]) -> dict:
+def condition_values(values: object, where: str, solutions: Mapping[str, Any] | None = None) -> dict:
     """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference, and
     the condition options (bath, pipette, dialysed, ljp_mv, cl_i = "passive", pump = "blocked", residual_mM)."""
     allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS,
@@ -333,7 +333,7 @@ def _inputs(values: object, where: str, solutions: Mapping[str, Any]) -> dict:
             if key in FITTED_HERE:
                 raise ValueError(f"{where}: {key!r} is fitted; a condition cannot set it (pump block: "
                                  "pump = \"blocked\"; a per-condition value of a fitted parameter is not supported)")  # fmt: skip
-    table = _Table(values, where, allowed)
+    table = Table(values, where, allowed)
     out: dict[str, Any] = {}
     for key, value in table.values.items():
         if key in ("k_replaces_na", "dialysed"):
@@ -342,7 +342,7 @@ def _inputs(values: object, where: str, solutions: Mapping[str, Any]) -> dict:
             out["temp_k"] = kelvin(table.number(key), table.at(key))
         elif key in ("bath", "pipette"):
             out[key] = table.text(key)
-            _check_solution(out[key], solutions, table.at(key))
+            _check_solution(out[key], solutions or {}, table.at(key))
         elif key == "cl_i" and isinstance(value, str):
             out[key] = table.text(key, ("passive",))
         elif key == "pump":
@@ -370,7 +370,7 @@ def _solutions(values: object, where: str) -> dict[str, dict]:
     """[solutions.<name>] recipes (salts or ions in mM, and ph / titrated_with), each checked."""
     from .solutions import make_solution
 
-    table = _Table(values, where, set(values) if isinstance(values, dict) else set())
+    table = Table(values, where, set(values) if isinstance(values, dict) else set())
     out = {}
     for name, recipe in table.values.items():
         if not isinstance(recipe, dict):
@@ -386,7 +386,7 @@ def _solutions(values: object, where: str) -> dict[str, dict]:
 
 
 def _sensitivity(values: object, where: str) -> SensitivityPlan:
-    t = _Table(values, where, ("model", "scenarios", "n", "seed", "k_o_grid", "second_order", "posterior"))
+    t = Table(values, where, ("model", "scenarios", "n", "seed", "k_o_grid", "second_order", "posterior"))
     grid = t.values.get("k_o_grid")
     if grid is not None and (not isinstance(grid, list) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in grid)):  # fmt: skip

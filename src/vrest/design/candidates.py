@@ -18,7 +18,7 @@ import numpy as np
 
 from ..models import get_model
 from ..parameters import PUMP_TERMS
-from ..study import CONDITION_OPTIONS, _inputs, _Table
+from ..study import CONDITION_OPTIONS, Table, condition_values
 
 MAX_REPLICATES = 10_000
 EXTRA_KEYS = ("k_o_mM", "n", "pump_block")
@@ -121,14 +121,14 @@ class Candidate:
 def parse_candidates(raw: Mapping, where: str) -> list[Candidate]:
     """The candidates of a parsed candidates file (``[candidates.<name>]`` tables); ValueError naming ``where``
     (the file), the table and the key for unknown keys, K_o <= 0, a bad ``n`` or an empty list."""
-    _Table(raw, where, ("candidates",))
+    Table(raw, where, ("candidates",))
     tables = raw.get("candidates")
     if not isinstance(tables, dict) or not tables:
         raise ValueError(f"{where}: candidates: expected at least one [candidates.<name>] table")
     out = []
     for name, spec in tables.items():
         at = f"{where}: candidates.{name}"
-        table = _Table(spec, at, (*_condition_keys(), *EXTRA_KEYS))
+        table = Table(spec, at, (*_condition_keys(), *EXTRA_KEYS))
         if "k_o_mM" not in spec:
             raise ValueError(f"{at}: k_o_mM: required (the K_o levels to record, mM)")
         levels = spec["k_o_mM"] if isinstance(spec["k_o_mM"], list) else [spec["k_o_mM"]]
@@ -137,7 +137,7 @@ def parse_candidates(raw: Mapping, where: str) -> list[Candidate]:
         n = spec.get("n", 1)
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_REPLICATES:
             raise ValueError(f"{at}: n: expected a whole number from 1 to {MAX_REPLICATES}, got {n!r}")
-        bath = _inputs({k: v for k, v in spec.items() if k not in EXTRA_KEYS}, at)
+        bath = condition_values({k: v for k, v in spec.items() if k not in EXTRA_KEYS}, at)
         options = {k: bath.pop(k) for k in CONDITION_OPTIONS if k in bath}
         out.append(Candidate(str(name), tuple(float(k) for k in levels), bath, n, options.get("k_replaces_na"),
                              options.get("k_o_reference"), bool(table.flag("pump_block"))))  # fmt: skip
