@@ -24,7 +24,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -300,17 +300,35 @@ def split_recordings(
     groups: dict[str, list[tuple[int, list[str]]]] = {}
     for number, record in parsed.rows:
         groups.setdefault(record[at].strip(), []).append((number, record))
+    try:  # the usual case, a clean file: checked once, then split (fast for many recordings)
+        whole = _checked(label, "", parsed, list(parsed.notes), error_column, error_kind, columns)
+    except DataError:
+        whole = None  # each recording is checked on its own, so the bad ones are named and the others kept
+    if whole is not None:  # rows sorted by recording once, each recording a contiguous slice (cheap views)
+        owner = pd.Series({number: record[at].strip() for number, record in parsed.rows})[whole.table.index].to_numpy()
+        order = np.argsort(owner, kind="stable")
+        table, extras = whole.table.iloc[order], whole.extras.iloc[order]
+        names, starts = np.unique(owner[order], return_index=True)
+        rows_of = {n: slice(a, b) for n, a, b in zip(names, starts, [*starts[1:], owner.size], strict=True)}
     out: dict[str, Recordings | DataError] = {}
     for name, group in groups.items():
+        where = f"{label} [{header[at]} = {name}]"
         if not name:
             numbers = _row_list([n for n, _ in group])
             out[name] = DataError(f"{label}: {numbers}, column {header[at]!r}: empty; expected a recording id")
             continue
-        lines = "\n".join(",".join(record) for record in [header, *(r for _, r in group)])
+        sha256 = hashlib.sha256("\n".join(",".join(record) for record in [header, *(r for _, r in group)]).encode())
+        if whole is not None:
+            if name not in rows_of:
+                out[name] = DataError(f"{where}: every row is marked excluded")
+                continue
+            take = rows_of[name]
+            out[name] = replace(whole, table=table.iloc[take], extras=extras.iloc[take], source=where,
+                                sha256=sha256.hexdigest())  # fmt: skip
+            continue
         part = _Parsed(header, group, parsed.notes, parsed.header_row)
         try:
-            out[name] = _checked(f"{label} [{header[at]} = {name}]", hashlib.sha256(lines.encode()).hexdigest(),
-                                 part, list(parsed.notes), error_column, error_kind, columns)  # fmt: skip
+            out[name] = _checked(where, sha256.hexdigest(), part, list(parsed.notes), error_column, error_kind, columns)
         except DataError as err:
             out[name] = err
     return out
