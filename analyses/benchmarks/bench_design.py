@@ -2,9 +2,9 @@
 
 Run from the project root:  python analyses/benchmarks/bench_design.py [--write]
 
-A K_o-only GHK + pump recording (12 rows, K+ replacing Na+) is fitted once; then every
-default candidate of `vrest design` (more K_o levels, Na-free, low-Cl and pump-block
-variants: about 20) is ranked two ways in the same run, from the same 1000 posterior
+A K_o-only GHK + pump recording (12 rows, K+ replacing Na+) is fitted once; then 20
+candidates (the default ones of `vrest design`: more K_o levels, Na-free, low-Cl and
+pump-block variants; and single extra K_o levels from 0.5 to 100 mM) are ranked two ways in the same run, from the same 1000 posterior
 draws: vrest's way (the Laplace-Fisher score at every draw for all, nested Monte Carlo
 for the best 3) and the plain alternative (nested Monte Carlo, 500 outer draws, for
 every candidate). Wall seconds, best of 3.
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import Row, publish
 
 import vrest
-from vrest.design import default_candidates, fit_belief, rank
+from vrest.design import Candidate, default_candidates, fit_belief, rank
 
 
 def best_of(repeat: int, fn) -> float:
@@ -51,6 +51,7 @@ def main() -> None:
         vrest.write_fit(res, vrest.load_recordings(data), Path(tmp) / "fit")
         belief, base, _ = fit_belief(str(Path(tmp) / "fit"), 1000)
     candidates = default_candidates(base, tuple(belief.names))
+    candidates += [Candidate(f"k_o_{k:g}", (k,), n=2) for k in np.geomspace(0.5, 100.0, 20 - len(candidates))]
     n = len(candidates)
     ours = best_of(3, lambda: rank(belief, candidates, base, seed=0, exact=3, n_outer=500))
     plain = best_of(3, lambda: rank(belief, candidates, base, seed=0, exact=n, n_outer=500))
