@@ -68,3 +68,12 @@ def compiled_model_cache(tmp_path_factory) -> Path:
         os.environ.pop("VREST_CACHE_DIR")
     else:
         os.environ["VREST_CACHE_DIR"] = previous
+
+
+def run_command(argv: list[str]) -> None:
+    """Run one ``vrest`` command through the whole parser, letting its exceptions through (``main`` would turn
+    them into exit codes)."""
+    from vrest.cli.main import build_parser, commands
+
+    args = build_parser().parse_args(argv)
+    commands()[args.command][1](args)

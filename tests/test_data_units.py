@@ -7,13 +7,13 @@ import hashlib
 import os
 import stat
 import threading
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_data import CRAYFISH, DATA, GELBAND, write  # noqa: F401 - shared with the loader's tests
 
 import vrest.data as data_module
 from vrest.data import (
@@ -25,16 +25,6 @@ from vrest.data import (
     load_recordings,
     split_recordings,
 )
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-CRAYFISH = DATA / "ernstrom_crayfish_muscle_students_2019.csv"
-GELBAND = DATA / "gelband1972_human_atrium_fig6.csv"
-
-
-def write(tmp_path: Path, content: str | bytes, name: str = "rec.csv") -> Path:
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return path
 
 
 def one_line(error: BaseException) -> str:

@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from conftest import run_command as run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import fsolve
 
-from vrest.cli.common import Parser, UsageError
-from vrest.cli.solutions import COMMANDS
+from vrest.cli.common import UsageError
 from vrest.constants import thermal_voltage_mv
 from vrest.solutions import get_ion, henderson_ljp_mv, junction_potential, make_solution, nernst_planck_ljp_mv
 
@@ -204,15 +204,6 @@ def test_properties(pipette, bath, factor):
 
 
 # ------------------------------------------------------------------------------------------- vrest ljp
-
-
-def run(argv: list[str]) -> None:
-    parser = Parser(prog="vrest")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for add, _ in COMMANDS.values():
-        add(sub)
-    args = parser.parse_args(argv)
-    COMMANDS[args.command][1](args)
 
 
 def test_cli_ljp_json_and_table(tmp_path, capsys):

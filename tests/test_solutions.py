@@ -6,9 +6,8 @@ import json
 import math
 
 import pytest
+from conftest import run_command as run
 
-from vrest.cli.common import Parser
-from vrest.cli.solutions import COMMANDS
 from vrest.solutions import (
     activity_coefficients,
     activity_mm,
@@ -180,15 +179,6 @@ def test_activity_coefficients():
 
 
 # ------------------------------------------------------------------------------------------- vrest solutions
-
-
-def run(argv: list[str]) -> None:
-    parser = Parser(prog="vrest")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for add, _ in COMMANDS.values():
-        add(sub)
-    args = parser.parse_args(argv)
-    COMMANDS[args.command][1](args)
 
 
 def test_cli_solutions(capsys):

@@ -15,26 +15,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import Row, publish
+from results import Row, best_time, publish
 
 import vrest
 from vrest.design import Candidate, default_candidates, fit_belief, rank
-
-
-def best_of(repeat: int, fn) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -53,8 +43,8 @@ def main() -> None:
     candidates = default_candidates(base, tuple(belief.names))
     candidates += [Candidate(f"k_o_{k:g}", (k,), n=2) for k in np.geomspace(0.5, 100.0, 20 - len(candidates))]
     n = len(candidates)
-    ours = best_of(3, lambda: rank(belief, candidates, base, seed=0, exact=3, n_outer=500))
-    plain = best_of(3, lambda: rank(belief, candidates, base, seed=0, exact=n, n_outer=500))
+    ours = best_time(lambda: rank(belief, candidates, base, seed=0, exact=3, n_outer=500), 3)
+    plain = best_time(lambda: rank(belief, candidates, base, seed=0, exact=n, n_outer=500), 3)
     top = rank(belief, candidates, base, seed=0, exact=3, n_outer=500).rows[0]["candidate"]
     lines = ["# bench_design: ranking the next experiment", "",
              f"{n} default candidates of a K_o-only GHK + pump fit, 1000 posterior draws; best: {top}",

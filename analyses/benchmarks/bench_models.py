@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from results import Row, publish
+from results import Row, best_time, publish
 
 import vrest
 from vrest.api import solve_root
@@ -32,15 +31,6 @@ TARGETS = {
     "ghk": ("model throughput >= 50% of plain NumPy GHK", lambda r, ref: r >= 0.5 * ref),
     "rectifying-ghk (pump)": ("API >= 5,000,000 solutions/s", lambda r, ref: r >= 5e6),
 }
-
-
-def best_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def plain_numpy_ghk(x: dict) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,16 @@ class Row:
     def line(self, date: str, where: str) -> str:
         cells = (self.benchmark, self.compared, date, where, self.vrest, self.plain, f"{self.ratio:.2g}x")
         return "| " + " | ".join(cells) + " |"
+
+
+def best_time(fn, repeat: int) -> float:
+    """The shortest of ``repeat`` wall times (s) of ``fn()``."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def machine() -> str:
