@@ -99,3 +99,24 @@ def test_help_names_temperature_in_celsius_and_model_as_required(capsys):
     text = capsys.readouterr().out
     assert "--temp-c X" in text and "temperature, degrees C" in text and "absolute temperature" not in text
     assert "(required here or in --study)" in text
+
+
+def test_comparing_a_hierarchical_with_a_pooled_fit_is_refused(tmp_path, capsys):
+    data = _three_cells(tmp_path / "cells.csv")
+    for choice in ("yes", "no"):
+        argv = ["fit", str(data), "--model", "ghk", "--k-replaces-na", "--hierarchical", choice,
+                "--out", str(tmp_path / choice), *FAST]  # fmt: skip
+        assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "yes"), str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "hierarchical and pooled fits mixed" in err and err.count("\n") == 0
+
+
+def test_k_replacing_na_is_one_assumption_line_stating_its_reference(tmp_path, capsys):
+    argv = ["fit", str(GELBAND), "--model", "ghk", "--preset", "cardiac_myocyte", "--k-replaces-na",
+            "--k-o-reference", "5", "--out", str(tmp_path / "o"), *FAST]  # fmt: skip
+    assert main(argv) == 0
+    na = [line for line in capsys.readouterr().out.splitlines() if line.startswith("assumption: na_o")]
+    assert na == ["assumption: na_o = 145 - K_o mM (K+ raised by replacing Na+ (k_replaces_na): Na_o = 140 mM (preset "
+                  "cardiac_myocyte) at K_o = 5 mM (k_o_reference); condition 'all')"]

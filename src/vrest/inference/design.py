@@ -230,11 +230,11 @@ def _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumption
         scope = f"condition {str(label)!r}"
         old = next((a for a in assumptions if a["input"] == "na_o" and a["applies_to"] in (scope, "all rows")), None)
         origin = f"{old['source']}" if old else "data"
-        reference = "lowest K_o recorded" if given is None else "k_o_reference"
+        reference = "the lowest K_o recorded; set k_o_reference to change it" if given is None else "k_o_reference"
         assumptions[:] = [a for a in assumptions if not (a["input"] == "na_o" and a["applies_to"] == scope)]
         assumptions.append({"input": "na_o", "value": f"{total:g} - K_o", "unit": "mM",
                             "source": f"K+ raised by replacing Na+ (k_replaces_na): Na_o = {na_ref:g} mM ({origin}) at "
-                                      f"K_o = {reference_k:g} mM ({reference}; set k_o_reference to change it)",
+                                      f"K_o = {reference_k:g} mM ({reference})",
                             "applies_to": scope})  # fmt: skip
     if totals and len(totals) == len(np.unique(labels)):  # every condition: the preset's Na_o applies nowhere as such
         assumptions[:] = [a for a in assumptions if not (a["input"] == "na_o" and a["applies_to"] == "all rows")]
