@@ -43,9 +43,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = [p for p in (study.data, study.path, study.epochs, *study.traces) if p is not None]
     with folders.claim(out, "run", args.force, inputs):
         out.mkdir(parents=True, exist_ok=True)
-        for stale in ("compare.csv", "report.html", "report.md", "report_figures", "sensitivity", "design",
-                      "traces.csv", "traces.json", "traces_figures"):  # fmt: skip
-            path = out / stale
+        stale = [out / name for name in ("compare.csv", "report.html", "report.md", "report_figures", "sensitivity",
+                                         "design", "traces.csv", "traces.json", "traces_figures")]  # fmt: skip
+        stale += [f for f in (out / "fits").glob("*") if f.name not in models]  # an earlier run's other models
+        for path in stale:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         mark = lambda status, **kw: folders.write_json(out / "run.json", {**info, "status": status, **kw})
         mark("running")
