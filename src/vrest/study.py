@@ -37,17 +37,17 @@ from types import MappingProxyType
 from typing import Any
 
 from .constants import ZERO_CELSIUS_K
+from .inference.choices import HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
 from .models import fixable_inputs
 from .parameters import PARAMS
 from .presets import DEFAULT_PRESET, PRESETS
+from .seeding import MAX_SEED
+from .sensitivity.sampling import MAX_N, MIN_N
 
-LIMITS = {"chains": (1, 64), "draws": (10, 1_000_000), "tune": (10, 1_000_000), "seed": (0, 2**63 - 1),
-          "n": (2, 2**24)}  # fmt: skip
-"""Inclusive ranges of the whole-number settings (flags and study keys alike). NUTS needs some tuning and draws
-to adapt and summarise (10 each at least); nutpie takes 64-bit seeds; a Sobol' N above 2^24 does not fit in memory."""
+LIMITS = {**SAMPLER_LIMITS, "seed": (0, MAX_SEED), "n": (MIN_N, MAX_N)}
+"""Inclusive ranges of the whole-number settings (flags and study keys alike): the sampler's, nutpie's 64-bit
+seeds, and the Sobol' base samples that fit in memory."""
 
-LIKELIHOODS = ("normal", "student-t")
-HIERARCHY = ("auto", "yes", "no")
 ERROR_KINDS = ("sem", "sd")
 CONDITION_OPTIONS = ("k_replaces_na", "k_o_reference")
 

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..constants import ZERO_CELSIUS_K
 from ..models import MODELS
 from ..parameters import PARAMS
 from ..presets import DEFAULT_PRESET, PRESETS, get_preset
+from ..study import kelvin
 
 
 class UsageError(Exception):
@@ -80,18 +80,11 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 MODEL_INPUTS = sorted({n for m in MODELS.values() for n in (*m.inputs, *m.zero_only)}, key=list(PARAMS).index)
 
 
-def kelvin(temp_c: float, flag: str = "--temp-c") -> float:
-    """Degrees C -> K (the one conversion of the command line and the study file); ValueError below absolute zero."""
-    if not np.isfinite(temp_c) or temp_c <= -ZERO_CELSIUS_K:
-        raise ValueError(f"{flag}: expected a temperature above -273.15 C, got {temp_c:g}")
-    return float(temp_c) + ZERO_CELSIUS_K
-
-
 def inputs(args: argparse.Namespace, names: Sequence[str]) -> dict:
     """The model inputs given on the command line (temperature converted to K)."""
     given = {n: getattr(args, temp_dest(n)) for n in names if getattr(args, temp_dest(n), None) is not None}
     if "temp_k" in given:
-        given["temp_k"] = kelvin(given["temp_k"])
+        given["temp_k"] = kelvin(given["temp_k"], "--temp-c")
     if "k_o" in given:
         given["k_o"] = np.asarray(given["k_o"], dtype=float)
     return given

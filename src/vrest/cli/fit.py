@@ -10,8 +10,8 @@ from pathlib import Path
 from ..models import fixable_inputs
 from ..parameters import PARAMS
 from ..presets import DEFAULT_PRESET
-from ..study import fittable_models
-from .common import kelvin, temp_dest
+from ..study import fittable_models, kelvin
+from .common import temp_dest
 
 
 def add_fit(sub) -> None:
@@ -76,7 +76,7 @@ def overrides(args: argparse.Namespace) -> dict:
     for name in fixable_inputs():
         value = getattr(args, temp_dest(name), None)
         if value is not None:
-            fixed[name] = kelvin(value) if name == "temp_k" else value
+            fixed[name] = kelvin(value, "--temp-c") if name == "temp_k" else value
     if args.k_o_reference is not None:
         fixed["k_o_reference"] = args.k_o_reference
     return {"seed": getattr(args, "seed", None), "preset": args.preset, "chains": args.chains, "draws": args.draws,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import kelvin, table
+from ..study import kelvin
+from .common import table
 
 CONVENTION = "potential of the bath with respect to the pipette solution (the JPCalc and LJPcalc convention)"
 CORRECTION = "V_m = V_recorded - LJP"
@@ -27,7 +28,7 @@ def _solution(spec: str, flag: str):
 def run_ljp(args: argparse.Namespace) -> None:
     from ..solutions import henderson_ljp_mv, nernst_planck_ljp_mv
 
-    temp_k = kelvin(args.temp_c)
+    temp_k = kelvin(args.temp_c, "--temp-c")
     pipette, bath = _solution(args.pipette, "--pipette"), _solution(args.bath, "--bath")
     np_mv = nernst_planck_ljp_mv(pipette, bath, temp_k, activity=args.activity)
     h_mv = henderson_ljp_mv(pipette, bath, temp_k, activity=args.activity)

@@ -19,6 +19,7 @@ from ..models.nernst import nernst_mv
 from ..parameters import PARAMS
 from ..seeding import check_seed, streams
 from .adequacy import adequacy
+from .choices import HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
 from .conditions import everywhere
 from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
@@ -26,9 +27,7 @@ from .identifiability import Laplace, advise, describe, laplace_fit
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
-SAMPLER_LIMITS = {"chains": (1, 64), "draws": (10, 1_000_000), "tune": (10, 1_000_000)}
-"""Inclusive ranges of the sampler settings: NUTS needs some tuning and draws to adapt and to be summarised."""
-LIKELIHOODS = ("normal", "student-t")
+
 GRID_QUANTILES = {"5": 0.05, "25": 0.25, "50": 0.5, "75": 0.75, "95": 0.95}
 
 
@@ -62,7 +61,7 @@ class FitSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 raise ValueError(f"{name}: expected a whole number from {lo} to {hi}, got {value!r}")
-        choices = {"likelihood": LIKELIHOODS, "hierarchical": ("auto", "yes", "no")}
+        choices = {"likelihood": LIKELIHOODS, "hierarchical": HIERARCHY}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {getattr(self, name)!r}")
