@@ -37,7 +37,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .constants import ZERO_CELSIUS_K
-from .inference.choices import HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
+from .inference.choices import DESIGN_MINIMA, HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
 from .models import fixable_inputs
 from .parameters import PARAMS
 from .presets import DEFAULT_PRESET, PRESETS
@@ -305,7 +305,7 @@ def _design(values: object, where: str, study: Path) -> DesignPlan:
     t = Table(values, where, ("candidates", "targets", "choose", "seed", "exact", "outer", "draws"))
     defaults = DesignPlan()
     counts = {}
-    for key, lo in (("choose", 1), ("exact", 0), ("outer", 10), ("draws", 10)):
+    for key, lo in DESIGN_MINIMA.items():
         value = t.values.get(key, getattr(defaults, key))
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise ValueError(f"{t.at(key)}: expected a whole number >= {lo}, got {value!r}")

@@ -55,13 +55,13 @@ def read_candidates(path: str) -> list:
 def run_design(args: argparse.Namespace) -> int:
     """Score the candidates against the fit's posterior, print the ranking and the recommendation, write --out."""
     from ..folders import claim
+    from ..inference.choices import DESIGN_MINIMA
     from ..seeding import check_seed
 
     check_seed(args.seed)
-    for flag, value, lo in (("--choose", args.choose, 1), ("--exact", args.exact, 0), ("--outer", args.outer, 10),
-                            ("--draws", args.draws, 10)):  # fmt: skip
-        if value < lo:
-            raise ValueError(f"{flag}: expected a whole number >= {lo}, got {value}")
+    for name, lo in DESIGN_MINIMA.items():
+        if getattr(args, name) < lo:
+            raise ValueError(f"--{name}: expected a whole number >= {lo}, got {getattr(args, name)}")
     targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets is not None else None
     protect = [args.fit] + ([args.candidates] if args.candidates else [])
     with claim(args.out, "design", args.force, protect):

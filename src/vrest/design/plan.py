@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..api import MultipleSteadyStatesWarning, gradient, predict, resolve_inputs
+from ..inference.choices import DESIGN_MINIMA
 from ..inference.priors import Prior
 from ..models import MULTISTABLE, get_model
 from ..parameters import PUMP_TERMS
@@ -181,7 +182,8 @@ def rank(belief: Belief, candidates: Sequence[Candidate], base: Bath, *, targets
     names = [c.name for c in candidates]
     if len(set(names)) < len(names):
         raise ValueError(f"candidates: {next(n for n in names if names.count(n) > 1)!r} is given twice")
-    for what, value, lo in (("exact", exact, 0), ("n_outer", n_outer, 10), ("choose", choose, 1)):
+    for what, value in (("exact", exact), ("n_outer", n_outer), ("choose", choose)):
+        lo = DESIGN_MINIMA[what.removeprefix("n_")]
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             raise ValueError(f"{what}: expected a whole number >= {lo}, got {value!r}")
     t0 = time.perf_counter()

@@ -6,3 +6,7 @@ SAMPLER_LIMITS = {"chains": (1, 64), "draws": (10, 1_000_000), "tune": (10, 1_00
 
 LIKELIHOODS = ("normal", "student-t")
 HIERARCHY = ("auto", "yes", "no")
+
+DESIGN_MINIMA = {"choose": 1, "exact": 0, "outer": 10, "draws": 10}
+"""Least values of `vrest design`'s counts: candidates chosen, re-estimated exactly, nested Monte Carlo outer
+samples, posterior draws used."""
