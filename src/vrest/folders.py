@@ -98,8 +98,9 @@ def _vrest_entries(folder: Path, kind: str) -> bool:
     return True
 
 
-def _only_figures(folder: Path) -> bool:
-    return all(p.is_file() and p.suffix in (".png", ".svg") for p in folder.iterdir())
+def _only_figures(folder: Path, suffixes: tuple[str, ...] = (".png", ".svg")) -> bool:
+    """True when ``folder`` is a folder holding nothing but figure files (as vrest writes them)."""
+    return folder.is_dir() and all(p.is_file() and p.suffix in suffixes for p in folder.iterdir())
 
 
 def is_result(folder: Path, kind: str) -> bool:
@@ -531,7 +532,7 @@ def _is_vrest_report(html: Path, md: Path, figures: Path) -> bool:
         with path.open("rb") as f:
             return GENERATOR.encode() in f.read(4096)
 
-    return ours(html) and ours(md) and (not figures.exists() or (figures.is_dir() and _only_figures(figures)))
+    return ours(html) and ours(md) and (not figures.exists() or _only_figures(figures))
 
 
 def report_target(out_html: str | os.PathLike, force: bool) -> tuple[Path, Path, Path]:
@@ -658,8 +659,7 @@ def check_extraction_target(out_csv: str | os.PathLike, force: bool, inputs: tup
     if table.is_dir() or marker.is_dir():
         raise OutputExistsError(f"--out: {table if table.is_dir() else marker} is a folder; refusing to replace it")
     ours = marker.is_file() and _is_extraction(marker)
-    foreign_figures = figures.exists() and not (figures.is_dir() and all(
-        p.is_file() and p.suffix == ".png" for p in figures.iterdir()))  # fmt: skip
+    foreign_figures = figures.exists() and not _only_figures(figures, (".png",))
     if not ours or foreign_figures:
         raise OutputExistsError(f"--out: {existing[0]} is not part of a vrest extraction (no {marker.name} written "
                                 "by vrest extract, or other files in the figure folder); refusing to replace it, "
