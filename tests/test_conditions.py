@@ -41,15 +41,28 @@ def test_a_conductance_model_refuses_passive_chloride_in_some_conditions_only(tm
                      conditions={"a": {"cl_i": "passive"}})  # fmt: skip
 
 
-def test_pump_block_in_some_conditions_is_exact_for_mullins_noda_and_refused_for_a_fitted_pump(tmp_path):
+@pytest.mark.parametrize(("model", "fitted", "pump"), [("ghk", ["p_na", "p_cl", "pump_mv"], "pump_mv"),
+                                                    ("chord", ["g_na", "g_cl", "pump_mv"], "pump_mv"),
+                                                    ("rectifying-ghk", ["p_na", "p_cl", "i_pump"], "i_pump")])
+def test_pump_block_in_some_conditions_is_v_with_the_pump_term_zero(tmp_path, model, fitted, pump):
+    rec = _recordings(tmp_path)
+    d = build_design(rec, model, fitted, preset="mammalian_neuron", conditions={"b": {"pump": "blocked"}})
+    b = d.condition == "b"
+    assert (d.inputs[f"{pump}_scale"][b] == 0).all() and (d.inputs[f"{pump}_scale"][~b] == 1).all()
+    params = {"p_na": 0.05, "p_cl": 0.3, "g_na": 0.05, "g_cl": 0.3, pump: 6.0 if pump == "pump_mv" else 20.0}
+    params = {k: v for k, v in params.items() if k in fitted}
+    v = vrest.predict(model, **d.inputs, **params)
+    plain = {k: x for k, x in d.inputs.items() if not k.endswith("_scale")}
+    np.testing.assert_allclose(v[b], vrest.predict(model, **plain, **(params | {pump: 0.0}))[b], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(v[~b], vrest.predict(model, **plain, **params)[~b], rtol=0, atol=1e-9)
+
+
+def test_pump_block_with_a_coupling_ratio_sets_it_to_one(tmp_path):
     rec = _recordings(tmp_path)
     d = build_design(rec, "mullins-noda", ["p_na", "p_cl"], preset="mammalian_neuron",
                      conditions={"b": {"pump": "blocked"}})  # fmt: skip
     assert (d.inputs["pump_ratio"][d.condition == "b"] == 1.0).all()
     assert (d.inputs["pump_ratio"][d.condition == "a"] == 1.5).all()
-    with pytest.raises(ValueError, match="^pump: 'blocked' in condition 'b' only: model 'ghk'"):
-        build_design(rec, "ghk", ["p_na", "p_cl", "pump_mv"], preset="mammalian_neuron",
-                     conditions={"b": {"pump": "blocked"}})  # fmt: skip
 
 
 def test_solutions_set_the_bath_and_a_dialysing_pipette_and_the_ljp_is_subtracted(tmp_path):

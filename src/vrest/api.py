@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .models import ForwardModel, call_with, get_model
+from .models import ForwardModel, call_with, get_model, modifiers
 from .models.nernst import nernst_gradient, nernst_mv
 from .models.solver import SteadyStates, all_zeros
 from .parameters import PARAMS, PUMP_TERMS, check, check_valence
@@ -24,8 +24,12 @@ class MultipleSteadyStatesWarning(UserWarning):
 
 
 def resolve_inputs(model: str | ForwardModel, inputs: dict, preset: str = DEFAULT_PRESET) -> tuple[ForwardModel, dict]:
-    """(model, validated float arrays for every model input): given > model default > preset."""
+    """(model, validated float arrays for every model input): given > model default > preset.
+
+    Per-row modifiers (:mod:`vrest.models.modifiers`) are accepted: scales are applied, offsets left out."""
     m = get_model(model) if isinstance(model, str) else model
+    inputs, scales, _ = modifiers.split(m.inputs, inputs)
+    scales = {name: check(f"{name}{modifiers.SUFFIX}", scale) for name, scale in scales.items()}
     unknown = sorted(set(inputs) - set(m.inputs) - set(m.zero_only))
     if unknown:
         raise ValueError(f"{unknown[0]}: not an input of model {m.name!r} (inputs: {', '.join(m.inputs)})")
@@ -43,7 +47,7 @@ def resolve_inputs(model: str | ForwardModel, inputs: dict, preset: str = DEFAUL
             values[name] = np.asarray(base[name], dtype=float)
         elif name not in m.optional:
             raise ValueError(f"{name}: required by model {m.name!r} ({PARAMS[name].unit})")
-    return m, values
+    return m, modifiers.scaled(values, scales)
 
 
 def nernst(c_out, c_in, z: int = 1, temp_k=310.15) -> np.ndarray:
@@ -79,19 +83,22 @@ def predict(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpol
     :class:`MultipleSteadyStatesWarning` where there is a choice.
     """
     m, values = resolve_inputs(model, inputs, preset)
+    shift = modifiers.offset(modifiers.split(m.inputs, inputs)[2])
     if m.needs_solver(values):
-        return solve_root(m, values, branch) - values.get("pump_mv", 0.0)
-    return np.asarray(call_with(m.voltage, values), dtype=float)
+        return solve_root(m, values, branch) - values.get("pump_mv", 0.0) + shift
+    return np.asarray(call_with(m.voltage, values), dtype=float) + shift
 
 
 def gradient(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpolarized", **inputs) -> dict[str, np.ndarray]:
-    """dV/dx (mV per unit of x) for every named input x of ``model``, at the broadcast inputs.
+    """dV/dx (mV per unit of x) for every named input x of ``model`` (and every offset modifier given), at the
+    broadcast inputs.
 
     Closed-form models use their analytic derivatives; fixed points use the
     implicit function theorem dV/dx = -(dI/dx)/(dI/dV) at the returned state.
     """
     m, values = resolve_inputs(model, inputs, preset)
-    shape = np.broadcast_shapes(*(np.shape(v) for v in values.values()))
+    _, scales, offsets = modifiers.split(m.inputs, inputs)
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values.values()), *(np.shape(w) for _, w in offsets.values()))
     if m.needs_solver(values):
         grad = m.implicit_gradient(values, solve_root(m, values, branch))
     else:
@@ -99,7 +106,9 @@ def gradient(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpo
         if m.partials is not None and set(m.inputs) - set(grad):  # inputs the closed form leaves out
             root = call_with(m.voltage, values) + values.get("pump_mv", 0.0)
             grad = {**m.implicit_gradient(values, root), **grad}
-    return {name: np.broadcast_to(np.asarray(grad[name], float), shape).copy() for name in m.inputs if name in grad}
+    grad = modifiers.chain(grad, scales, offsets)
+    return {name: np.broadcast_to(np.asarray(grad[name], float), shape).copy()
+            for name in (*m.inputs, *offsets) if name in grad}  # fmt: skip
 
 
 def nernst_gradient_mv(c_out, c_in, z: int = 1, temp_k=310.15) -> dict[str, np.ndarray]:

@@ -79,6 +79,7 @@ PARAMS: dict[str, Param] = {
         _p("k_slope", "mV", Kind.POSITIVE, "inward rectifier: slope factor of the block"),
         _p("k_ref", "mM", C, "inward rectifier: reference K_o of the conductance"),
         _p("kir_n", "1", NN, "inward rectifier: exponent of the (K_o/K_ref)^n conductance dependence"),
+        _p("ljp_error_mv", "mV", Kind.REAL, "error of an uncertain liquid-junction potential's assumed mean (fitted)"),
     )
 }
 
@@ -119,9 +120,10 @@ class OutOfRangeWarning(UserWarning):
 def check(name: str, value: object) -> np.ndarray:
     """Return ``value`` as a float array, or raise ``ValueError`` naming the input.
 
-    Temperatures outside 0-45 degrees C give an :class:`OutOfRangeWarning`.
+    Temperatures outside 0-45 degrees C give an :class:`OutOfRangeWarning`. ``<input>_scale`` (a per-row
+    modifier, :mod:`vrest.models.modifiers`) is a non-negative number.
     """
-    param = PARAMS[name]
+    param = PARAMS.get(name) or Param(name, "1", NN, f"per-row scale of {name.removesuffix('_scale')}")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):

@@ -10,7 +10,8 @@ optionally a ``[sensitivity]`` table for ``vrest run``::
     uncertain = ["k_i"]
     [data_options]   error_column, error_kind, columns (canonical name -> header)
     [fixed]          any fixable model input (temp_c in degrees C), k_replaces_na, k_o_reference, and the
-                     condition options bath, pipette, dialysed, ljp_mv, cl_i = "passive", pump = "blocked"
+                     condition options bath, pipette, dialysed, ljp_mv ("auto", mV or {mean, sd}),
+                     cl_i = "passive", pump = "blocked", pump_scale, scale = {p_cl = 0, ...}
                      (see vrest.inference.conditions)
     [conditions.<label>]   the same keys, for rows of one condition
     [solutions.<name>]     a recipe: salts or ions in mM (NaCl = 205, KCl = 5.4, ...), ph, titrated_with
@@ -38,7 +39,9 @@ from typing import Any
 
 from .constants import ZERO_CELSIUS_K
 from .inference.choices import DESIGN_MINIMA, HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
+from .inference.conditions import OPTIONS as SOLUTION_OPTIONS
 from .models import fixable_inputs
+from .models.modifiers import SCALABLE
 from .parameters import PARAMS
 from .presets import DEFAULT_PRESET, PRESETS
 from .seeding import MAX_SEED
@@ -325,14 +328,15 @@ def _uncertain(top: Table) -> tuple[str, ...] | None:
 
 def condition_values(values: object, where: str, solutions: Mapping[str, Any] | None = None) -> dict:
     """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference, and
-    the condition options (bath, pipette, dialysed, ljp_mv, cl_i = "passive", pump = "blocked", residual_mM)."""
+    the condition options (bath, pipette, dialysed, ljp_mv = "auto" | mV | {mean, sd}, cl_i = "passive",
+    pump = "blocked", pump_scale, scale = {input = factor}, residual_mM)."""
     allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS,
                *SOLUTION_OPTIONS}  # fmt: skip
     if isinstance(values, dict):
         for key in values:
             if key in FITTED_HERE:
-                raise ValueError(f"{where}: {key!r} is fitted; a condition cannot set it (pump block: "
-                                 "pump = \"blocked\"; a per-condition value of a fitted parameter is not supported)")  # fmt: skip
+                raise ValueError(f"{where}: {key!r} is fitted; a condition cannot set its value, only scale it "
+                                 f"(scale = {{ {key} = 0.5 }}; 0 blocks it; pump = \"blocked\" for the pump)")  # fmt: skip
     table = Table(values, where, allowed)
     out: dict[str, Any] = {}
     for key, value in table.values.items():
@@ -347,17 +351,45 @@ def condition_values(values: object, where: str, solutions: Mapping[str, Any] | 
             out[key] = table.text(key, ("passive",))
         elif key == "pump":
             out[key] = table.text(key, ("blocked",))
-        elif key == "ljp_mv" and isinstance(value, str):
-            out[key] = table.text(key, ("auto",))
         elif key == "ljp_mv":
-            out[key] = table.number(key)
+            out[key] = _ljp(value, table.at(key))
+        elif key == "scale":
+            out[key] = _scales(value, table.at(key))
+        elif key == "pump_scale":
+            out[key] = _factor(value, table.at(key))
         else:
             out[key] = table.number(key, positive=key != "v_half")
     return out
 
 
-SOLUTION_OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "pump", "residual_mM")
-FITTED_HERE = ("pump_mv", "i_pump", "p_na", "p_cl", "g_na", "g_cl", "pump_scale")
+FITTED_HERE = ("pump_mv", "i_pump", "p_na", "p_cl", "g_na", "g_cl")
+
+
+def _ljp(value: object, where: str) -> str | float | dict:
+    """ljp_mv: "auto", a number (mV), or {mean = "auto" | mV, sd = mV} (uncertain: a fitted nuisance)."""
+    if value == "auto":
+        return value
+    if isinstance(value, dict):
+        table = Table(value, where, ("mean", "sd"))
+        if "mean" not in value or "sd" not in value:
+            raise ValueError(f"{where}: an uncertain junction potential needs both mean (\"auto\" or mV) and sd (mV)")
+        mean = "auto" if value["mean"] == "auto" else table.number("mean")
+        return {"mean": mean, "sd": table.number("sd", positive=True)}
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: expected \"auto\", a number (mV) or {{mean = ..., sd = ...}}, got {_kind(value)}")
+    return float(value)
+
+
+def _scales(value: object, where: str) -> dict[str, float]:
+    """scale = {input = factor}: per-condition factors of permeabilities, conductances or the pump (0 blocks)."""
+    table = Table(value, where, SCALABLE)
+    return {key: _factor(table.values[key], table.at(key)) for key in table.values}
+
+
+def _factor(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{where}: expected a factor >= 0 (0 blocks, 1 leaves it as elsewhere), got {value!r}")
+    return float(value)
 
 
 def _check_solution(name: str, solutions: Mapping[str, Any], where: str) -> None:

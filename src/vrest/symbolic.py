@@ -35,7 +35,7 @@ from pytensor.link.numba.dispatch.basic import (
 )
 
 from .api import MultipleSteadyStatesWarning, solve_root
-from .models import ForwardModel, call_with, get_model
+from .models import ForwardModel, call_with, get_model, modifiers
 from .models.kir_states import kir_state_of_terms
 from .models.rectifying import kir_net_current
 from .models.solver import check_branch
@@ -167,14 +167,20 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
     """V (mV) of ``model`` as a PyTensor expression of the given inputs (tensors or numbers).
 
     Inputs not given come from the model defaults and the preset, as in
-    :func:`vrest.predict`.
+    :func:`vrest.predict`; per-row modifiers (:mod:`vrest.models.modifiers`) are applied as there.
     """
     m = get_model(model)
+    inputs, scales, offsets = modifiers.split(m.inputs, inputs)
     unknown = sorted(set(inputs) - set(m.inputs))
     if unknown:
         raise ValueError(f"{unknown[0]}: not an input of model {m.name!r}")
     base = {**get_preset(preset).values(), **m.defaults}
     values = {n: inputs.get(n, base.get(n)) for n in m.inputs if inputs.get(n, base.get(n)) is not None}
+    return _state_voltage(m, modifiers.scaled(values, scales), branch) + modifiers.offset(offsets)
+
+
+def _state_voltage(m, values: dict, branch: str):
+    """V (mV) of model ``m`` at ``values`` (every input given), as a PyTensor expression."""
     if not m.needs_solver(values):
         return call_with(m.voltage, {k: pt.as_tensor_variable(v, dtype="float64") for k, v in values.items()})
     names = tuple(values)

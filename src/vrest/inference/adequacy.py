@@ -8,6 +8,10 @@ Checks, each with its rule (all at the 5 % level):
   Bonferroni correction over the levels, or when the Wald-Wolfowitz runs test on the signs of
   the level residuals (ordered by K_o within a condition) finds too few runs (exact one-sided
   p < 5 %) and the level lies in a run of at least :data:`RUNS_MIN_LENGTH` same-sign levels.
+- **Conditions missed as a whole.** With several conditions, z = mean residual / (mean s / sqrt(n)) over all
+  rows of a condition, flagged beyond the Bonferroni-corrected two-sided 5 % point over the conditions: an
+  offset the model does not have (a blocked pump, a junction potential, a blocked conductance), even where no
+  single level is missed.
 - **Scatter beyond the error bars.** With measured error bars (SEM) on the rows, a residual
   scatter sigma_mv whose posterior median exceeds :data:`SIGMA_OVER_SEM` times the median SEM
   is misfit, not noise: the means are more precise than the curve.
@@ -96,6 +100,26 @@ def missed_stretches(levels: pd.DataFrame) -> list[str]:
     return out
 
 
+def condition_offsets(condition: np.ndarray, v_obs: np.ndarray, draws: np.ndarray, model: str) -> list[str]:
+    """Conditions whose rows lie above or below the curve as a whole (module rule), in words."""
+    labels = np.asarray(condition).astype(str)
+    names = [str(x) for x in dict.fromkeys(labels)]
+    if len(names) < 2:
+        return []
+    r, s = np.asarray(v_obs, float) - np.median(draws, axis=0), draws.std(axis=0)
+    bound = stats.norm.ppf(1 - MISS_ALPHA / 2 / len(names))
+    out = []
+    for label in names:
+        rows = labels == label
+        mean = float(r[rows].mean())
+        z = mean / (s[rows].mean() / np.sqrt(rows.sum()))
+        if abs(z) > bound:
+            out.append(f"{model} misses condition {label!r} as a whole: its data lie {'above' if mean > 0 else 'below'} "
+                       f"the curve by {abs(mean):.1f} mV on average (z = {z:.1f}), an offset the model does not have "
+                       "there (a blocked pump, a junction potential, a blocked conductance?)")  # fmt: skip
+    return out
+
+
 def adequacy(condition: np.ndarray, k_o: np.ndarray, v_obs: np.ndarray, draws: np.ndarray, mu: np.ndarray,
              sem: np.ndarray, sigma: np.ndarray, model: str) -> dict:  # fmt: skip
     """{"flagged": bool, "findings": [sentences], "levels": table} for one fit (module rules).
@@ -105,6 +129,7 @@ def adequacy(condition: np.ndarray, k_o: np.ndarray, v_obs: np.ndarray, draws: n
     """
     levels = level_residuals(condition, k_o, v_obs, draws)
     findings = [f"{model} misses the data systematically at {s}" for s in missed_stretches(levels)]
+    findings += condition_offsets(condition, v_obs, draws, model)
     with_sem = sem[sem > 0]
     if with_sem.size and np.median(sigma) > SIGMA_OVER_SEM * np.median(with_sem):
         findings.append(f"{model}: the residual scatter sigma_mv ({np.median(sigma):.2g} mV) is "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 PARETO_K = 0.7
@@ -15,7 +16,8 @@ def compare_fits(fits: Sequence) -> pd.DataFrame:
     """elpd_loo, se, differences, stacking weights and Pareto-k counts, best model first.
 
     ``fits``: :class:`vrest.folders.FitRun` objects (or fit folders, read here). ValueError when they
-    are fewer than two, of different data, or hierarchical and pooled mixed (their likelihoods are
+    are fewer than two, of different data or observations (junction-potential corrections), or hierarchical and
+    pooled mixed (their likelihoods are
     of different observations: per cell against pooled, so elpd is not comparable).
     """
     import arviz_stats as azs
@@ -31,6 +33,10 @@ def compare_fits(fits: Sequence) -> pd.DataFrame:
     if len(kinds) > 1:
         names = ", ".join(f"{r.label}: {'hierarchical' if r.info.get('hierarchical') else 'pooled'}" for r in runs)
         raise ValueError(f"compare: hierarchical and pooled fits mixed ({names}); refit with one --hierarchical choice")
+    observed = [np.asarray(r.tree["observed_data"]["v_m"].values) for r in runs]
+    if any(o.shape != observed[0].shape or not np.allclose(o, observed[0]) for o in observed[1:]):
+        raise ValueError("compare: the fits' observed V_m differ (other junction-potential corrections or rows): "
+                         "PSIS-LOO compares fits of the same observations only")  # fmt: skip
     converged = {r.label: converged_fit(r.info) for r in runs}
     ranked = [r for r in runs if converged[r.label]]
     if len(ranked) < 2:  # nothing to rank without them: rank all, marked

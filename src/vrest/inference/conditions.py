@@ -7,16 +7,23 @@ A condition (a ``[conditions.<label>]`` table, or ``[fixed]`` for every row) may
   A nominally ion-free bath ("Na-free") holds a small unknown residual: ``residual_mM`` (default
   :data:`RESIDUAL_MM`, an assumption stated in the fit).
 - ``pipette = "<solution>"`` with ``dialysed = true`` (whole-cell): K_i, Na_i, Cl_i from the pipette.
-- ``ljp_mv = "auto" | <mV>``: the liquid-junction potential of the pipette against the bath (stationary
-  Nernst-Planck at the condition's temperature; the JPCalc/LJPcalc sign), corrected as
-  V_m = V_recorded - LJP before fitting.
+- ``ljp_mv = "auto" | <mV> | {mean = "auto" | <mV>, sd = <mV>}``: the liquid-junction potential of the pipette
+  against the bath (stationary Nernst-Planck at the condition's temperature; the JPCalc/LJPcalc sign), corrected
+  as V_m = V_recorded - LJP before fitting. With an sd the LJP is uncertain: the rows are corrected with the mean
+  and a fitted nuisance ``ljp_error_mv`` (prior Normal(0, sd)) is added to the model on them, so the posterior
+  carries the LJP's uncertainty (:mod:`vrest.models.modifiers`). Conditions with uncertain LJPs share that one
+  error, weighted by their sds: the error of a junction-potential calculation is common to similar solutions.
 - ``cl_i = "passive"``: Cl- is distributed passively (E_Cl = V_m), so it carries no net current and drops
   out of the resting potential. In every condition: the Cl- parameter (``p_cl`` or ``g_cl``) is fixed
   at 0 and not fitted (exact for every model). In some conditions only: permeability models
   (an input ``p_cl``) take vanishing Cl- concentrations there (GHK without Cl- terms, to ~1e-13 mV);
   conductance models cannot switch ``g_cl`` off per condition, and say so.
-- ``pump = "blocked"`` (ouabain, K-free, cold): in every condition the pump term is not fitted; a block in
-  some conditions only needs a per-condition pump, which the models do not have yet: refused in one line.
+- ``pump = "blocked"`` (ouabain, K-free, cold): in every condition, the pump term is not fitted; in some, the
+  one fitted pump is scaled by 0 on their rows (a pump coupling ratio is set to 1). ``pump_scale = x``: partial
+  block (x of the fitted pump).
+- ``scale = {<input> = x}``: any permeability ratio, conductance or pump term of the model times x on the
+  condition's rows (0 blocks it: Ba2+ on g_k, a Cl- channel blocker), shared with the other conditions
+  otherwise (:data:`vrest.models.modifiers.SCALABLE`).
 
 Solutions are the study's ``[solutions.<name>]`` recipes or named presets (``vrest solutions``).
 """
@@ -32,7 +39,7 @@ CL_VANISHING_MM = 1e-12
 """Cl- concentrations (mM) that make the Cl- terms of a permeability model vanish (passive Cl- in some rows)."""
 BATH_IONS = {"na_o": "Na", "cl_o": "Cl", "ca_o": "Ca"}
 PIPETTE_IONS = {"k_i": "K", "na_i": "Na", "cl_i": "Cl"}
-OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "pump", "residual_mM")
+OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "pump", "pump_scale", "scale", "residual_mM")
 
 
 @dataclass
@@ -42,9 +49,11 @@ class Resolved:
     values: dict[str, float] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     ljp_mv: float | None = None
+    ljp_sd_mv: float = 0.0  # > 0: uncertain, a fitted nuisance
     ljp_source: str = ""
     cl_passive: bool = False
     pump_blocked: bool = False
+    scales: dict[str, float] = field(default_factory=dict)  # input (or "pump": the model's pump term) -> factor
 
 
 def solution(name: str, recipes: Mapping[str, Mapping], where: str):
@@ -83,6 +92,8 @@ def resolve(spec: Mapping, recipes: Mapping[str, Mapping], where: str, temp_k: f
             out.sources[name] = (f"pipette {spec['pipette']!r} (dialysed)" if c > 0 else
                                  f"pipette {spec['pipette']!r} has none: ASSUMED residual {residual:g} mM")  # fmt: skip
     ljp = spec.get("ljp_mv")
+    if isinstance(ljp, Mapping):
+        ljp, out.ljp_sd_mv = ljp["mean"], float(ljp["sd"])
     if ljp == "auto":
         if bath is None or pipette is None:
             raise ValueError(f"{where}: ljp_mv = \"auto\" needs both pipette and bath solutions")
@@ -93,6 +104,9 @@ def resolve(spec: Mapping, recipes: Mapping[str, Mapping], where: str, temp_k: f
         out.ljp_mv, out.ljp_source = float(ljp), "given"
     out.cl_passive = spec.get("cl_i") == "passive"
     out.pump_blocked = spec.get("pump") == "blocked"
+    out.scales = dict(spec.get("scale", {}))
+    if "pump_scale" in spec:
+        out.scales["pump"] = float(spec["pump_scale"])
     return out
 
 

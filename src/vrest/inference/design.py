@@ -44,6 +44,7 @@ class Design:
     assumptions: list[dict] = field(default_factory=list)
     na_plus_k: dict[str, float] = field(default_factory=dict)  # condition -> Na_o + K_o (mM) where K+ replaced Na+
     ljp_mv: dict[str, float] = field(default_factory=dict)  # condition -> junction potential subtracted from V_m
+    ljp_sd_mv: float = 0.0  # the largest sd of an uncertain junction potential (0: none; see conditions)
 
     @property
     def n_rows(self) -> int:
@@ -63,6 +64,7 @@ class Design:
             self.assumptions,
             self.na_plus_k,
             self.ljp_mv,
+            self.ljp_sd_mv,
         )
 
 
@@ -81,7 +83,7 @@ def build_design(
     ``settings``: global fixed values by input name (``temp_k`` in K), including the
     option ``k_replaces_na`` (K+ raised by replacing Na+: Na_o = (Na_o + K_o)_assumed - K_o)
     and the condition options of :mod:`.conditions` (bath, pipette, dialysed, ljp_mv, cl_i =
-    "passive", pump = "blocked") for every row. ``conditions``: per-condition overrides of the
+    "passive", pump = "blocked", pump_scale, scale) for every row. ``conditions``: per-condition overrides of the
     same kind, keyed by condition label. ``solutions``: the study's recipes by name.
     Explicit numbers win over values from solutions, which win over model defaults and the preset.
     """
@@ -124,6 +126,7 @@ def build_design(
             inputs[name] = per_row
     na_plus_k = _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions)
     _apply_passive_and_block(m, inputs, labels, resolved, assumptions)
+    _apply_scales(m, inputs, fitted, labels, resolved, assumptions)
     for name, values in inputs.items():
         check(name, values)
     sem = _measurement_error(table)
@@ -132,10 +135,17 @@ def build_design(
     ljp = {label: r.ljp_mv for label, r in resolved.items() if r.ljp_mv is not None}
     for label, value in ljp.items():
         v_obs[labels == label] -= value
-        assumptions.append({"input": "ljp_mv", "value": round(value, 4), "unit": "mV",
-                            "source": f"liquid-junction potential ({resolved[label].ljp_source}); V_m = V_recorded - LJP",
-                            "applies_to": f"condition {label!r}"})  # fmt: skip
-    return Design(model, inputs, v_obs, sem, labels, cell, _dedupe(assumptions), na_plus_k, ljp)
+        sd = resolved[label].ljp_sd_mv
+        assumptions.append({"input": "ljp_mv", "value": round(value, 4) if not sd else f"{value:.4g} +/- {sd:g}",
+                            "unit": "mV", "applies_to": f"condition {label!r}",
+                            "source": f"liquid-junction potential ({resolved[label].ljp_source}); V_m = V_recorded - LJP"
+                                      + ("; uncertain: its error is fitted (ljp_error_mv)" if sd else "")})  # fmt: skip
+    ljp_sd = max((r.ljp_sd_mv for r in resolved.values()), default=0.0)
+    if ljp_sd > 0:
+        inputs["ljp_error_mv_scale"] = np.zeros(n)
+        for label, r in resolved.items():
+            inputs["ljp_error_mv_scale"][labels == label] = r.ljp_sd_mv / ljp_sd
+    return Design(model, inputs, v_obs, sem, labels, cell, _dedupe(assumptions), na_plus_k, ljp, ljp_sd)
 
 
 def _resolve(label: str, settings: dict, condition: dict, solutions: Mapping, preset_values: dict):
@@ -171,22 +181,41 @@ def _apply_passive_and_block(m, inputs: dict, labels: np.ndarray, resolved: dict
                                  "be switched off per condition; make Cl- passive in every condition (the Cl- term is "
                                  "then left out exactly) or use a permeability model (ghk, mullins-noda, "
                                  "rectifying-ghk)")  # fmt: skip
-        if r.pump_blocked:
-            if "pump_ratio" in inputs:
-                inputs["pump_ratio"][rows] = 1.0
-                assumptions.append({"input": "pump_ratio", "value": 1.0, "unit": "1", "applies_to": where,
-                                    "source": "pump blocked: no electrogenic coupling (ratio 1)"})  # fmt: skip
-            elif any(p in inputs and np.any(inputs[p][rows]) for p in ("pump_mv", "i_pump")) or not any(
-                    p in inputs for p in ("pump_mv", "i_pump")):  # fmt: skip
-                raise ValueError(f"pump: 'blocked' in {where} only: model {m.name!r} fits one pump term for all "
-                                 "conditions; a per-condition pump is not supported yet (block it in every condition, "
-                                 "or fit the blocked and unblocked recordings apart)")  # fmt: skip
+        if r.pump_blocked and "pump_ratio" in inputs:
+            inputs["pump_ratio"][rows] = 1.0
+            assumptions.append({"input": "pump_ratio", "value": 1.0, "unit": "1", "applies_to": where,
+                                "source": "pump blocked: no electrogenic coupling (ratio 1)"})  # fmt: skip
     scopes = ["all rows"] if passive and len(passive) == len(resolved) else [f"condition {x!r}" for x in passive]
     assumptions[:] = [a for a in assumptions if not (a["input"] == "cl_i" and a["applies_to"] in
                                                      (*scopes, "all rows" if scopes == ["all rows"] else None))]  # fmt: skip
     assumptions.extend({"input": "cl_i", "value": "passive", "unit": "", "applies_to": scope,
                         "source": "Cl- distributed passively (E_Cl = V_m): no net Cl- current, so Cl- drops out of V_m"}
                        for scope in scopes)  # fmt: skip
+
+
+def _apply_scales(m, inputs: dict, fitted: list[str], labels: np.ndarray, resolved: dict,
+                  assumptions: list[dict]) -> None:  # fmt: skip
+    """A condition's scale of an input (a blocked pump: 0): a fixed one is multiplied on its rows; a fitted one gets
+    the per-row modifier ``<name>_scale`` (:mod:`vrest.models.modifiers`). "pump" is the model's pump term."""
+    from ..parameters import PUMP_TERMS
+
+    for label, r in resolved.items():
+        rows, where = labels == label, f"condition {label!r}"
+        scales = r.scales | ({"pump": 0.0} if r.pump_blocked and "pump_ratio" not in inputs else {})
+        for key, factor in scales.items():
+            name = next((p for p in PUMP_TERMS if p in m.inputs), None) if key == "pump" else key
+            if name is None or name not in m.inputs:
+                what = "a pump term" if key == "pump" else f"an input {key!r}"
+                raise ValueError(f"{where}: scale of {key}: model {m.name!r} has no {what} (inputs: "
+                                 f"{', '.join(m.inputs)})")  # fmt: skip
+            if name in fitted:
+                inputs.setdefault(f"{name}_scale", np.ones(labels.size))[rows] = factor
+            elif name in inputs:
+                inputs[name][rows] = inputs[name][rows] * factor
+            reason = "blocked" if factor == 0 else f"scaled by {factor:g}"
+            assumptions.append({"input": name, "value": f"x {factor:g}", "unit": "", "applies_to": where,
+                                "source": f"{name} {reason} in this condition" + (", shared and fitted elsewhere"
+                                                                                  if name in fitted else "")})  # fmt: skip
 
 
 def _assumed(name, condition: dict, settings: dict, resolved, defaults, preset_values: dict, preset: str):

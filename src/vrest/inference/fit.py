@@ -152,6 +152,9 @@ def fit(recordings, settings: FitSettings) -> FitResult:
             raise ValueError(f"uncertain: {name!r} differs between rows; only a single assumed value can be uncertain")
         priors.append(nuisance_prior(name, float(values[0])))
         notes.append(f"{name} is uncertain: {priors[-1].describe()}")
+    if design.ljp_sd_mv > 0:
+        priors.append(Prior("ljp_error_mv", False, 0.0, design.ljp_sd_mv))
+        notes.append(f"the junction potential is uncertain: its error is fitted, {priors[-1].describe()}")
     hierarchical = _use_hierarchy(design, settings.hierarchical, notes)
     check_memory(design.n_rows, settings)
 

@@ -36,7 +36,8 @@ def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetSha
     pump = names.index("pump_mv") if "pump_mv" in names else None
     if len(ratios) != 2 or not get_model(design.model).offset_share:
         return None
-    rows = np.nonzero(np.isfinite(design.v_obs))[0]
+    pump_scale = design.inputs.get("pump_mv_scale", np.ones(design.n_rows))
+    rows = np.nonzero(np.isfinite(design.v_obs) & (pump_scale == 1.0))[0]  # pump_mv = V_passive(reference) - c
     k_o = design.inputs["k_o"][rows]
     if np.ptp(k_o) == 0:
         return None

@@ -131,7 +131,7 @@ def _prior_95(p: Prior) -> tuple[float, float]:
 
 def headline(fit: FitRun, missed: pd.DataFrame | None) -> Headline:
     """Red when the sampling failed or a value is implausible; amber when sampling is marginal or diverged, or the
-    fit misses the data systematically (:func:`residual_levels`); else green. With the next step in one sentence."""
+    fit misses the data systematically (:func:`residual_levels`, and the fit's own adequacy findings); else green. With the next step in one sentence."""
     d = fit.info["diagnostics"]
     reasons: list[str] = []
     if _sampling_failed(fit):
@@ -146,6 +146,11 @@ def headline(fit: FitRun, missed: pd.DataFrame | None) -> Headline:
         span = f"{k.min():g} mM" if k.min() == k.max() else f"{k.min():g}-{k.max():g} mM"
         reasons.append(f"the curve misses the data systematically at {len(k)} of {len(missed)} K_o level(s) "
                        f"({span}; see the residuals)")  # fmt: skip
+    level_words = f"{fit.info.get('model')} misses the data systematically at"
+    other = [f for f in fit.info.get("adequacy", {}).get("findings", []) if not (missed is not None and
+                                                                                 f.startswith(level_words))]  # fmt: skip
+    reasons += other
+    misfit = misfit or bool(other)
     if d["divergences"]:
         reasons.append(f"{d['divergences']} divergent transition(s)")
     if d["max_r_hat"] > 1.01 or d["min_ess_bulk"] < 400:
