@@ -11,7 +11,8 @@ optionally a ``[sensitivity]`` table for ``vrest run``::
     [data_options]   error_column, error_kind, columns (canonical name -> header)
     [fixed]          any fixable model input (temp_c in degrees C), k_replaces_na, k_o_reference, and the
                      condition options bath, pipette, dialysed, ljp_mv ("auto", mV or {mean, sd}),
-                     cl_i = "passive", pump = "blocked", pump_scale, scale = {p_cl = 0, ...}
+                     cl_i = "passive", pump = "blocked", pump_scale, scale = {p_cl = 0, ...},
+                     permeant = {gluconate = 0.1}, activities, measured_activities
                      (see vrest.inference.conditions)
     [conditions.<label>]   the same keys, for rows of one condition
     [solutions.<name>]     a recipe: salts or ions in mM (NaCl = 205, KCl = 5.4, ...), ph, titrated_with
@@ -329,7 +330,8 @@ def _uncertain(top: Table) -> tuple[str, ...] | None:
 def condition_values(values: object, where: str, solutions: Mapping[str, Any] | None = None) -> dict:
     """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference, and
     the condition options (bath, pipette, dialysed, ljp_mv = "auto" | mV | {mean, sd}, cl_i = "passive",
-    pump = "blocked", pump_scale, scale = {input = factor}, residual_mM)."""
+    pump = "blocked", pump_scale, scale = {input = factor}, residual_mM, permeant = {ion = r}, activities,
+    measured_activities = {k_i = mM})."""
     allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS,
                *SOLUTION_OPTIONS}  # fmt: skip
     if isinstance(values, dict):
@@ -357,6 +359,13 @@ def condition_values(values: object, where: str, solutions: Mapping[str, Any] | 
             out[key] = _scales(value, table.at(key))
         elif key == "pump_scale":
             out[key] = _factor(value, table.at(key))
+        elif key == "activities":
+            out[key] = table.flag(key)
+        elif key == "permeant":
+            out[key] = _permeant(value, table.at(key))
+        elif key == "measured_activities":
+            sub = Table(value, table.at(key), ("k_i", "na_i", "cl_i", "ca_i"))
+            out[key] = {k: sub.number(k, positive=True) for k in sub.values}
         else:
             out[key] = table.number(key, positive=key != "v_half")
     return out
@@ -384,6 +393,24 @@ def _scales(value: object, where: str) -> dict[str, float]:
     """scale = {input = factor}: per-condition factors of permeabilities, conductances or the pump (0 blocks)."""
     table = Table(value, where, SCALABLE)
     return {key: _factor(table.values[key], table.at(key)) for key in table.values}
+
+
+def _permeant(value: object, where: str) -> dict[str, float]:
+    """permeant = {ion = r}: substitutes that permeate, r relative to Cl- (anions) or Na+ (cations)."""
+    from .solutions import get_ion
+
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"{where}: expected a table {{ion = permeability relative to Cl- or Na+}}, got {_kind(value)}")
+    out = {}
+    for name, r in value.items():
+        try:
+            ion = get_ion(name)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        if abs(ion.z) != 1:
+            raise ValueError(f"{where}.{name}: valence {ion.z:+d}; only monovalent substitutes are supported")
+        out[ion.name] = _factor(r, f"{where}.{name}")
+    return out
 
 
 def _factor(value: object, where: str) -> float:

@@ -25,6 +25,17 @@ A condition (a ``[conditions.<label>]`` table, or ``[fixed]`` for every row) may
   condition's rows (0 blocks it: Ba2+ on g_k, a Cl- channel blocker), shared with the other conditions
   otherwise (:data:`vrest.models.modifiers.SCALABLE`).
 
+- ``permeant = {<ion> = r}``: a substitute that permeates (gluconate, propionate, aspartate, HCO3- through Cl-
+  channels; Li+, NMDG+, choline+ through the Na+ pathway) with permeability r relative to the ion of its charge
+  (Cl- for a monovalent anion, Na+ for a monovalent cation), from the literature. Its concentrations in the
+  condition's solutions (bath; pipette when dialysed) count as r x [X] of that ion: P_Cl [Cl] + P_X [X] =
+  P_Cl ([Cl] + r [X]), exact in GHK terms, and the same mixture's reversal potential (the bi-ionic GHK
+  formula) in a Nernst or chord term.
+- ``activities = true``: ion activities (Davies, at the bath's ionic strength outside and the pipette's inside
+  when dialysed, else the bath's: an ASSUMPTION of an isotonic cell) in place of concentrations in every
+  Nernst and GHK term, K_o from the data included. ``measured_activities = {k_i = 105}``: intracellular
+  activities measured (ion-selective microelectrodes), used as they are.
+
 Solutions are the study's ``[solutions.<name>]`` recipes or named presets (``vrest solutions``).
 """
 
@@ -39,7 +50,11 @@ CL_VANISHING_MM = 1e-12
 """Cl- concentrations (mM) that make the Cl- terms of a permeability model vanish (passive Cl- in some rows)."""
 BATH_IONS = {"na_o": "Na", "cl_o": "Cl", "ca_o": "Ca"}
 PIPETTE_IONS = {"k_i": "K", "na_i": "Na", "cl_i": "Cl"}
-OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "pump", "pump_scale", "scale", "residual_mM")
+OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "pump", "pump_scale", "scale", "residual_mM", "permeant",
+           "activities", "measured_activities")
+CARRIER = {1: "na", -1: "cl"}
+"""The ion whose pathway a permeant substitute of this valence shares."""
+ION_VALENCE = {"k": 1, "na": 1, "cl": -1, "ca": 2}
 
 
 @dataclass
@@ -54,6 +69,9 @@ class Resolved:
     cl_passive: bool = False
     pump_blocked: bool = False
     scales: dict[str, float] = field(default_factory=dict)  # input (or "pump": the model's pump term) -> factor
+    added: dict[str, float] = field(default_factory=dict)  # input -> mM of permeant substitutes counted as it
+    activity: dict[str, float] = field(default_factory=dict)  # input -> activity coefficient (activities = true)
+    measured: dict[str, float] = field(default_factory=dict)  # input -> measured activity (mM)
 
 
 def solution(name: str, recipes: Mapping[str, Mapping], where: str):
@@ -107,6 +125,44 @@ def resolve(spec: Mapping, recipes: Mapping[str, Mapping], where: str, temp_k: f
     out.scales = dict(spec.get("scale", {}))
     if "pump_scale" in spec:
         out.scales["pump"] = float(spec["pump_scale"])
+    inside = pipette if spec.get("dialysed") else None
+    if spec.get("permeant"):
+        out.added = _permeants(spec["permeant"], bath, inside, where)
+    if spec.get("activities"):
+        out.activity = _coefficients(bath, inside, where, temp_k)
+    out.measured = dict(spec.get("measured_activities", {}))
+    return out
+
+
+def _permeants(permeant: Mapping[str, float], bath, inside, where: str) -> dict[str, float]:
+    """Input -> mM of the ``permeant`` substitutes (ion -> r) counted as the ion of their pathway."""
+    from ..solutions import get_ion
+
+    if bath is None and inside is None:
+        raise ValueError(f"{where}: permeant needs the condition's solutions (bath, or a dialysing pipette)")
+    added: dict[str, float] = {}
+    for name, r in permeant.items():
+        ion = get_ion(name)
+        if ion.z not in CARRIER:
+            raise ValueError(f"{where}: permeant {name!r} has valence {ion.z:+d}; only monovalent substitutes (through "
+                             "the Na+ or Cl- pathway) are supported")  # fmt: skip
+        for side, solution in (("o", bath), ("i", inside)):
+            if solution is not None:
+                key = f"{CARRIER[ion.z]}_{side}"
+                added[key] = added.get(key, 0.0) + r * solution.concentration(ion.name)
+    return added
+
+
+def _coefficients(bath, inside, where: str, temp_k: float) -> dict[str, float]:
+    """Input -> Davies activity coefficient outside (bath) and inside (the dialysing pipette, else the bath)."""
+    from ..solutions import davies_gamma
+
+    if bath is None:
+        raise ValueError(f"{where}: activities = true needs bath = \"<solution>\" (its ionic strength)")
+    out = {}
+    for side, solution in (("o", bath), ("i", inside if inside is not None else bath)):
+        for ion, z in ION_VALENCE.items():
+            out[f"{ion}_{side}"] = float(davies_gamma(z, solution.ionic_strength_mm, temp_k))
     return out
 
 

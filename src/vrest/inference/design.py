@@ -106,7 +106,7 @@ def build_design(
             continue
         column = DATA_COLUMNS.get(name)
         if column and column in table:
-            values = table[column].to_numpy(float)
+            values = table[column].to_numpy(float, copy=True)
             inputs[name] = celsius_to_kelvin(values) if name == "temp_k" else values
             continue
         per_row = np.empty(n)
@@ -125,6 +125,7 @@ def build_design(
         else:
             inputs[name] = per_row
     na_plus_k = _apply_k_replaces_na(inputs, table, labels, settings, conditions, assumptions)
+    _apply_permeants_and_activities(inputs, labels, resolved, assumptions)
     _apply_passive_and_block(m, inputs, labels, resolved, assumptions)
     _apply_scales(m, inputs, fitted, labels, resolved, assumptions)
     for name, values in inputs.items():
@@ -191,6 +192,35 @@ def _apply_passive_and_block(m, inputs: dict, labels: np.ndarray, resolved: dict
     assumptions.extend({"input": "cl_i", "value": "passive", "unit": "", "applies_to": scope,
                         "source": "Cl- distributed passively (E_Cl = V_m): no net Cl- current, so Cl- drops out of V_m"}
                        for scope in scopes)  # fmt: skip
+
+
+def _apply_permeants_and_activities(inputs: dict, labels: np.ndarray, resolved: dict, assumptions: list[dict]) -> None:
+    """Permeant substitutes counted as the ion of their pathway, then activities in place of concentrations, then
+    measured activities as given (rules in :mod:`.conditions`)."""
+    for label, r in resolved.items():
+        rows, where = labels == label, f"condition {label!r}"
+        if r.cl_passive and {"cl_o", "cl_i"} & set(r.added):
+            raise ValueError(f"permeant: an anion substitute in {where} needs the Cl- pathway, which cl_i = "
+                             "\"passive\" takes out of V_m; give cl_i as a number there, or leave the substitute "
+                             "impermeant")  # fmt: skip
+        for name, mm in r.added.items():
+            if name in inputs and mm > 0:
+                inputs[name][rows] = inputs[name][rows] + mm
+                assumptions.append({"input": name, "value": f"+ {mm:.4g}", "unit": "mM", "applies_to": where,
+                                    "source": "permeant substitutes, as r x their concentration"})  # fmt: skip
+        for name, gamma in r.activity.items():
+            if name in inputs and name not in r.measured:
+                inputs[name][rows] = inputs[name][rows] * gamma
+        if r.activity:
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in r.activity.items() if k in inputs)
+            assumptions.append({"input": "activities", "value": shown, "unit": "1", "applies_to": where,
+                                "source": "Davies activity coefficients at the solutions' ionic strengths (inside: the "
+                                          "dialysing pipette's, else the bath's, ASSUMED isotonic)"})  # fmt: skip
+        for name, value in r.measured.items():
+            if name in inputs:
+                inputs[name][rows] = value
+                assumptions.append({"input": name, "value": value, "unit": "mM", "applies_to": where,
+                                    "source": "measured intracellular activity"})  # fmt: skip
 
 
 def _apply_scales(m, inputs: dict, fitted: list[str], labels: np.ndarray, resolved: dict,
