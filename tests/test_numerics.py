@@ -72,9 +72,10 @@ def test_ghk_current_and_chord_conductance_finite_for_extreme_inputs(z):
 
 def _extreme_inputs(model: str) -> dict:
     conc = EXTREME_CONC[[0, 3, 6, 9]]
-    if model in ("ghk", "mullins-noda", "rectifying-ghk"):
+    if model in ("ghk", "ghk-ca", "mullins-noda", "rectifying-ghk"):
         k_o, k_i, na_o, p = _grid(conc, conc, conc, EXTREME_RATIO)
-        return dict(k_o=k_o, k_i=k_i, na_o=na_o, na_i=1.0, cl_o=conc[2], cl_i=conc[1], p_na=p, p_cl=p[::-1])
+        out = dict(k_o=k_o, k_i=k_i, na_o=na_o, na_i=1.0, cl_o=conc[2], cl_i=conc[1], p_na=p, p_cl=p[::-1])
+        return out | ({"p_ca": p, "ca_o": conc[3], "ca_i": conc[0]} if model == "ghk-ca" else {})
     k_o, k_i, na_o, g = _grid(conc, conc, conc, EXTREME_RATIO)
     return dict(k_o=k_o, k_i=k_i, na_o=na_o, na_i=1.0, cl_o=conc[2], cl_i=conc[1], g_na=g, g_cl=g[::-1])
 
@@ -168,3 +169,26 @@ def test_bracketed_newton_finishes_each_point_and_goes_on_with_the_slow_ones_alo
     v = solve_increasing(setup, {"c": c, "steep": steep})
     np.testing.assert_allclose(v, c, atol=1e-9)
     assert sizes[0] == 1000 and sizes[-1] <= 10  # the fast points dropped out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    k_o=st.floats(0.1, 300),
+    na_o=st.floats(1.0, 300),
+    ca_o=st.floats(0.01, 100),
+    ca_i=st.floats(1e-6, 1e-2),
+    p_na=st.floats(1e-3, 10),
+    p_ca=st.floats(0, 100),
+)
+def test_ghk_with_calcium_closed_form_is_the_zero_of_the_summed_currents(k_o, na_o, ca_o, ca_i, p_na, p_ca):
+    """V_T ln x (x the root of the quadratic) zeroes I_mono + p_ca I_Ca to 1e-9 mV (Newton's step there),
+    and with p_ca = 0 it is the GHK voltage equation."""
+    from vrest.models.ghk_general import ghk_ca_current
+
+    x = dict(k_o=k_o, na_o=na_o, ca_o=ca_o, ca_i=ca_i, p_na=p_na, p_ca=p_ca)
+    v = vrest.predict("ghk-ca", **x)
+    _, values = vrest.resolve_inputs("ghk-ca", x)
+    i, slope = ghk_ca_current(v, **values)
+    assert np.isfinite(v) and abs(i / slope) < 1e-9
+    plain = vrest.predict("ghk", **(x | {"p_ca": 0.0}))
+    assert vrest.predict("ghk-ca", **(x | {"p_ca": 0.0})) == pytest.approx(plain, abs=1e-12)

@@ -156,18 +156,19 @@ def test_each_built_in_model_has_its_kind_and_the_fitted_parameters_of_before():
     from vrest.inference.priors import FITTED
 
     assert {n: m.kind for n, m in MODELS.items()} == {
-        "ghk": "closed form", "mullins-noda": "closed form", "chord": "closed form",
+        "ghk": "closed form", "ghk-ca": "closed form", "mullins-noda": "closed form", "chord": "closed form",
         "rectifying-ghk": "monotone fixed point", "rectifying-kir": MULTISTABLE,
     }  # fmt: skip
     assert set(KINDS) == {m.kind for m in MODELS.values()}
     assert dict(FITTED) == {
         "ghk": ("p_na", "p_cl", "pump_mv"),
+        "ghk-ca": ("p_na", "p_cl", "p_ca", "pump_mv"),
         "mullins-noda": ("p_na", "p_cl"),
         "chord": ("g_na", "g_cl", "pump_mv"),
         "rectifying-ghk": ("p_na", "p_cl", "i_pump"),
         "rectifying-kir": ("g_na", "g_cl", "i_pump"),
     }
-    assert [n for n, m in MODELS.items() if m.offset_share] == ["ghk", "mullins-noda", "chord"]
+    assert [n for n, m in MODELS.items() if m.offset_share] == ["ghk", "ghk-ca", "mullins-noda", "chord"]
 
 
 def test_the_fixable_inputs_are_those_the_fit_command_took_by_hand_in_parameter_order():
@@ -179,11 +180,10 @@ def test_the_fixable_inputs_are_those_the_fit_command_took_by_hand_in_parameter_
     assert list(fixable) == [n for n in PARAMS if n in fixable]
 
 
-def test_the_ghk_calcium_switch_is_the_record_s():
-    """GHK is solved for exactly where Ca2+ is permeant, in NumPy and in PyTensor."""
-    m = get_model("ghk")
-    assert not m.needs_solver({"p_ca": np.zeros(3)}) and m.needs_solver({"p_ca": np.array([0.0, 1e-3])})
-    assert m.needs_solver({"p_ca": pt.dscalar("p_ca")})  # its value is unknown when the graph is built
+def test_ghk_with_calcium_is_a_closed_form_in_numpy_and_pytensor():
+    """GHK with Ca2+ permeant needs no solver: its zero is the root of a quadratic in exp(V/V_T)."""
+    assert get_model("ghk").kind == get_model("ghk-ca").kind == "closed form"
+    assert not get_model("ghk").needs_solver({"p_ca": pt.dscalar("p_ca")})
     assert get_model("rectifying-ghk").needs_solver({}) and not get_model("chord").needs_solver({})
 
 

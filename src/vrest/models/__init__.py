@@ -4,9 +4,8 @@ Every model is a :class:`ForwardModel` record: its named inputs (units and valid
 in :mod:`vrest.parameters`), defaults, the parameters a fit estimates, and its formulas
 and solvers as callables. Its :attr:`~ForwardModel.kind` follows from the formulas:
 
-* closed form: ``voltage`` (NumPy or PyTensor) with its analytic ``gradient``. With a
-  net current, ``newton_setup`` and ``solve_if`` (GHK with Ca2+ permeant) V is solved
-  for instead wherever ``solve_if(inputs)`` holds;
+* closed form: ``voltage`` (NumPy or PyTensor) with its analytic ``gradient`` (and, optionally,
+  its net current, for the steady-state scan and cross-checks);
 * monotone fixed point: a net current I(V) with exactly one zero, found from
   ``newton_setup``;
 * multistable: a net current with possibly several zeros, the requested stable one
@@ -37,8 +36,7 @@ import numpy as np
 
 from ..parameters import PARAMS, PUMP_TERMS
 from .chord import chord_gradient, chord_voltage
-from .ghk import ghk_voltage, ghk_voltage_gradient
-from .ghk_general import ca_permeant, ghk_ca_current, ghk_ca_partials, ghk_ca_setup
+from .ghk_general import ghk_ca_current, ghk_ca_partials, ghk_ca_voltage, ghk_ca_voltage_gradient
 from .kir_states import kir_stable_state, kir_symbolic_state
 from .mullins_noda import mullins_noda_gradient, mullins_noda_voltage
 from .rectifying import (
@@ -78,7 +76,6 @@ class ForwardModel:
     * ``bounds`` -> (lo, hi, step) in mV: a range holding every zero and a scan step, where
       there may be several; ``stable_state(values, branch)`` -> (V, stable-state count)
       finds the requested stable one without the scan (optional);
-    * ``solve_if`` -> bool: where a closed-form model must be solved for instead;
     * ``symbolic_state(tensors, branch)``: the zero as a PyTensor expression of the input
       tensors (broadcast to one shape); default :class:`vrest.symbolic.SteadyStateOp`.
 
@@ -102,7 +99,6 @@ class ForwardModel:
     newton_setup: Callable | None = None
     bounds: Callable | None = None
     stable_state: Callable | None = None
-    solve_if: Callable | None = None
     symbolic_state: Callable | None = None
     optional: tuple[str, ...] = ()
     zero_only: tuple[str, ...] = ()
@@ -125,7 +121,7 @@ class ForwardModel:
 
     def needs_solver(self, values: dict) -> bool:
         """Whether V at the inputs ``values`` is a zero to solve for rather than a formula."""
-        return self.kind != CLOSED_FORM or (self.solve_if is not None and bool(call_with(self.solve_if, values)))
+        return self.kind != CLOSED_FORM
 
     def solve(self, values: dict, branch: str = "hyperpolarized") -> tuple[np.ndarray, np.ndarray]:
         """(V in mV, number of stable states) at the validated inputs ``values``: the zero of the
@@ -209,8 +205,6 @@ def _check(m: ForwardModel) -> None:
         raise ValueError(f"model {m.name!r}: give both current and partials, or neither")
     if m.voltage is None and (m.current is None or (m.newton_setup is None and m.bounds is None)):
         raise ValueError(f"model {m.name!r}: without a voltage it needs current, partials and newton_setup or bounds")
-    if m.solve_if is not None and (m.current is None or m.newton_setup is None):
-        raise ValueError(f"model {m.name!r}: solve_if needs current, partials and newton_setup")
 
 
 def register_model(model: ForwardModel) -> None:
@@ -231,12 +225,11 @@ def get_model(name: str) -> ForwardModel:
 
 def fixable_inputs() -> tuple[str, ...]:
     """The inputs a fit can be given fixed values for (flags, a study's ``[fixed]``), in
-    :data:`~vrest.parameters.PARAMS` order: every input of the fittable models (those with
-    ``fitted`` parameters) but K_o (the design's variable), fitted parameters, pump terms and
-    optional inputs."""
+    :data:`~vrest.parameters.PARAMS` order: every input a fittable model (one with ``fitted``
+    parameters) does not fit, but K_o (the design's variable), pump terms and optional inputs."""
     fittable = [m for m in MODELS.values() if m.fitted]
-    fitted = {n for m in fittable for n in m.fitted}
-    names = {n for m in fittable for n in m.inputs if n not in m.optional} - fitted - set(PUMP_TERMS) - {"k_o"}
+    names = {n for m in fittable for n in m.inputs if n not in m.optional and n not in m.fitted}
+    names -= set(PUMP_TERMS) | {"k_o"}
     return tuple(n for n in PARAMS if n in names)
 
 
@@ -249,17 +242,31 @@ for _model in (
         "ghk",
         "Goldman-Hodgkin-Katz voltage equation with pump offset",
         "V = RT/F ln((K_o + p_na Na_o + p_cl Cl_i)/(K_i + p_na Na_i + p_cl Cl_o)) - pump_mv"
-        "  (with p_ca > 0: zero of the summed GHK currents incl. Ca2+, minus pump_mv)",
+        "  (with p_ca > 0: the closed-form zero of the summed GHK currents incl. Ca2+, minus pump_mv)",
         ("p_na", "p_cl", "pump_mv", "p_ca", "ca_o", "ca_i"),
         {"p_na": 0.04, "p_cl": 0.45, "pump_mv": 0.0, "p_ca": 0.0},
-        voltage=ghk_voltage,
-        gradient=ghk_voltage_gradient,
+        voltage=ghk_ca_voltage,
+        gradient=ghk_ca_voltage_gradient,
         current=ghk_ca_current,
         partials=ghk_ca_partials,
-        newton_setup=ghk_ca_setup,
-        solve_if=ca_permeant,
         zero_only=("i_pump",),
         fitted=("p_na", "p_cl", "pump_mv"),
+        offset_share=True,
+    ),
+    _m(
+        "ghk-ca",
+        "GHK voltage equation with Ca2+ permeant (P_Ca/P_K fitted) and pump offset",
+        "V = RT/F ln x - pump_mv,  x > 0 the root of (A_in + 4 p_ca Ca_i) x^2 + (A_in - A_out) x"
+        " - (A_out + 4 p_ca Ca_o) = 0  (A as in ghk)",
+        ("p_na", "p_cl", "pump_mv", "p_ca", "ca_o", "ca_i"),
+        {"p_na": 0.04, "p_cl": 0.45, "pump_mv": 0.0, "p_ca": 0.01},
+        voltage=ghk_ca_voltage,
+        gradient=ghk_ca_voltage_gradient,
+        current=ghk_ca_current,
+        partials=ghk_ca_partials,
+        zero_only=("i_pump",),
+        fitted=("p_na", "p_cl", "p_ca", "pump_mv"),
+        priors={"p_ca": (True, float(np.log(0.01)), 2.0)},  # vrest convention: weakly informative, 95 % 2e-4 to 0.5
         offset_share=True,
     ),
     _m(

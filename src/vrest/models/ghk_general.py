@@ -1,17 +1,69 @@
-"""GHK voltage equation with divalent ions: the zero of the summed GHK currents.
+"""GHK voltage equation with Ca2+ permeant: the zero of the summed GHK currents, in closed form.
 
-With Ca2+ (z = 2) permeant the zero-current potential has no closed form; it is the
-single zero of I(V) = I_GHK,mono(V; A_in, A_out) + p_ca I_GHK(V; Ca_i, Ca_o, z=2)
-(P_K = 1), which increases monotonically with V. A pump offset (mV) is then subtracted.
+The zero of I(V) = I_GHK,mono(V; A_in, A_out) + p_ca I_GHK(V; Ca_i, Ca_o, z=2) (P_K = 1) has a
+closed form. With x = exp(V/V_T), I_GHK,mono = u (A_in x - A_out)/(x - 1) and I_Ca =
+4 p_ca u (Ca_i x^2 - Ca_o)/(x^2 - 1) (u = V/V_T); multiplying by (x^2 - 1)/u,
+
+    a x^2 + b x - c = 0,   a = A_in + 4 p_ca Ca_i,  b = A_in - A_out,  c = A_out + 4 p_ca Ca_o,
+
+whose one positive root gives V = V_T ln x (minus the pump offset, mV). With p_ca = 0 the
+quadratic factors as (A_in x - A_out)(x + 1) and V is the GHK voltage equation. The root is
+taken in the form without cancellation for either sign of b; dQ/dx = 2 a x + b = sqrt(b^2 + 4ac)
+at it, so the implicit derivatives are exact closed forms too. Written once for NumPy and PyTensor.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import is_symbolic
+from ..backend import is_symbolic, namespace
 from ..constants import thermal_voltage_mv
-from .ghk import ghk_current_and_slope, ghk_current_partials, permeant_sums
+from .ghk import ghk_current_and_slope, ghk_current_partials, ghk_voltage, permeant_sums
+
+
+def _root(a_in, a_out, q_in, q_out, xp):
+    """(x, sqrt(D)): the positive root of a x^2 + b x - c = 0 (module docstring) and dQ/dx there."""
+    a, b, c = a_in + 4.0 * q_in, a_in - a_out, a_out + 4.0 * q_out
+    root_d = xp.sqrt(b * b + 4.0 * a * c)
+    return xp.where(b >= 0, 2.0 * c / (b + root_d), (root_d - b) / (2.0 * a)), root_d
+
+
+def ghk_ca_voltage(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv=0.0):
+    """GHK zero-current potential with K+, Na+, Cl- and Ca2+ permeant (mV), minus the pump offset (mV).
+
+    Without a Ca2+ term (p_ca = 0 everywhere, known when the graph is built) it is exactly
+    :func:`vrest.models.ghk.ghk_voltage`."""
+    if not is_symbolic(p_ca) and not np.any(np.asarray(p_ca)):
+        return ghk_voltage(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv)
+    xp = namespace(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv)
+    a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
+    x, _ = _root(a_in, a_out, p_ca * ca_i, p_ca * ca_o, xp)
+    return thermal_voltage_mv(temp_k) * xp.log(x) - pump_mv
+
+
+def ghk_ca_voltage_gradient(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca,
+                            pump_mv=0.0) -> dict:  # fmt: skip
+    """Analytic dV/dx of :func:`ghk_ca_voltage` for every input x (mV per unit of x), any p_ca >= 0."""
+    vt = thermal_voltage_mv(temp_k)
+    a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
+    x, root_d = _root(a_in, a_out, p_ca * ca_i, p_ca * ca_o, np)
+    gi, go = -vt * (x + 1.0) / root_d, vt * (x + 1.0) / (x * root_d)  # dV/dA_in, dV/dA_out
+    g_qi, g_qo = -4.0 * vt * x / root_d, 4.0 * vt / (x * root_d)  # dV/d(p_ca Ca_i), dV/d(p_ca Ca_o)
+    return {
+        "k_o": go,
+        "k_i": gi,
+        "na_o": go * p_na,
+        "na_i": gi * p_na,
+        "cl_o": gi * p_cl,
+        "cl_i": go * p_cl,
+        "ca_o": g_qo * p_ca,
+        "ca_i": g_qi * p_ca,
+        "temp_k": vt * np.log(x) / temp_k,
+        "p_na": go * na_o + gi * na_i,
+        "p_cl": go * cl_i + gi * cl_o,
+        "p_ca": g_qo * ca_o + g_qi * ca_i,
+        "pump_mv": -1.0 + 0.0 * x,
+    }
 
 
 def ghk_ca_current(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv=0.0):
@@ -45,23 +97,3 @@ def ghk_ca_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, 
     }
 
 
-def ghk_ca_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv=0.0):
-    """Solver setup (see :data:`vrest.models.solver.Setup`; flat input arrays): the zero lies
-    between the monovalent GHK potential and E_Ca (mV)."""
-    vt = thermal_voltage_mv(temp_k)
-    a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
-    v_mono = vt * np.log(a_out / a_in)
-    e_ca = vt / 2 * np.log(ca_o / ca_i)
-
-    def current(v, rows):
-        i_mono, s_mono = ghk_current_and_slope(v, a_in[rows], a_out[rows], 1, temp_k[rows])
-        i_ca, s_ca = ghk_current_and_slope(v, ca_i[rows], ca_o[rows], 2, temp_k[rows], p_ca[rows])
-        return i_mono + i_ca, s_mono + s_ca
-
-    return np.minimum(v_mono, e_ca) - 1.0, np.maximum(v_mono, e_ca) + 1.0, v_mono, current, False
-
-
-def ca_permeant(p_ca=0.0) -> bool:
-    """Whether Ca2+ is permeant somewhere (p_ca != 0), so V needs the solver; a symbolic
-    p_ca (value unknown when the graph is built) counts as permeant."""
-    return is_symbolic(p_ca) or bool(np.any(np.asarray(p_ca) != 0))
