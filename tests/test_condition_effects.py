@@ -65,6 +65,8 @@ def test_a_scale_of_an_input_the_model_lacks_is_refused_in_one_line():
     ({"ljp_mv": {"mean": 5}}, "needs both mean"),
     ({"ljp_mv": {"mean": 5, "sd": 0}}, "expected a positive number"),
     ({"ljp_mv": [5, 1]}, "expected \"auto\", a number"),
+    ({"k_i": "passive"}, "\"passive\" is supported for Cl- only"),
+    ({"reference": "agcll"}, "unknown solution 'agcll'"),
 ])  # fmt: skip
 def test_condition_keys_vrest_cannot_apply_are_refused_in_one_line(table, message):
     with pytest.raises(ValueError, match=message) as err:
@@ -173,3 +175,32 @@ def test_an_anion_substitute_with_passive_chloride_is_refused_in_one_line(tmp_pa
         build_design(_table(tmp_path), "ghk", ["p_na", "p_cl", "pump_mv"], preset="mammalian_neuron",
                      solutions={"g": GLUCONATE_BATH},
                      settings={"bath": "g", "permeant": {"gluconate-": 0.1}, "cl_i": "passive"})  # fmt: skip
+
+
+def test_an_agcl_reference_in_a_low_chloride_bath_is_corrected_by_rt_over_f_ln_of_the_chloride_ratio(tmp_path):
+    """Zeroed in Tyrode, recorded in a low-Cl- bath: V_m = V_rec - LJP(pipette, Tyrode) - RT/F ln(Cl_low/Cl_tyrode)
+    (Barry & Lynch 1991); an agar bridge shifts by the change of its own junction, small for 3 M KCl."""
+    from vrest.inference.design import build_design
+    from vrest.solutions import as_solution, junction_potential
+
+    low = {"Na-gluconate": 135.0, "NaCl": 10.0, "KCl": 2.68, "CaCl2": 1.8}
+    spec = {"bath": "low", "pipette": "kcl_pipette", "zeroed_in": "tyrode", "ljp_mv": "auto"}
+    rec = _table(tmp_path)
+    agcl = build_design(rec, "ghk", [], preset="mammalian_neuron", solutions={"low": low},
+                        settings=spec | {"reference": "agcl"})  # fmt: skip
+    ljp = junction_potential("kcl_pipette", "tyrode", 310.15)
+    cl_low, cl_tyrode = 10.0 + 2.68 + 3.6, as_solution("tyrode").concentration("Cl")
+    shift = 1e3 * R_J_PER_MOL_K * 310.15 / F_C_PER_MOL * np.log(cl_low / cl_tyrode)
+    assert shift == pytest.approx(-58.5, abs=0.1)  # mV: a recording about 58 mV too negative if left uncorrected
+    np.testing.assert_allclose(agcl.v_obs, -70.0 - ljp - shift, atol=1e-9)
+    bridge = build_design(rec, "ghk", [], preset="mammalian_neuron", solutions={"low": low},
+                          settings=spec | {"reference": "kcl_3m"})  # fmt: skip
+    assert abs(bridge.v_obs[0] - (-70.0 - ljp)) < 3.0  # 3 M KCl bridge: a few mV at most
+
+
+def test_a_reference_without_the_zeroing_bath_is_refused_in_one_line(tmp_path):
+    from vrest.inference.design import build_design
+
+    with pytest.raises(ValueError, match="reference needs bath and zeroed_in"):
+        build_design(_table(tmp_path), "ghk", [], preset="mammalian_neuron", settings={"bath": "tyrode",
+                                                                                      "reference": "agcl"})  # fmt: skip

@@ -11,6 +11,7 @@ optionally a ``[sensitivity]`` table for ``vrest run``::
     [data_options]   error_column, error_kind, columns (canonical name -> header)
     [fixed]          any fixable model input (temp_c in degrees C), k_replaces_na, k_o_reference, and the
                      condition options bath, pipette, dialysed, ljp_mv ("auto", mV or {mean, sd}),
+                     zeroed_in, reference ("agcl" or an agar bridge's solution),
                      cl_i = "passive", pump = "blocked", pump_scale, scale = {p_cl = 0, ...},
                      permeant = {gluconate = 0.1}, activities, measured_activities
                      (see vrest.inference.conditions)
@@ -329,7 +330,8 @@ def _uncertain(top: Table) -> tuple[str, ...] | None:
 
 def condition_values(values: object, where: str, solutions: Mapping[str, Any] | None = None) -> dict:
     """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference, and
-    the condition options (bath, pipette, dialysed, ljp_mv = "auto" | mV | {mean, sd}, cl_i = "passive",
+    the condition options (bath, pipette, dialysed, ljp_mv = "auto" | mV | {mean, sd}, zeroed_in, reference =
+    "agcl" | "<bridge solution>", cl_i = "passive",
     pump = "blocked", pump_scale, scale = {input = factor}, residual_mM, permeant = {ion = r}, activities,
     measured_activities = {k_i = mM})."""
     allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS,
@@ -346,9 +348,15 @@ def condition_values(values: object, where: str, solutions: Mapping[str, Any] | 
             out[key] = table.flag(key)
         elif key == "temp_c":
             out["temp_k"] = kelvin(table.number(key), table.at(key))
-        elif key in ("bath", "pipette"):
+        elif key in ("bath", "pipette", "zeroed_in") or (key == "reference" and value != "agcl"):
             out[key] = table.text(key)
             _check_solution(out[key], solutions or {}, table.at(key))
+        elif key == "reference":
+            out[key] = value
+        elif key in ("k_i", "na_i") and value == "passive":
+            raise ValueError(f"{table.at(key)}: \"passive\" is supported for Cl- only: a K+ (or Na+) distribution "
+                             "in Donnan equilibrium sets V_m by the cell's fixed anions, which no vrest model has; give "
+                             f"{key} in mM, or fit it as uncertain (uncertain = [\"{key}\"])")  # fmt: skip
         elif key == "cl_i" and isinstance(value, str):
             out[key] = table.text(key, ("passive",))
         elif key == "pump":

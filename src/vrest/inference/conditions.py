@@ -13,6 +13,15 @@ A condition (a ``[conditions.<label>]`` table, or ``[fixed]`` for every row) may
   and a fitted nuisance ``ljp_error_mv`` (prior Normal(0, sd)) is added to the model on them, so the posterior
   carries the LJP's uncertainty (:mod:`vrest.models.modifiers`). Conditions with uncertain LJPs share that one
   error, weighted by their sds: the error of a junction-potential calculation is common to similar solutions.
+- ``zeroed_in = "<solution>"``: the bath the amplifier was zeroed in (pipette in the bath, before the seal), when
+  the bath was changed afterwards: ``ljp_mv = "auto"`` is then the pipette against that solution (the junction
+  nulled at zeroing, gone after break-in), not against the condition's bath.
+- ``reference = "agcl" | "<solution>"``: the reference electrode, so that its change between the zeroing bath and
+  the condition's bath is corrected (Barry & Lynch 1991): an Ag/AgCl pellet in the bath shifts by
+  R = RT/F ln(Cl_bath/Cl_zeroing) (a low-Cl- bath reads tens of mV too negative); an agar bridge of that solution
+  (e.g. "kcl_3m") by the change of its junction with the bath. With the amplifier zeroed in B0,
+  V_m = V_recorded - LJP(pipette, B0) - (R(bath) - R(B0)). Without ``reference`` no reference change is applied
+  (a bridge whose junction does not change, or no bath change).
 - ``cl_i = "passive"``: Cl- is distributed passively (E_Cl = V_m), so it carries no net current and drops
   out of the resting potential. In every condition: the Cl- parameter (``p_cl`` or ``g_cl``) is fixed
   at 0 and not fitted (exact for every model). In some conditions only: permeability models
@@ -41,6 +50,7 @@ Solutions are the study's ``[solutions.<name>]`` recipes or named presets (``vre
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -50,8 +60,8 @@ CL_VANISHING_MM = 1e-12
 """Cl- concentrations (mM) that make the Cl- terms of a permeability model vanish (passive Cl- in some rows)."""
 BATH_IONS = {"na_o": "Na", "cl_o": "Cl", "ca_o": "Ca"}
 PIPETTE_IONS = {"k_i": "K", "na_i": "Na", "cl_i": "Cl"}
-OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "pump", "pump_scale", "scale", "residual_mM", "permeant",
-           "activities", "measured_activities")
+OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "zeroed_in", "reference", "pump", "pump_scale", "scale",
+           "residual_mM", "permeant", "activities", "measured_activities")
 CARRIER = {1: "na", -1: "cl"}
 """The ion whose pathway a permeant substitute of this valence shares."""
 ION_VALENCE = {"k": 1, "na": 1, "cl": -1, "ca": 2}
@@ -112,14 +122,21 @@ def resolve(spec: Mapping, recipes: Mapping[str, Mapping], where: str, temp_k: f
     ljp = spec.get("ljp_mv")
     if isinstance(ljp, Mapping):
         ljp, out.ljp_sd_mv = ljp["mean"], float(ljp["sd"])
+    zeroed = solution(spec["zeroed_in"], recipes, f"{where}: zeroed_in") if "zeroed_in" in spec else None
+    against, against_name = (zeroed, spec.get("zeroed_in")) if zeroed is not None else (bath, spec.get("bath"))
     if ljp == "auto":
-        if bath is None or pipette is None:
-            raise ValueError(f"{where}: ljp_mv = \"auto\" needs both pipette and bath solutions")
-        out.ljp_mv = junction_potential(pipette, bath, temp_k)
-        out.ljp_source = (f"stationary Nernst-Planck, pipette {spec['pipette']!r} against bath {spec['bath']!r} at "
+        if against is None or pipette is None:
+            raise ValueError(f"{where}: ljp_mv = \"auto\" needs the pipette and the bath (or zeroed_in) solutions")
+        out.ljp_mv = junction_potential(pipette, against, temp_k)
+        out.ljp_source = (f"stationary Nernst-Planck, pipette {spec['pipette']!r} against "
+                          f"{'the zeroing bath' if zeroed is not None else 'bath'} {against_name!r} at "
                           f"{temp_k - 273.15:g} C")  # fmt: skip
     elif ljp is not None:
         out.ljp_mv, out.ljp_source = float(ljp), "given"
+    if "reference" in spec:
+        shift, how = _reference_shift(spec["reference"], bath, zeroed, spec, recipes, where, temp_k)
+        out.ljp_mv = (out.ljp_mv or 0.0) + shift
+        out.ljp_source = "; ".join(filter(None, [out.ljp_source, how]))
     out.cl_passive = spec.get("cl_i") == "passive"
     out.pump_blocked = spec.get("pump") == "blocked"
     out.scales = dict(spec.get("scale", {}))
@@ -132,6 +149,25 @@ def resolve(spec: Mapping, recipes: Mapping[str, Mapping], where: str, temp_k: f
         out.activity = _coefficients(bath, inside, where, temp_k)
     out.measured = dict(spec.get("measured_activities", {}))
     return out
+
+
+def _reference_shift(reference: str, bath, zeroed, spec: Mapping, recipes: Mapping, where: str,
+                     temp_k: float) -> tuple[float, str]:  # fmt: skip
+    """(R(bath) - R(zeroing bath) in mV, in words): the change of the reference electrode's potential when the
+    bath is changed after zeroing (module docstring)."""
+    from ..constants import thermal_voltage_mv
+    from ..solutions import junction_potential
+
+    if bath is None or zeroed is None:
+        raise ValueError(f"{where}: reference needs bath and zeroed_in (the bath the amplifier was zeroed in)")
+    if reference == "agcl":
+        cl, cl0 = (max(s.concentration("Cl"), float(spec.get("residual_mM", RESIDUAL_MM))) for s in (bath, zeroed))
+        shift = float(thermal_voltage_mv(temp_k) * math.log(cl / cl0))
+        return shift, (f"Ag/AgCl reference in the bath: {shift:+.2f} mV from Cl- {cl0:g} -> {cl:g} mM "
+                       "(RT/F ln(Cl_bath/Cl_zeroing))")  # fmt: skip
+    bridge = solution(reference, recipes, f"{where}: reference")
+    shift = junction_potential(bridge, bath, temp_k) - junction_potential(bridge, zeroed, temp_k)
+    return shift, f"{reference!r} agar bridge: its junction with the bath changed by {shift:+.2f} mV since zeroing"
 
 
 def _permeants(permeant: Mapping[str, float], bath, inside, where: str) -> dict[str, float]:
