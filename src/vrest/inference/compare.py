@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-PARETO_K = 0.7
-"""Pareto-k above which a point's PSIS-LOO estimate is unreliable (Vehtari et al. 2017)."""
+from .reloo import PARETO_K, exact_loo
 
 
 def compare_fits(fits: Sequence) -> pd.DataFrame:
-    """elpd_loo, se, differences, stacking weights and Pareto-k counts, best model first.
+    """elpd_loo, se, differences, stacking weights and Pareto-k counts, best model first. Points a fit refitted
+    exactly (:mod:`.reloo`) enter with their exact leave-one-out value and no longer count as Pareto k > 0.7.
 
     ``fits``: :class:`vrest.folders.FitRun` objects (or fit folders, read here). ValueError when they
     are fewer than two, of different data or observations (junction-potential corrections), or hierarchical and
@@ -41,14 +41,14 @@ def compare_fits(fits: Sequence) -> pd.DataFrame:
     ranked = [r for r in runs if converged[r.label]]
     if len(ranked) < 2:  # nothing to rank without them: rank all, marked
         ranked = runs
-    trees = {r.label: r.tree for r in ranked}
+    loos = {r.label: exact_loo(r.tree) for r in ranked}  # influential points refitted at fit time (.reloo)
     with warnings.catch_warnings():  # Pareto-k warnings become the pareto_k_above_0.7 column
         warnings.simplefilter("ignore", UserWarning)
-        table = azs.compare(trees)
-        bad_k = {label: int((azs.loo(tree).pareto_k.values > PARETO_K).sum()) for label, tree in trees.items()}
+        table = azs.compare(loos, round_to="none")  # full precision: rounding belongs to the printed words
+    bad_k = {label: int((loo.pareto_k.values > PARETO_K).sum()) for label, loo in loos.items()}
     table = table.reset_index(names="fit")
     table["pareto_k_above_0.7"] = table["fit"].map(bad_k)
-    left_out = pd.DataFrame({"fit": [r.label for r in runs if r.label not in trees]})
+    left_out = pd.DataFrame({"fit": [r.label for r in runs if r.label not in loos]})
     table = pd.concat([table, left_out], ignore_index=True) if len(left_out) else table
     table["converged"] = table["fit"].map(converged)
     return table

@@ -25,6 +25,7 @@ from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
 from .identifiability import Laplace, advise, describe, laplace_fit
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
+from .reloo import refit_influential
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 
@@ -167,6 +168,11 @@ def fit(recordings, settings: FitSettings) -> FitResult:
         advice = advise(design, priors, lap, settings.streams()["advice"])
 
     idata, timings, sampler, fitted_mean = _sample(design, priors, lap, hierarchical, settings)
+    if not hierarchical:  # a hierarchical refit would lose a cell with a single row: PSIS-LOO only there
+        t_loo = time.perf_counter()
+        note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, obs))
+        notes.extend([note] if note else [])
+        timings["exact_loo_s"] = time.perf_counter() - t_loo
     names = [p.name for p in priors] + ["sigma_mv"]
     log_scale = {p.name: p.log_scale for p in priors} | {"sigma_mv": False}
     summary = summary_table(idata, names, priors)
@@ -269,6 +275,30 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
                        if spec.share is not None else "rotation onto the design's singular directions (see structure)")  # fmt: skip
     timings = {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}
     return idata, timings, {"parametrisation": parametrisation, "compiled_model": source}, fitted_mean
+
+
+def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, row: int) -> np.ndarray:
+    """log p(V_m of ``row`` | theta) at every draw (chain, draw) of the fit without that row (same design, priors
+    and seed): one exact leave-one-out refit (:mod:`.reloo`)."""
+    from dataclasses import replace
+
+    from scipy import stats
+
+    held = Design(design.model, design.inputs, design.v_obs.copy(), design.sem, design.condition, design.cell,
+                  design.assumptions, design.na_plus_k, design.ljp_mv, design.ljp_sd_mv)  # fmt: skip
+    held.v_obs[row] = np.nan
+    quiet = replace(settings, progress=False)
+    _say(settings, f"exact leave-one-out: refitting without row {row} (Pareto k > 0.7) ...")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
+        idata = _sample(held, priors, laplace_fit(held, priors), False, quiet)[0]
+        post = idata.posterior
+        mu = predict(design.model, **{k: v[row] for k, v in design.inputs.items()},
+                     **{p.name: post[p.name].values for p in priors})  # fmt: skip
+    scale = np.sqrt(post["sigma_mv"].values ** 2 + design.sem[row] ** 2)
+    if settings.likelihood == "student-t":
+        return stats.t.logpdf(design.v_obs[row], df=post["nu"].values, loc=mu, scale=scale)
+    return stats.norm.logpdf(design.v_obs[row], loc=mu, scale=scale)
 
 
 def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_row: np.ndarray | None,

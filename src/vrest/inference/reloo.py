@@ -1,0 +1,83 @@
+"""Exact leave-one-out for the points PSIS-LOO cannot estimate (Pareto k > 0.7), by refitting without them.
+
+PSIS-LOO approximates each observation's log predictive density given the others from one
+posterior; where an observation is influential (Pareto k above :data:`PARETO_K`, Vehtari et
+al. 2017) the approximation fails. For up to :data:`MAX_REFITS` such points a fit is repeated
+without that observation (its V_m set to missing in the same design: same assumed inputs,
+priors and seed) and the exact log p(y_i | y_-i) = log mean_s p(y_i | theta_s^(-i)) replaces
+the PSIS estimate. The refits' pointwise log-likelihood draws are kept in the fit's posterior
+file (group ``loo_refits``), so every later comparison (``vrest compare``, the report) uses
+them through :func:`arviz_stats.reloo` without sampling again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+PARETO_K = 0.7
+"""Pareto-k above which a point's PSIS-LOO estimate is unreliable (Vehtari et al. 2017)."""
+MAX_REFITS = 10
+"""At most this many refits per fit; with more influential points, K-fold cross-validation is the tool."""
+GROUP = "loo_refits"
+
+
+def influential(tree) -> np.ndarray:
+    """Observation coordinates (``obs``) whose PSIS-LOO Pareto k exceeds :data:`PARETO_K`."""
+    import arviz_stats as azs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        k = azs.loo(tree, pointwise=True).pareto_k
+    return k["obs"].values[k.values > PARETO_K]
+
+
+def refit_influential(tree, refit: Callable[[int], np.ndarray]) -> str | None:
+    """Add the group ``loo_refits`` to ``tree`` (v_m: log-likelihood draws (chain, draw, obs) of each influential
+    observation under the fit without it); return a note saying so (None: no influential point).
+
+    ``refit(obs)`` fits again without observation ``obs`` and returns its log-likelihood draws (chain, draw)."""
+    bad = influential(tree)
+    if bad.size == 0:
+        return None
+    if bad.size > MAX_REFITS:
+        return (f"{bad.size} observations have Pareto k > {PARETO_K}: too many to refit one by one (at most "
+                    f"{MAX_REFITS}); their PSIS-LOO values are unreliable, use K-fold cross-validation")  # fmt: skip
+    import xarray as xr
+
+    post = tree["posterior"]
+    values = np.stack([refit(int(obs)) for obs in bad], axis=-1)
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": bad}
+    tree[GROUP] = xr.DataTree(xr.Dataset({"v_m": (("chain", "draw", "obs"), values)}, coords=coords))
+    return f"exact leave-one-out by refitting without observation(s) {', '.join(map(str, bad))} (Pareto k > {PARETO_K})"
+
+
+def exact_loo(tree):
+    """PSIS-LOO of a fit with its stored refits in place of the influential points (an ELPDDataLOO); plain
+    PSIS-LOO where the tree holds none, or not for every influential point."""
+    import arviz_stats as azs
+    from arviz_stats.loo import SamplingWrapper
+
+    class Stored(SamplingWrapper):
+        """Replays the refits kept in the tree (no sampling)."""
+
+        def sel_observations(self, idx):
+            return None, self.idata_orig["log_likelihood"]["obs"].values[idx]
+
+        def sample(self, modified_observed_data):
+            return None
+
+        def get_inference_data(self, fitted_model):
+            return None
+
+        def log_likelihood__i(self, excluded_obs, idata__i):
+            return self.idata_orig[GROUP]["v_m"].sel(obs=excluded_obs)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        plain = azs.loo(tree, pointwise=True)
+        if GROUP not in tree.children or not set(influential(tree)) <= set(tree[GROUP]["obs"].values):
+            return plain
+        return azs.reloo(Stored(None, idata_orig=tree), loo_orig=plain, k_threshold=PARETO_K, pointwise=True)

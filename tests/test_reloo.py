@@ -1,0 +1,41 @@
+"""Exact leave-one-out where PSIS-LOO fails: influential points are refitted at fit time and the comparison uses them."""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+import vrest
+from vrest.inference.compare import compare_fits
+from vrest.inference.reloo import GROUP, PARETO_K, exact_loo
+
+
+def test_an_outlier_is_refitted_exactly_and_its_elpd_replaces_the_psis_estimate(tmp_path):
+    rng = np.random.default_rng(3)
+    k_o = np.repeat([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], 2)
+    v = vrest.predict("ghk", k_o=k_o, na_o=145.0 - k_o, p_na=0.03, p_cl=0.2, pump_mv=3.0) + rng.normal(0, 0.5, k_o.size)
+    v[-1] += 15.0  # one gross outlier at the highest K_o: influential
+    pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v}).to_csv(tmp_path / "data.csv", index=False)
+    data = vrest.load_recordings(tmp_path / "data.csv")
+    result = vrest.fit(data, "ghk", fixed={"k_replaces_na": True, "k_o_reference": 0.0}, progress=False)
+    assert any("exact leave-one-out by refitting without observation(s) 13" in n for n in result.notes)
+    tree = result.posterior
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        psis = azs.loo(tree, pointwise=True)
+    assert psis.pareto_k.values[13] > PARETO_K
+    exact = exact_loo(tree)
+    stored = tree[GROUP]["v_m"].sel(obs=13).values.ravel()
+    assert exact.elpd_i.values[13] == np.float64(logsumexp(stored) - np.log(stored.size))  # log mean p(y_13 | y_-13)
+    assert exact.elpd_i.values[13] < psis.elpd_i.values[13] - 5.0  # PSIS was far too optimistic here
+    assert (exact.pareto_k.values <= PARETO_K).all()
+    np.testing.assert_allclose(np.delete(exact.elpd_i.values, 13), np.delete(psis.elpd_i.values, 13))
+    vrest.write_fit(result, data, tmp_path / "ghk")  # the refits travel with the fit folder into every comparison
+    again = vrest.read_fit(tmp_path / "ghk")
+    assert exact_loo(again.tree).elpd == exact.elpd
+    table = compare_fits([again, again])
+    assert (table["pareto_k_above_0.7"] == 0).all() and table["elpd"].iloc[0] == exact.elpd  # not rounded
