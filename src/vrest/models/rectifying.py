@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backend import namespace
 from ..constants import thermal_voltage_mv
-from .bernoulli import inverse_bernoulli_terms
+from .bernoulli import bernoulli_terms, inverse_bernoulli_terms
 from .ghk import ghk_current_and_slope, ghk_current_partials, permeant_sums
 from .nernst import nernst_mv
 
@@ -78,6 +78,60 @@ def rectifying_ghk_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na
         "perm_k": d["perm"],
         "i_pump": 1.0 + 0.0 * d["v"],
     }
+
+
+NEWTON_STEPS = 20
+"""Newton steps of :func:`ghk_leak_u` (from the pump-free zero; the step is below 1e-9 V_T after 15 over
+a_out/a_in from 1e-6 to 1e6 and |i_pump/perm_k| up to 1e3 x the sums)."""
+
+
+def ghk_leak_u(a_in, a_out, c):
+    """u = V/V_T of the zero of f(u) = a_in B(-u) - a_out B(u) + c (the rectifying-ghk current over perm_k, with
+    c = i_pump/perm_k), by NEWTON_STEPS Newton steps from the pump-free zero ln(a_out/a_in). NumPy or PyTensor.
+
+    f' = a_in + (a_in - a_out) B'(u) lies between a_in and a_out (-1 < B' < 0), and f'' = (a_in - a_out) B''(u)
+    has one sign (B'' > 0): f is monotone and convex or concave everywhere, so Newton converges from anywhere,
+    monotonically after at most one overshoot, with steps bounded by |f|/min(a_in, a_out)."""
+    xp = namespace(a_in, a_out, c)
+    u = xp.log(a_out) - xp.log(a_in)
+    for _ in range(NEWTON_STEPS):
+        f, slope = _leak_f(u, a_in, a_out, c)
+        u = u - f / slope
+    return u
+
+
+def _leak_f(u, a_in, a_out, c):
+    """(f(u), f'(u)) of :func:`ghk_leak_u`."""
+    b, b_neg, db = bernoulli_terms(u)
+    return a_in * b_neg - a_out * b + c, a_in * (1.0 + db) - a_out * db
+
+
+def rectifying_ghk_symbolic_state(named: dict, branch: str):
+    """The steady state (mV) of rectifying-ghk as a PyTensor expression (no solver Op, no Python in compiled code):
+    :func:`ghk_leak_u`'s iterate u* held constant, then one Newton step u* - f(u*)/f'(u*) with f' held constant,
+    whose value is the zero and whose gradient is the implicit function theorem's -(df/dx)/f'."""
+    import pytensor
+    from pytensor.gradient import disconnected_grad
+
+    a_out, a_in = permeant_sums(*(named[k] for k in ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "p_na", "p_cl")))
+    c = named["i_pump"] / named["perm_k"]
+    a_in, a_out, c = (disconnected_grad(x) for x in (a_in, a_out, c))
+
+    def step(u, a_in, a_out, c):  # stops once every row's step is below 1e-12 V_T (the iterations needed)
+        from pytensor.scan.utils import until
+
+        f, slope = _leak_f(u, a_in, a_out, c)
+        delta = f / slope
+        return u - delta, until(pytensor.tensor.all(pytensor.tensor.abs(delta) < 1e-12))
+
+    start = pytensor.tensor.log(a_out) - pytensor.tensor.log(a_in)
+    iterates = pytensor.scan(step, outputs_info=[start], non_sequences=[a_in, a_out, c], n_steps=NEWTON_STEPS,
+                             return_updates=False)  # fmt: skip
+    u = disconnected_grad(iterates[-1])
+    a_out, a_in = permeant_sums(*(named[k] for k in ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "p_na", "p_cl")))
+    c = named["i_pump"] / named["perm_k"]
+    f, slope = _leak_f(u, a_in, a_out, c)
+    return thermal_voltage_mv(named["temp_k"]) * (u - f / disconnected_grad(slope))
 
 
 def rectifying_ghk_setup(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, perm_k=1.0, i_pump=0.0):
