@@ -37,7 +37,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "ko.csv"
         pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v}).to_csv(data, index=False)
-        res = vrest.fit(data, "ghk", fixed={"k_replaces_na": True}, seed=0)
+        res = vrest.fit(data, "ghk", fixed={"k_replaces_na": True, "na_o": 145.0 - k_o.min()}, seed=0)
         vrest.write_fit(res, vrest.load_recordings(data), Path(tmp) / "fit")
         belief, base, _ = fit_belief(str(Path(tmp) / "fit"), 1000)
     candidates = default_candidates(base, tuple(belief.names))

@@ -18,7 +18,8 @@ def design_csv(ranking: Ranking) -> str:
 
 
 def shrinkage_png(ranking: Ranking) -> bytes:
-    """Expected shrinkage of each target's posterior sd (1 - sd after / sd now, %) per candidate, as PNG."""
+    """Expected shrinkage of each target's posterior sd (1 - sd after / sd now, %) per candidate, as PNG; whiskers:
+    the shrinkage at the 10th to 90th percentile over the posterior draws of the local sd after."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,11 +31,14 @@ def shrinkage_png(ranking: Ranking) -> bytes:
     height = 0.8 / len(targets)
     y = np.arange(len(rows))[::-1]
     for j, name in enumerate(targets):
-        shrink = [100 * (1 - r[f"sd_after_{name}"] / r[f"sd_now_{name}"]) for r in rows]
-        ax.barh(y + 0.4 - (j + 0.5) * height, shrink, height, label=name)
+        now = np.array([r[f"sd_now_{name}"] for r in rows])
+        shrink = 100 * (1 - np.array([r[f"sd_after_{name}"] for r in rows]) / now)
+        lo, hi = (100 * (1 - np.array([r[f"sd_after_p{q}_{name}"] for r in rows]) / now) for q in (90, 10))
+        whiskers = np.maximum(np.stack([shrink - lo, hi - shrink]), 0.0)
+        ax.barh(y + 0.4 - (j + 0.5) * height, shrink, height, xerr=whiskers, capsize=2, label=name)
     ax.set_yticks(y, [f"{r['candidate']}  ({r['eig_nats']:.2f} nats)" for r in rows])
-    ax.set_xlabel("expected shrinkage of the posterior sd (%, sampled scale)")
-    ax.set_xlim(0, 100)
+    ax.set_xlabel("expected shrinkage of the posterior sd (%, sampled scale; whiskers: 10-90% over the draws)")
+    ax.set_xlim(min(0.0, ax.get_xlim()[0]), 100)
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title("Next experiment: expected shrinkage per target (best first)", fontsize="medium")
     fig.tight_layout()
