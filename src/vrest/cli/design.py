@@ -96,9 +96,10 @@ def summary(ranking) -> str:
     lines = [f"targets: {', '.join(ranking.targets)} (sampled scale: {ranking.settings['scale']}); base condition "
              f"{ranking.settings['base_condition']!r}; {ranking.settings['draws']} posterior draws, seed "
              f"{ranking.settings['seed']}"]  # fmt: skip
-    head = ["rank", "candidate", "eig_nats", "eig_mc_se", *(f"sd_after_{t}" for t in ranking.targets), "estimator"]
-    cells = [head] + [[str(r["rank"]), r["candidate"], f"{r['eig_nats']:.3f}", f"{r['eig_mc_se']:.3f}",
-                       *(f"{r[f'sd_after_{t}']:.3g}" for t in ranking.targets), r["estimator"]]
+    head = ["rank", "candidate", "eig_nats", "eig_mc_se", "eig_estimator", *(f"sd_after_{t}" for t in ranking.targets),
+            "sd_estimator"]  # fmt: skip
+    cells = [head] + [[str(r["rank"]), r["candidate"], f"{r['eig_nats']:.3f}", f"{r['eig_mc_se']:.3f}", r["estimator"],
+                       *(f"{r[f'sd_after_{t}']:.3g}" for t in ranking.targets), r["sd_estimator"]]
                       for r in ranking.rows]  # fmt: skip
     widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]

@@ -299,11 +299,14 @@ def _next_experiment(designs: list[DesignRun]) -> list[Block]:
         targets = run.info.get("targets", [])
         blocks.append(Verdict("green", f"{run.info.get('recommendation', '')} (`vrest design`, {run.folder.name})"))
         cols = ["rank", "candidate", "eig_nats", "eig_mc_se", "estimator",
-                *(c for t in targets for c in (f"sd_now_{t}", f"sd_after_{t}"))]  # fmt: skip
+                *(c for t in targets for c in (f"sd_now_{t}", f"sd_after_{t}", f"sd_after_p10_{t}", f"sd_after_p90_{t}")),
+                "sd_estimator"]  # fmt: skip
         table = run.table[[c for c in cols if c in run.table]]
         blocks.append(Table(table, "Expected information gain about " + ", ".join(targets) + " (nats, with its Monte "
-                            "Carlo error) and the expected posterior sd of each target now and after the measurement "
-                            "(sampled scale: ln of ratios, mV or pA for the pump)."))  # fmt: skip
+                            "Carlo error) and the expected posterior sd of each target now and after the measurement, "
+                            "averaged over the current posterior, with the 10-90 % range of the sd after over its draws "
+                            "(sampled scale: ln of ratios, mV or pA for the pump; sd_estimator says which estimator "
+                            "gave it)."))  # fmt: skip
     return blocks
 
 
@@ -312,7 +315,8 @@ def _comparison(table: pd.DataFrame) -> list[Block]:
     return [Heading("Model comparison (PSIS-LOO)"),
             Para(f"Expected log predictive density by Pareto-smoothed leave-one-out cross-validation, best first "
                  f"({best}). A difference smaller than about twice its standard error (dse) does not separate the "
-                 "models; Pareto k above 0.7 marks observations whose LOO estimate is unreliable."),
+                 "models. Observations with Pareto k above 0.7 were refitted exactly at fit time (leave-one-out by "
+                 "refitting); the column counts any left (a fit with too many, or hierarchical fits)."),
             Table(table)]  # fmt: skip
 
 
