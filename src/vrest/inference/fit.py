@@ -179,6 +179,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     corr = posterior_correlations(idata, [p.name for p in priors], log_scale)
     divergences = int(idata.sample_stats["diverging"].sum())
     problems = messages(summary, corr, divergences, int(idata.sample_stats["diverging"].size), priors)
+    problems += bistable_rows(design, priors, idata, hierarchical, summary)
     predictive = predictive_grid(design, priors, idata, settings)
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
@@ -186,6 +187,58 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     fit_adequacy = _adequacy(design, idata, fitted_mean)
     return FitResult(settings, design, priors, lap, structure, advice, hierarchical, idata, summary, corr,
                      problems, notes, predictive, derived, timings, sampler, cells, fit_adequacy)  # fmt: skip
+
+
+BISTABLE_SHARE = 0.05
+"""Share of posterior draws with two stable states at a recorded K_o level from which the fit says so."""
+
+
+def bistable_rows(design: Design, priors: list[Prior], idata, hierarchical: bool, summary: pd.DataFrame,
+                  max_draws: int = 200) -> list[str]:  # fmt: skip
+    """For a model with several steady states: the recorded K_o levels where posterior draws have two stable states,
+    with the share of draws, and whether the chains sit on different branches there (in words; empty otherwise)."""
+    from ..api import resolve_inputs
+    from ..models import MULTISTABLE, get_model
+    from ..models.solver import SolverError
+
+    m = get_model(design.model)
+    if m.kind != MULTISTABLE:
+        return []
+    rows = np.nonzero(np.isfinite(design.v_obs))[0]
+    post = idata.posterior
+    step = max(1, post.sizes["draw"] * post.sizes["chain"] // max_draws)
+    cell_of_row = np.unique(design.cell[rows], return_inverse=True)[1] if hierarchical else None
+
+    def draws(name: str) -> np.ndarray:  # (chain, thinned draw, rows)
+        if cell_of_row is not None:
+            return post[f"{name}_cell"].values[:, ::step][..., cell_of_row]
+        return np.broadcast_to(post[name].values[:, ::step, None], (post.sizes["chain"], len(range(0, post.sizes["draw"], step)), rows.size))
+
+    params = {p.name: draws(p.name) for p in priors if p.name in m.inputs}
+    inputs = {k: v[rows] for k, v in design.inputs.items()}
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            _, values = resolve_inputs(m, {**inputs, **params})
+            count = m.solve(values, "hyperpolarized")[1]
+    except (SolverError, ValueError):
+        return [f"{m.name}: the stable states at the recorded rows could not be counted for every draw"]
+    two = count >= 2  # (chain, draw, row)
+    out = []
+    k_o = design.inputs["k_o"][rows]
+    converged = summary["r_hat"].max() <= 1.01
+    for level in np.unique(k_o):
+        at = k_o == level
+        share = float(two[..., at].any(axis=-1).mean())
+        if share < BISTABLE_SHARE:
+            continue
+        text = (f"{m.name}: two stable states at K_o = {level:g} mM in {share:.0%} of draws (the likelihood takes "
+                "the hyperpolarized one; the cell may sit on the other)")  # fmt: skip
+        per_chain = [float(two[c][..., at].mean()) for c in range(two.shape[0])]
+        if not converged and max(per_chain) - min(per_chain) > 0.5:
+            text += "; chains sit on different branches: R-hat > 1.01 here is the bistability, not slow mixing"
+        out.append(text)
+    return out
 
 
 def _adequacy(design: Design, idata, fitted_mean: np.ndarray) -> dict:
