@@ -204,3 +204,31 @@ def test_a_reference_without_the_zeroing_bath_is_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="reference needs bath and zeroed_in"):
         build_design(_table(tmp_path), "ghk", [], preset="mammalian_neuron", settings={"bath": "tyrode",
                                                                                       "reference": "agcl"})  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "fitted", "pump", "value"), [("ghk", ["p_na", "p_cl", "pump_mv"], "pump_mv", 5.0),
+                                                              ("rectifying-ghk", ["p_na", "p_cl", "i_pump"], "i_pump", 20.0)])  # fmt: skip
+def test_a_k_o_activated_pump_is_the_michaelis_menten_fraction_of_the_pump_at_the_reference(tmp_path, model, fitted,
+                                                                                            pump, value):  # fmt: skip
+    """Luo & Rudy 1994: K_o/(K_o + 1.5) x 1/(1 + (10/Na_i)^1.5), relative to K_o 5.4 and Na_i 10 mM."""
+    from vrest.inference.design import build_design
+
+    rec = _table(tmp_path, k_o=(0.1, 1.5, 5.4, 20.0))
+    d = build_design(rec, model, fitted, preset="mammalian_neuron", settings={"pump_activation": True, "na_i": 10.0})
+    k_o = np.array([0.1, 1.5, 5.4, 20.0])
+    expected = k_o / (k_o + 1.5) / (5.4 / 6.9)
+    np.testing.assert_allclose(d.inputs[f"{pump}_scale"], expected, rtol=1e-12)
+    assert d.inputs[f"{pump}_scale"][0] == pytest.approx(0.0799, abs=1e-4)  # at 0.1 mM: 8 % of the pump at 5.4 mM
+    params = {"p_na": 0.05, "p_cl": 0.3, pump: value}
+    v = vrest.predict(model, **d.inputs, **params)
+    direct = vrest.predict(model, **{k: x for k, x in d.inputs.items() if not k.endswith("_scale")},
+                           **(params | {pump: value * expected}))  # fmt: skip
+    np.testing.assert_allclose(v, direct, atol=1e-9)
+
+
+def test_a_pump_activation_for_a_coupling_ratio_is_refused_in_one_line(tmp_path):
+    from vrest.inference.design import build_design
+
+    with pytest.raises(ValueError, match="pump_activation needs a pump term"):
+        build_design(_table(tmp_path), "mullins-noda", ["p_na", "p_cl"], preset="mammalian_neuron",
+                     settings={"pump_activation": True})  # fmt: skip

@@ -332,7 +332,8 @@ def condition_values(values: object, where: str, solutions: Mapping[str, Any] | 
     """A [fixed] or [conditions.x] table: fixable inputs (temp_c -> temp_k), k_replaces_na, k_o_reference, and
     the condition options (bath, pipette, dialysed, ljp_mv = "auto" | mV | {mean, sd}, zeroed_in, reference =
     "agcl" | "<bridge solution>", cl_i = "passive",
-    pump = "blocked", pump_scale, scale = {input = factor}, residual_mM, permeant = {ion = r}, activities,
+    pump = "blocked", pump_scale, scale = {input = factor}, pump_activation, residual_mM, permeant = {ion = r},
+    activities,
     measured_activities = {k_i = mM})."""
     allowed = {*(n for n in fixable_inputs() if n != "temp_k"), "temp_c", "na_o", "cl_o", *CONDITION_OPTIONS,
                *SOLUTION_OPTIONS}  # fmt: skip
@@ -367,6 +368,12 @@ def condition_values(values: object, where: str, solutions: Mapping[str, Any] | 
             out[key] = _scales(value, table.at(key))
         elif key == "pump_scale":
             out[key] = _factor(value, table.at(key))
+        elif key == "pump_activation":
+            if isinstance(value, dict):
+                sub = Table(value, table.at(key), ("k_half", "na_half", "k_ref", "na_ref"))
+                out[key] = {k: sub.number(k, positive=True) for k in sub.values}
+            else:
+                out[key] = table.flag(key)
         elif key == "activities":
             out[key] = table.flag(key)
         elif key == "permeant":

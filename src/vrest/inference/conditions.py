@@ -34,6 +34,11 @@ A condition (a ``[conditions.<label>]`` table, or ``[fixed]`` for every row) may
   condition's rows (0 blocks it: Ba2+ on g_k, a Cl- channel blocker), shared with the other conditions
   otherwise (:data:`vrest.models.modifiers.SCALABLE`).
 
+- ``pump_activation = true | {k_half, na_half, k_ref, na_ref}``: the pump term follows the Na+/K+ pump's
+  activation by external K+ and internal Na+, K_o/(K_o + k_half) / (1 + (na_half/Na_i)^1.5) (Luo & Rudy 1994:
+  k_half 1.5 mM, na_half 10 mM; K_0.5 for external K+ near 1.5 mM in ventricular myocytes, Nakao & Gadsby 1989),
+  relative to its value at k_ref (5.4 mM) and na_ref (10 mM): the fitted pump is the pump there, and at 0.1 mM K_o
+  it is 8 % of it. The voltage dependence of the pump is not modelled.
 - ``permeant = {<ion> = r}``: a substitute that permeates (gluconate, propionate, aspartate, HCO3- through Cl-
   channels; Li+, NMDG+, choline+ through the Na+ pathway) with permeability r relative to the ion of its charge
   (Cl- for a monovalent anion, Na+ for a monovalent cation), from the literature. Its concentrations in the
@@ -61,7 +66,11 @@ CL_VANISHING_MM = 1e-12
 BATH_IONS = {"na_o": "Na", "cl_o": "Cl", "ca_o": "Ca"}
 PIPETTE_IONS = {"k_i": "K", "na_i": "Na", "cl_i": "Cl"}
 OPTIONS = ("bath", "pipette", "dialysed", "ljp_mv", "zeroed_in", "reference", "pump", "pump_scale", "scale",
-           "residual_mM", "permeant", "activities", "measured_activities")
+           "pump_activation", "residual_mM", "permeant", "activities", "measured_activities")
+PUMP_ACTIVATION = {"k_half": 1.5, "na_half": 10.0, "k_ref": 5.4, "na_ref": 10.0}
+"""Na+/K+ pump activation constants (mM): Luo C.H. & Rudy Y. (1994) Circ. Res. 74:1071 (K_m,Ko 1.5, K_m,Nai 10,
+Hill 1.5 for Na_i); the reference point at which the fitted pump term applies."""
+NA_HILL = 1.5
 CARRIER = {1: "na", -1: "cl"}
 """The ion whose pathway a permeant substitute of this valence shares."""
 ION_VALENCE = {"k": 1, "na": 1, "cl": -1, "ca": 2}
@@ -82,6 +91,7 @@ class Resolved:
     added: dict[str, float] = field(default_factory=dict)  # input -> mM of permeant substitutes counted as it
     activity: dict[str, float] = field(default_factory=dict)  # input -> activity coefficient (activities = true)
     measured: dict[str, float] = field(default_factory=dict)  # input -> measured activity (mM)
+    pump_activation: dict[str, float] | None = None  # PUMP_ACTIVATION's keys, or None: a constant pump
 
 
 def solution(name: str, recipes: Mapping[str, Mapping], where: str):
@@ -148,7 +158,19 @@ def resolve(spec: Mapping, recipes: Mapping[str, Mapping], where: str, temp_k: f
     if spec.get("activities"):
         out.activity = _coefficients(bath, inside, where, temp_k)
     out.measured = dict(spec.get("measured_activities", {}))
+    activation = spec.get("pump_activation")
+    if activation:
+        out.pump_activation = PUMP_ACTIVATION | (activation if isinstance(activation, Mapping) else {})
     return out
+
+
+def pump_activation(k_o, na_i, constants: Mapping[str, float]):
+    """The pump's activation at K_o and Na_i (mM) relative to that at the reference point (see PUMP_ACTIVATION)."""
+
+    def act(k, na):
+        return k / (k + constants["k_half"]) / (1.0 + (constants["na_half"] / na) ** NA_HILL)
+
+    return act(k_o, na_i) / act(constants["k_ref"], constants["na_ref"])
 
 
 def _reference_shift(reference: str, bath, zeroed, spec: Mapping, recipes: Mapping, where: str,

@@ -128,6 +128,7 @@ def build_design(
     _apply_permeants_and_activities(inputs, labels, resolved, assumptions)
     _apply_passive_and_block(m, inputs, labels, resolved, assumptions)
     _apply_scales(m, inputs, fitted, labels, resolved, assumptions)
+    _apply_pump_activation(m, inputs, fitted, labels, resolved, assumptions)
     for name, values in inputs.items():
         check(name, values)
     sem = _measurement_error(table)
@@ -246,6 +247,33 @@ def _apply_scales(m, inputs: dict, fitted: list[str], labels: np.ndarray, resolv
             assumptions.append({"input": name, "value": f"x {factor:g}", "unit": "", "applies_to": where,
                                 "source": f"{name} {reason} in this condition" + (", shared and fitted elsewhere"
                                                                                   if name in fitted else "")})  # fmt: skip
+
+
+def _apply_pump_activation(m, inputs: dict, fitted: list[str], labels: np.ndarray, resolved: dict,
+                           assumptions: list[dict]) -> None:  # fmt: skip
+    """The pump term times its K_o and Na_i activation on the rows of conditions that ask (:mod:`.conditions`)."""
+    from ..parameters import PUMP_TERMS
+    from .conditions import pump_activation
+
+    for label, r in resolved.items():
+        if r.pump_activation is None:
+            continue
+        rows, where = labels == label, f"condition {label!r}"
+        name = next((p for p in PUMP_TERMS if p in m.inputs and (p in fitted or np.any(inputs.get(p, 0)))), None)
+        if name is None or "pump_ratio" in m.inputs:
+            raise ValueError(f"{where}: pump_activation needs a pump term (pump_mv or i_pump) that model {m.name!r} "
+                             "fits or is given; the pump coupling ratio of mullins-noda has no K_o activation")  # fmt: skip
+        na_i = inputs["na_i"][rows] if "na_i" in inputs else np.full(rows.sum(), r.pump_activation["na_ref"])
+        factor = pump_activation(inputs["k_o"][rows], na_i, r.pump_activation)
+        if name in fitted:
+            inputs.setdefault(f"{name}_scale", np.ones(labels.size))[rows] *= factor
+        else:
+            inputs[name][rows] = inputs[name][rows] * factor
+        c = r.pump_activation
+        assumptions.append({"input": name, "value": f"x {factor.min():.3g}-{factor.max():.3g}", "unit": "",
+                            "applies_to": where,
+                            "source": f"pump activated by K_o/(K_o + {c['k_half']:g}) and 1/(1 + ({c['na_half']:g}/Na_i)"
+                                      f"^1.5), relative to K_o {c['k_ref']:g}, Na_i {c['na_ref']:g} mM (Luo & Rudy 1994)"})  # fmt: skip
 
 
 def _assumed(name, condition: dict, settings: dict, resolved, defaults, preset_values: dict, preset: str):
