@@ -28,7 +28,7 @@ import hashlib
 import inspect
 import marshal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -255,22 +255,6 @@ for _model in (
         offset_share=True,
     ),
     _m(
-        "ghk-ca",
-        "GHK voltage equation with Ca2+ permeant (P_Ca/P_K fitted) and pump offset",
-        "V = RT/F ln x - pump_mv,  x > 0 the root of (A_in + 4 p_ca Ca_i) x^2 + (A_in - A_out) x"
-        " - (A_out + 4 p_ca Ca_o) = 0  (A as in ghk)",
-        ("p_na", "p_cl", "pump_mv", "p_ca", "ca_o", "ca_i"),
-        {"p_na": 0.04, "p_cl": 0.45, "pump_mv": 0.0, "p_ca": 0.01},
-        voltage=ghk_ca_voltage,
-        gradient=ghk_ca_voltage_gradient,
-        current=ghk_ca_current,
-        partials=ghk_ca_partials,
-        zero_only=("i_pump",),
-        fitted=("p_na", "p_cl", "p_ca", "pump_mv"),
-        priors={"p_ca": (True, float(np.log(0.01)), 2.0)},  # vrest convention: weakly informative, 95 % 2e-4 to 0.5
-        offset_share=True,
-    ),
-    _m(
         "mullins-noda",
         "Mullins-Noda equation (GHK with pump coupling ratio r)",
         "V = RT/F ln((r K_o + p_na Na_o + p_cl Cl_i)/(r K_i + p_na Na_i + p_cl Cl_o)) - pump_mv",
@@ -334,3 +318,16 @@ for _model in (
 ):
     register_model(_model)
 del _model
+
+register_model(
+    replace(
+        MODELS["ghk"],
+        name="ghk-ca",
+        title="GHK voltage equation with Ca2+ permeant (P_Ca/P_K fitted) and pump offset",
+        equation="V = RT/F ln x - pump_mv,  x > 0 the root of (A_in + 4 p_ca Ca_i) x^2 + (A_in - A_out) x"
+        " - (A_out + 4 p_ca Ca_o) = 0  (A as in ghk)",
+        defaults={**MODELS["ghk"].defaults, "p_ca": 0.01},
+        fitted=("p_na", "p_cl", "p_ca", "pump_mv"),
+        priors={"p_ca": (True, float(np.log(0.01)), 2.0)},  # vrest convention: weakly informative, 95 % 2e-4 to 0.5
+    )
+)

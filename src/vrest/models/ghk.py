@@ -78,6 +78,21 @@ def permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl):
     return a_out, a_in
 
 
+def permeant_sum_partials(d_out, d_in, na_o, na_i, cl_o, cl_i, p_na, p_cl) -> dict:
+    """d/dx of a function of (A_out, A_in) for every input x of :func:`permeant_sums`, from its partials
+    ``d_out`` = d/dA_out and ``d_in`` = d/dA_in."""
+    return {
+        "k_o": d_out,
+        "k_i": d_in,
+        "na_o": d_out * p_na,
+        "na_i": d_in * p_na,
+        "cl_o": d_in * p_cl,
+        "cl_i": d_out * p_cl,
+        "p_na": d_out * na_o + d_in * na_i,
+        "p_cl": d_out * cl_i + d_in * cl_o,
+    }
+
+
 def ghk_voltage(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv=0.0):
     """Closed-form GHK voltage equation for K+, Na+, Cl- (mV) minus a pump offset (mV)."""
     xp = namespace(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv)
@@ -91,15 +106,7 @@ def ghk_voltage_gradient(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, p
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     go, gi = vt / a_out, -vt / a_in  # dV/dA_out, dV/dA_in
     v = ghk_voltage(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv)
-    return {
-        "k_o": go,
-        "k_i": gi,
-        "na_o": go * p_na,
-        "na_i": gi * p_na,
-        "cl_o": gi * p_cl,
-        "cl_i": go * p_cl,
+    return permeant_sum_partials(go, gi, na_o, na_i, cl_o, cl_i, p_na, p_cl) | {
         "temp_k": (v + pump_mv) / temp_k,
-        "p_na": go * na_o + gi * na_i,
-        "p_cl": go * cl_i + gi * cl_o,
         "pump_mv": -1.0 + 0.0 * v,
     }

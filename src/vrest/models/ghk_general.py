@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backend import is_symbolic, namespace
 from ..constants import thermal_voltage_mv
-from .ghk import ghk_current_and_slope, ghk_current_partials, ghk_voltage, permeant_sums
+from .ghk import ghk_current_and_slope, ghk_current_partials, ghk_voltage, permeant_sum_partials, permeant_sums
 
 
 def _root(a_in, a_out, q_in, q_out, xp):
@@ -49,18 +49,10 @@ def ghk_ca_voltage_gradient(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k
     x, root_d = _root(a_in, a_out, p_ca * ca_i, p_ca * ca_o, np)
     gi, go = -vt * (x + 1.0) / root_d, vt * (x + 1.0) / (x * root_d)  # dV/dA_in, dV/dA_out
     g_qi, g_qo = -4.0 * vt * x / root_d, 4.0 * vt / (x * root_d)  # dV/d(p_ca Ca_i), dV/d(p_ca Ca_o)
-    return {
-        "k_o": go,
-        "k_i": gi,
-        "na_o": go * p_na,
-        "na_i": gi * p_na,
-        "cl_o": gi * p_cl,
-        "cl_i": go * p_cl,
+    return permeant_sum_partials(go, gi, na_o, na_i, cl_o, cl_i, p_na, p_cl) | {
         "ca_o": g_qo * p_ca,
         "ca_i": g_qi * p_ca,
         "temp_k": vt * np.log(x) / temp_k,
-        "p_na": go * na_o + gi * na_i,
-        "p_cl": go * cl_i + gi * cl_o,
         "p_ca": g_qo * ca_o + g_qi * ca_i,
         "pump_mv": -1.0 + 0.0 * x,
     }
@@ -79,20 +71,11 @@ def ghk_ca_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, 
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     m = ghk_current_partials(v_mv, a_in, a_out, 1, temp_k)
     c = ghk_current_partials(v_mv, ca_i, ca_o, 2, temp_k, p_ca)
-    di, do = m["c_in"], m["c_out"]
-    return {
+    return permeant_sum_partials(m["c_out"], m["c_in"], na_o, na_i, cl_o, cl_i, p_na, p_cl) | {
         "v": m["v"] + c["v"],
-        "k_o": do,
-        "k_i": di,
-        "na_o": do * p_na,
-        "na_i": di * p_na,
-        "cl_o": di * p_cl,
-        "cl_i": do * p_cl,
         "ca_o": c["c_out"],
         "ca_i": c["c_in"],
         "temp_k": m["temp_k"] + c["temp_k"],
-        "p_na": do * na_o + di * na_i,
-        "p_cl": do * cl_i + di * cl_o,
         "p_ca": c["perm"],
     }
 

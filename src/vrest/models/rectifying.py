@@ -28,7 +28,7 @@ import numpy as np
 from ..backend import namespace
 from ..constants import thermal_voltage_mv
 from .bernoulli import bernoulli_terms, inverse_bernoulli_terms
-from .ghk import ghk_current_and_slope, ghk_current_partials, permeant_sums
+from .ghk import ghk_current_and_slope, ghk_current_partials, permeant_sum_partials, permeant_sums
 from .nernst import nernst_mv
 
 
@@ -63,18 +63,9 @@ def rectifying_ghk_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na
     """Analytic partial derivatives of :func:`rectifying_ghk_current` (key ``v`` = dI/dV)."""
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
     d = ghk_current_partials(v_mv, a_in, a_out, 1, temp_k, perm_k)
-    di, do = d["c_in"], d["c_out"]
-    return {
+    return permeant_sum_partials(d["c_out"], d["c_in"], na_o, na_i, cl_o, cl_i, p_na, p_cl) | {
         "v": d["v"],
-        "k_o": do,
-        "k_i": di,
-        "na_o": do * p_na,
-        "na_i": di * p_na,
-        "cl_o": di * p_cl,
-        "cl_i": do * p_cl,
         "temp_k": d["temp_k"],
-        "p_na": do * na_o + di * na_i,
-        "p_cl": do * cl_i + di * cl_o,
         "perm_k": d["perm"],
         "i_pump": 1.0 + 0.0 * d["v"],
     }
