@@ -51,9 +51,11 @@ class Design:
         return self.v_obs.size
 
     def with_rows(self, extra: dict[str, np.ndarray], condition: str) -> Design:
-        """A copy with extra rows (inputs given as arrays of equal length) and no observations."""
+        """A copy with extra rows (inputs given as arrays of equal length) and no observations; inputs not given
+        are the first row's, per-row modifiers (``*_scale``) 1: a new recording in the same setup, nothing blocked."""
         n = len(next(iter(extra.values())))
-        inputs = {k: np.concatenate([v, np.broadcast_to(extra.get(k, v[0]), (n,))]) for k, v in self.inputs.items()}
+        inputs = {k: np.concatenate([v, np.broadcast_to(extra.get(k, 1.0 if k.endswith("_scale") else v[0]), (n,))])
+                  for k, v in self.inputs.items()}  # fmt: skip
         return Design(
             self.model,
             inputs,
