@@ -212,7 +212,8 @@ def bistable_rows(design: Design, priors: list[Prior], idata, hierarchical: bool
     def draws(name: str) -> np.ndarray:  # (chain, thinned draw, rows)
         if cell_of_row is not None:
             return post[f"{name}_cell"].values[:, ::step][..., cell_of_row]
-        return np.broadcast_to(post[name].values[:, ::step, None], (post.sizes["chain"], len(range(0, post.sizes["draw"], step)), rows.size))
+        thinned = post[name].values[:, ::step, None]
+        return np.broadcast_to(thinned, (*thinned.shape[:2], rows.size))
 
     params = {p.name: draws(p.name) for p in priors if p.name in m.inputs}
     inputs = {k: v[rows] for k, v in design.inputs.items()}

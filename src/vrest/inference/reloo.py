@@ -48,7 +48,14 @@ def refit_influential(tree, refit: Callable[[int], np.ndarray]) -> str | None:
     import xarray as xr
 
     post = tree["posterior"]
-    values = np.stack([refit(int(obs)) for obs in bad], axis=-1)
+    try:
+        values = np.stack([refit(int(obs)) for obs in bad], axis=-1)
+    except (ValueError, RuntimeError, ArithmeticError) as err:  # SolverError is a RuntimeError, LinAlgError a ValueError
+        return (f"observation(s) {', '.join(map(str, bad))} have Pareto k > {PARETO_K}, and refitting without them "
+                f"failed ({type(err).__name__}: {err}); their PSIS-LOO values are kept and are unreliable")  # fmt: skip
+    if not np.all(np.isfinite(values)):
+        return (f"observation(s) {', '.join(map(str, bad))} have Pareto k > {PARETO_K}; the refits without them gave "
+                "non-finite log-likelihoods, so their PSIS-LOO values are kept and are unreliable")  # fmt: skip
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": bad}
     tree[GROUP] = xr.DataTree(xr.Dataset({"v_m": (("chain", "draw", "obs"), values)}, coords=coords))
     return f"exact leave-one-out by refitting without observation(s) {', '.join(map(str, bad))} (Pareto k > {PARETO_K})"
