@@ -58,8 +58,9 @@ def assemble(fits: list[FitRun], sens: list[SensitivityRun],
         misses = shared_misses(levels)
         kalaemia = {fit.label: _kalaemia_analysis(fit, obs) for fit in fits}
         blocks += _headline(fits, comparison, levels, misses)
+        blocks += _curve(fits, obs, kalaemia, misses, figs)  # the first screen: the verdict and the fit against the data
         blocks += _recordings(extractions, figs)
-        blocks += _data(fits, obs) + _assumptions(fits) + _curve(fits, obs, kalaemia, misses, figs)
+        blocks += _data(fits, obs) + _assumptions(fits)
         blocks += _parameters(fits, figs) + _diagnostics(fits, figs)
         if comparison is not None:
             blocks += _comparison(comparison)
