@@ -232,3 +232,16 @@ def test_a_pump_activation_for_a_coupling_ratio_is_refused_in_one_line(tmp_path)
     with pytest.raises(ValueError, match="pump_activation needs a pump term"):
         build_design(_table(tmp_path), "mullins-noda", ["p_na", "p_cl"], preset="mammalian_neuron",
                      settings={"pump_activation": True})  # fmt: skip
+
+
+def test_a_condition_the_model_cannot_apply_is_refused_naming_the_study_file(tmp_path, capsys):
+    from vrest.cli import main
+
+    synthetic(1).to_csv(tmp_path / "data.csv", index=False)
+    study = tmp_path / "study.toml"
+    study.write_text('data = "data.csv"\nmodel = "ghk"\n[conditions.ouabain]\nscale = { g_k = 0 }\n')
+    assert main(["fit", "--study", str(study), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"vrest: error: {study}: condition 'ouabain': scale of g_k: model 'ghk' has no input 'g_k' "
+                   "(inputs: k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv, p_ca, ca_o, ca_i)"]  # fmt: skip
+    assert not (tmp_path / "out").exists()

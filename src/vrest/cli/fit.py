@@ -136,9 +136,9 @@ def run_fit(args: argparse.Namespace) -> int:
         recordings = load_recordings(data, **data_options(args, study))
         print(recordings.describe())
         if len(models) == 1:
-            problems = fit_and_write(recordings, settings[0], Path(args.out), args.force)
+            problems = fit_and_write(recordings, settings[0], Path(args.out), args.force, study=args.study)
         else:
-            problems = fit_each(recordings, settings, Path(args.out), {"command": "vrest fit --model all"})
+            problems = fit_each(recordings, settings, Path(args.out), {"command": "vrest fit --model all"}, args.study)
     print(f"\noutputs: {Path(args.out).resolve()}")
     if args.strict and problems:
         from .main import CommandFailed
@@ -148,7 +148,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def fit_models(recordings, settings: list, folder: Path, on_interrupt: Callable[[list[str]], None],
-               extra: dict | None = None) -> dict:  # fmt: skip
+               extra: dict | None = None, study: str | None = None) -> dict:  # fmt: skip
     """Fit every model into ``folder/<model>/``, each folder written atomically as it finishes.
 
     A model that fails is reported and the others go on; Ctrl-C keeps the finished models, calls
@@ -162,7 +162,7 @@ def fit_models(recordings, settings: list, folder: Path, on_interrupt: Callable[
     try:
         for s in settings:
             try:
-                problems += fit_and_write(recordings, s, folder / s.model, force=True, extra=extra)
+                problems += fit_and_write(recordings, s, folder / s.model, force=True, extra=extra, study=study)
                 finished.append(s.model)
             except (ValueError, RuntimeError, ArithmeticError) as err:
                 failed[s.model] = str(err)
@@ -187,7 +187,7 @@ def compare_into(folder: Path, fits_dir: Path, models: list[str]) -> None:
         print(line)
 
 
-def fit_each(recordings, settings: list, out: Path, info: dict) -> list[str]:
+def fit_each(recordings, settings: list, out: Path, info: dict, study: str | None = None) -> list[str]:
     """``vrest fit --model all``: every model into ``out/<model>/``, compare.csv, and models.json (the marker,
     written first and updated as the run ends). Exit 1 when a model failed, 130 on Ctrl-C."""
     from .. import folders
@@ -197,7 +197,7 @@ def fit_each(recordings, settings: list, out: Path, info: dict) -> list[str]:
     (out / "compare.csv").unlink(missing_ok=True)
     mark = lambda status, **kw: folders.write_json(out / "models.json", {**info, "status": status, **kw})
     mark("running", models=[s.model for s in settings])
-    done = fit_models(recordings, settings, out, lambda finished: mark("interrupted", models=finished))
+    done = fit_models(recordings, settings, out, lambda finished: mark("interrupted", models=finished), study=study)
     compare_into(out, out, done["finished"])
     mark("complete" if not done["failed"] else "some models failed", models=done["finished"], failed=done["failed"])
     if done["failed"]:
@@ -206,13 +206,24 @@ def fit_each(recordings, settings: list, out: Path, info: dict) -> list[str]:
     return done["problems"]
 
 
-def fit_and_write(recordings, settings, out: Path, force: bool, extra: dict | None = None) -> list[str]:
-    """Fit one model, print its story (header, assumptions, structure, table, warnings) and write its folder."""
+STUDY_TABLES = ("conditions.", "fixed", "condition '", "solutions.")
+"""How an error about a study file's tables begins (build_design names the table, not the file)."""
+
+
+def fit_and_write(recordings, settings, out: Path, force: bool, extra: dict | None = None, study: str | None = None,
+                  ) -> list[str]:  # fmt: skip
+    """Fit one model, print its story (header, assumptions, structure, table, warnings) and write its folder.
+    ``study``: the study file the settings came from, named in an error about one of its tables."""
     from .. import folders
     from ..inference.fit import fit
 
     print(f"\n# {settings.model}: fitting, seed {settings.seed}", flush=True)
-    result = fit(recordings, settings)
+    try:
+        result = fit(recordings, settings)
+    except ValueError as err:
+        if study and str(err).startswith(STUDY_TABLES):
+            raise ValueError(f"{study}: {err}") from None
+        raise
     story = fit_story(result)
     print(story)
     folders.write_fit(result, recordings, out, force, extra=extra, log=story + "\n")

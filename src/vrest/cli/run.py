@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         recordings = load_recordings(data, **study.data_options())
         print(recordings.describe())
         done = fit_models(recordings, settings, out / "fits", lambda finished: mark("interrupted", finished=finished),
-                          extra)  # fmt: skip
+                          extra, str(args.study))  # fmt: skip
         compare_into(out, out / "fits", done["finished"])
         parts = [out / "fits" / m for m in done["finished"]] + ([out / "traces.json"] if study.traces else [])
         try:

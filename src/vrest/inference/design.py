@@ -238,7 +238,7 @@ def _apply_scales(m, inputs: dict, fitted: list[str], labels: np.ndarray, resolv
         for key, factor in scales.items():
             name = next((p for p in PUMP_TERMS if p in m.inputs), None) if key == "pump" else key
             if name is None or name not in m.inputs:
-                what = "a pump term" if key == "pump" else f"an input {key!r}"
+                what = "pump term" if key == "pump" else f"input {key!r}"
                 raise ValueError(f"{where}: scale of {key}: model {m.name!r} has no {what} (inputs: "
                                  f"{', '.join(m.inputs)})")  # fmt: skip
             if name in fitted:
