@@ -39,3 +39,15 @@ def test_an_outlier_is_refitted_exactly_and_its_elpd_replaces_the_psis_estimate(
     assert exact_loo(again.tree).elpd == exact.elpd
     table = compare_fits([again, again])
     assert (table["pareto_k_above_0.7"] == 0).all() and table["elpd"].iloc[0] == exact.elpd  # not rounded
+
+
+def test_the_comparison_in_words_separates_by_twice_the_standard_error_of_the_difference():
+    """arviz_stats gives elpd_diff <= 0 for the models behind the best: 15 +/- 4 behind is clearly worse, 1 +/- 1.5 not."""
+    from vrest.inference.compare import verdict
+
+    table = pd.DataFrame({"fit": ["a", "b", "c"], "elpd": [-37.0, -38.0, -52.0], "se": [1.7, 1.6, 5.4],
+                          "elpd_diff": [0.0, -1.0, -15.0], "dse": [0.0, 1.5, 4.0], "weight": [0.9, 0.1, 0.0],
+                          "pareto_k_above_0.7": [0, 0, 0], "converged": [True, True, True]})  # fmt: skip
+    lines = verdict(table)
+    assert lines[1] == "not separable from it (elpd difference within 2 standard errors): b (-1.0 +/- 1.5)"
+    assert lines[2] == "clearly worse (more than 2 standard errors): c (-15.0 +/- 4.0)"

@@ -67,8 +67,8 @@ def verdict(table: pd.DataFrame) -> list[str]:
     table = table[table["converged"].astype(bool)] if table["converged"].any() else table
     best = table.iloc[0]
     lines = [f"best by PSIS-LOO: {best['fit']} (elpd_loo {best['elpd']:.1f} +/- {best['se']:.1f})"]
-    close = [r for _, r in table.iloc[1:].iterrows() if r["elpd_diff"] <= 2 * r["dse"]]
-    worse = [r for _, r in table.iloc[1:].iterrows() if r["elpd_diff"] > 2 * r["dse"]]
+    close = [r for _, r in table.iloc[1:].iterrows() if abs(r["elpd_diff"]) <= 2 * r["dse"]]  # elpd_diff <= 0
+    worse = [r for _, r in table.iloc[1:].iterrows() if abs(r["elpd_diff"]) > 2 * r["dse"]]
     if close:
         lines.append("not separable from it (elpd difference within 2 standard errors): "
                      + ", ".join(f"{r['fit']} ({r['elpd_diff']:.1f} +/- {r['dse']:.1f})" for r in close))  # fmt: skip
