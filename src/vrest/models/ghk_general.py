@@ -7,38 +7,38 @@ closed form. With x = exp(V/V_T), I_GHK,mono = u (A_in x - A_out)/(x - 1) and I_
     a x^2 + b x - c = 0,   a = A_in + 4 p_ca Ca_i,  b = A_in - A_out,  c = A_out + 4 p_ca Ca_o,
 
 whose one positive root gives V = V_T ln x (minus the pump offset, mV). With p_ca = 0 the
-quadratic factors as (A_in x - A_out)(x + 1) and V is the GHK voltage equation. The root is
-taken in the form without cancellation for either sign of b; dQ/dx = 2 a x + b = sqrt(b^2 + 4ac)
-at it, so the implicit derivatives are exact closed forms too. Written once for NumPy and PyTensor.
+quadratic factors as (A_in x - A_out)(x + 1) and V is the GHK voltage equation. As the roots'
+product is -c/a, ln x = ln(c/a)/2 - asinh(b / (2 sqrt(ac))): no cancellation for either sign of b,
+no branch. dQ/dx = 2 a x + b = sqrt(b^2 + 4ac) at the root, so the implicit derivatives are exact
+closed forms too. Written once for NumPy and PyTensor.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import is_symbolic, namespace
+from ..backend import known_zero, namespace
 from ..constants import thermal_voltage_mv
 from .ghk import ghk_current_and_slope, ghk_current_partials, ghk_voltage, permeant_sum_partials, permeant_sums
 
 
-def _root(a_in, a_out, q_in, q_out, xp):
-    """(x, sqrt(D)): the positive root of a x^2 + b x - c = 0 (module docstring) and dQ/dx there."""
+def _log_root(a_in, a_out, q_in, q_out, xp):
+    """ln x of the positive root of a x^2 + b x - c = 0 (module docstring), without cancellation or branches:
+    x = sqrt(c/a) exp(-asinh(b / (2 sqrt(a c)))), since the roots' product is -c/a."""
     a, b, c = a_in + 4.0 * q_in, a_in - a_out, a_out + 4.0 * q_out
-    root_d = xp.sqrt(b * b + 4.0 * a * c)
-    return xp.where(b >= 0, 2.0 * c / (b + root_d), (root_d - b) / (2.0 * a)), root_d
+    return 0.5 * (xp.log(c) - xp.log(a)) - xp.arcsinh(b / (2.0 * xp.sqrt(a * c)))
 
 
 def ghk_ca_voltage(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv=0.0):
     """GHK zero-current potential with K+, Na+, Cl- and Ca2+ permeant (mV), minus the pump offset (mV).
 
-    Without a Ca2+ term (p_ca = 0 everywhere, known when the graph is built) it is exactly
+    Without a Ca2+ term (p_ca = 0 everywhere, known when the graph is built: a number or a folded constant) it is exactly
     :func:`vrest.models.ghk.ghk_voltage`."""
-    if not is_symbolic(p_ca) and not np.any(np.asarray(p_ca)):
+    if known_zero(p_ca):
         return ghk_voltage(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na, p_cl, pump_mv)
     xp = namespace(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca, pump_mv)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
-    x, _ = _root(a_in, a_out, p_ca * ca_i, p_ca * ca_o, xp)
-    return thermal_voltage_mv(temp_k) * xp.log(x) - pump_mv
+    return thermal_voltage_mv(temp_k) * _log_root(a_in, a_out, p_ca * ca_i, p_ca * ca_o, xp) - pump_mv
 
 
 def ghk_ca_voltage_gradient(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, p_na, p_cl, p_ca,
@@ -46,13 +46,15 @@ def ghk_ca_voltage_gradient(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k
     """Analytic dV/dx of :func:`ghk_ca_voltage` for every input x (mV per unit of x), any p_ca >= 0."""
     vt = thermal_voltage_mv(temp_k)
     a_out, a_in = permeant_sums(k_o, k_i, na_o, na_i, cl_o, cl_i, p_na, p_cl)
-    x, root_d = _root(a_in, a_out, p_ca * ca_i, p_ca * ca_o, np)
+    log_x = _log_root(a_in, a_out, p_ca * ca_i, p_ca * ca_o, np)
+    x = np.exp(log_x)
+    root_d = 2.0 * (a_in + 4.0 * p_ca * ca_i) * x + (a_in - a_out)  # dQ/dx at the root = sqrt(b^2 + 4ac)
     gi, go = -vt * (x + 1.0) / root_d, vt * (x + 1.0) / (x * root_d)  # dV/dA_in, dV/dA_out
     g_qi, g_qo = -4.0 * vt * x / root_d, 4.0 * vt / (x * root_d)  # dV/d(p_ca Ca_i), dV/d(p_ca Ca_o)
     return permeant_sum_partials(go, gi, na_o, na_i, cl_o, cl_i, p_na, p_cl) | {
         "ca_o": g_qo * p_ca,
         "ca_i": g_qi * p_ca,
-        "temp_k": vt * np.log(x) / temp_k,
+        "temp_k": vt * log_x / temp_k,
         "p_ca": g_qo * ca_o + g_qi * ca_i,
         "pump_mv": -1.0 + 0.0 * x,
     }
