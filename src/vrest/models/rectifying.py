@@ -111,9 +111,15 @@ def rectifying_ghk_symbolic_state(named: dict, branch: str):
     def step(u, a_in, a_out, c):  # stops once every row's step is below 1e-12 V_T (the iterations needed)
         from pytensor.scan.utils import until
 
-        f, slope = _leak_f(u, a_in, a_out, c)
-        delta = f / slope
-        return u - delta, until(pytensor.tensor.all(pytensor.tensor.abs(delta) < 1e-12))
+        # B(u) = u/(e^u - 1) without its series near 0 (a smaller graph to compile): u is kept 1e-6 away from 0,
+        # an error of order 1e-6 in the iterate that the exact Newton step below removes (quadratic convergence)
+        pt = pytensor.tensor
+        u_safe = pt.switch(pt.abs(u) < 1e-6, 1e-6, u)
+        e = pt.exp(u_safe)
+        b = u_safe / (e - 1.0)
+        db = (e - 1.0 - u_safe * e) / (e - 1.0) ** 2
+        delta = (a_in * b * e - a_out * b + c) / (a_in * (1.0 + db) - a_out * db)
+        return u - delta, until(pt.all(pt.abs(delta) < 1e-12))
 
     start = pytensor.tensor.log(a_out) - pytensor.tensor.log(a_in)
     iterates = pytensor.scan(step, outputs_info=[start], non_sequences=[a_in, a_out, c], n_steps=NEWTON_STEPS,
