@@ -35,16 +35,16 @@ def test_rectifying_ghk_solves_a_chunk_that_mixes_inward_and_outward_pumps():
 
 
 @pytest.fixture(scope="module")
-def solver_op_model() -> str:
+def solver_op_model():
     """rectifying-ghk without its symbolic state: a registered model whose PyTensor form is the SteadyStateOp."""
     import dataclasses
 
     from vrest.models import MODELS, get_model, register_model
 
     name = "rectifying-ghk-op"
-    if name not in MODELS:
-        register_model(dataclasses.replace(get_model("rectifying-ghk"), name=name, symbolic_state=None, fitted=()))
-    return name
+    register_model(dataclasses.replace(get_model("rectifying-ghk"), name=name, symbolic_state=None, fitted=()))
+    yield name
+    MODELS.pop(name)  # other tests list every registered model
 
 
 @pytest.mark.filterwarnings("ignore:Numba will use object mode")
