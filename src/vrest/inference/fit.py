@@ -208,14 +208,7 @@ def bistable_rows(design: Design, priors: list[Prior], idata, hierarchical: bool
     post = idata.posterior
     step = max(1, post.sizes["draw"] * post.sizes["chain"] // max_draws)
     cell_of_row = np.unique(design.cell[rows], return_inverse=True)[1] if hierarchical else None
-
-    def draws(name: str) -> np.ndarray:  # (chain, thinned draw, rows)
-        if cell_of_row is not None:
-            return post[f"{name}_cell"].values[:, ::step][..., cell_of_row]
-        thinned = post[name].values[:, ::step, None]
-        return np.broadcast_to(thinned, (*thinned.shape[:2], rows.size))
-
-    params = {p.name: draws(p.name) for p in priors if p.name in m.inputs}
+    params = _row_draws(post, [p for p in priors if p.name in m.inputs], cell_of_row, step)
     inputs = {k: v[rows] for k, v in design.inputs.items()}
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -336,23 +329,36 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
     and seed): one exact leave-one-out refit (:mod:`.reloo`)."""
     from dataclasses import replace
 
-    from scipy import stats
-
-    held = Design(design.model, design.inputs, design.v_obs.copy(), design.sem, design.condition, design.cell,
-                  design.assumptions, design.na_plus_k, design.ljp_mv, design.ljp_sd_mv)  # fmt: skip
+    held = replace(design, v_obs=design.v_obs.copy())
     held.v_obs[row] = np.nan
-    quiet = replace(settings, progress=False)
     _say(settings, f"exact leave-one-out: refitting without row {row} (Pareto k > 0.7) ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-        idata = _sample(held, priors, laplace_fit(held, priors), False, quiet)[0]
-        post = idata.posterior
-        mu = predict(design.model, **{k: v[row] for k, v in design.inputs.items()},
-                     **{p.name: post[p.name].values for p in priors})  # fmt: skip
-    scale = np.sqrt(post["sigma_mv"].values ** 2 + design.sem[row] ** 2)
-    if settings.likelihood == "student-t":
-        return stats.t.logpdf(design.v_obs[row], df=post["nu"].values, loc=mu, scale=scale)
-    return stats.norm.logpdf(design.v_obs[row], loc=mu, scale=scale)
+        post = _sample(held, priors, laplace_fit(held, priors), False, replace(settings, progress=False))[0].posterior
+    _, dist = _observation_model(design, post, _row_draws(post, priors, None), row, settings.likelihood)
+    return dist.logpdf(design.v_obs[row])[..., 0]
+
+
+def _row_draws(post, priors: list[Prior], cell_of_row: np.ndarray | None, step: int = 1) -> dict[str, np.ndarray]:
+    """Each fitted parameter's posterior draws (every ``step``-th) for the observed rows: (chain, draw, row) with
+    ``cell_of_row`` (a hierarchical fit's cell number of each row), else (chain, draw, 1)."""
+    if cell_of_row is not None:
+        return {p.name: post[f"{p.name}_cell"].values[:, ::step][..., cell_of_row] for p in priors}
+    return {p.name: post[p.name].values[:, ::step, None] for p in priors}
+
+
+def _observation_model(design: Design, post, params: dict, rows, likelihood: str):
+    """(the model V_m, the distribution of a measurement of it) at the design's ``rows`` (a mask or indices) for the
+    parameter draws ``params`` (:func:`_row_draws`): Normal or Student-t around V_m with sd sqrt(sigma^2 + sem^2)."""
+    from scipy import stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
+        mu = predict(design.model, **{k: v[rows] for k, v in design.inputs.items()}, **params)
+    scale = np.sqrt(post["sigma_mv"].values[..., None] ** 2 + design.sem[rows] ** 2)
+    if likelihood == "student-t":
+        return mu, stats.t(df=post["nu"].values[..., None], loc=mu, scale=scale)
+    return mu, stats.norm(loc=mu, scale=scale)
 
 
 def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_row: np.ndarray | None,
@@ -362,22 +368,11 @@ def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_
 
     ``cell_of_row`` (hierarchical fits): the cell number of each observed row."""
     import xarray as xr
-    from scipy import stats
 
     rows = np.isfinite(design.v_obs)
     post = idata.posterior
-    if cell_of_row is not None:
-        params = {p.name: post[f"{p.name}_cell"].values[..., cell_of_row] for p in priors}
-    else:
-        params = {p.name: post[p.name].values[..., None] for p in priors}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-        mu = predict(design.model, **{k: v[rows] for k, v in design.inputs.items()}, **params)
-    scale = np.sqrt(post["sigma_mv"].values[..., None] ** 2 + design.sem[rows] ** 2)
-    if settings.likelihood == "student-t":
-        dist = stats.t(df=post["nu"].values[..., None], loc=mu, scale=scale)
-    else:
-        dist = stats.norm(loc=mu, scale=scale)
+    mu, dist = _observation_model(design, post, _row_draws(post, priors, cell_of_row), rows, settings.likelihood)
+    scale = dist.kwds["scale"]
     rng = settings.streams()["posterior_predictive"]
     dims = ("chain", "draw", "obs")
     coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.nonzero(rows)[0]}
