@@ -7,6 +7,7 @@ import warnings
 import arviz_stats as azs
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.special import logsumexp
 
 import vrest
@@ -30,7 +31,8 @@ def test_an_outlier_is_refitted_exactly_and_its_elpd_replaces_the_psis_estimate(
     assert psis.pareto_k.values[13] > PARETO_K
     exact = exact_loo(tree)
     stored = tree[GROUP]["v_m"].sel(obs=13).values.ravel()
-    assert exact.elpd_i.values[13] == np.float64(logsumexp(stored) - np.log(stored.size))  # log mean p(y_13 | y_-13)
+    # log mean p(y_13 | y_-13); arviz's and SciPy's logsumexp may differ in the last bit (it did between machines)
+    assert exact.elpd_i.values[13] == pytest.approx(logsumexp(stored) - np.log(stored.size), rel=1e-14, abs=0)
     assert exact.elpd_i.values[13] < psis.elpd_i.values[13] - 5.0  # PSIS was far too optimistic here
     assert (exact.pareto_k.values <= PARETO_K).all()
     np.testing.assert_allclose(np.delete(exact.elpd_i.values, 13), np.delete(psis.elpd_i.values, 13))
