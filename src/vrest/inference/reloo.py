@@ -24,13 +24,18 @@ MAX_REFITS = 10
 GROUP = "loo_refits"
 
 
-def influential(tree) -> np.ndarray:
-    """Observation coordinates (``obs``) whose PSIS-LOO Pareto k exceeds :data:`PARETO_K`."""
+def psis_loo(tree):
+    """Pointwise PSIS-LOO of a fit's posterior tree (an ELPDDataLOO; its Pareto-k warning left to the caller)."""
     import arviz_stats as azs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        k = azs.loo(tree, pointwise=True).pareto_k
+        return azs.loo(tree, pointwise=True)
+
+
+def influential(loo) -> np.ndarray:
+    """Observation coordinates (``obs``) whose PSIS-LOO (:func:`psis_loo`) Pareto k exceeds :data:`PARETO_K`."""
+    k = loo.pareto_k
     return k["obs"].values[k.values > PARETO_K]
 
 
@@ -39,7 +44,7 @@ def refit_influential(tree, refit: Callable[[int], np.ndarray]) -> str | None:
     observation under the fit without it); return a note saying so (None: no influential point).
 
     ``refit(obs)`` fits again without observation ``obs`` and returns its log-likelihood draws (chain, draw)."""
-    bad = influential(tree)
+    bad = influential(psis_loo(tree))
     if bad.size == 0:
         return None
     if bad.size > MAX_REFITS:
@@ -82,9 +87,9 @@ def exact_loo(tree):
         def log_likelihood__i(self, excluded_obs, idata__i):
             return self.idata_orig[GROUP]["v_m"].sel(obs=excluded_obs)
 
+    plain = psis_loo(tree)
+    if GROUP not in tree.children or not set(influential(plain)) <= set(tree[GROUP]["obs"].values):
+        return plain
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        plain = azs.loo(tree, pointwise=True)
-        if GROUP not in tree.children or not set(influential(tree)) <= set(tree[GROUP]["obs"].values):
-            return plain
         return azs.reloo(Stored(None, idata_orig=tree), loo_orig=plain, k_threshold=PARETO_K, pointwise=True)
