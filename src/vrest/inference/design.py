@@ -241,14 +241,20 @@ def _apply_scales(m, inputs: dict, fitted: list[str], labels: np.ndarray, resolv
                 what = "pump term" if key == "pump" else f"input {key!r}"
                 raise ValueError(f"{where}: scale of {key}: model {m.name!r} has no {what} (inputs: "
                                  f"{', '.join(m.inputs)})")  # fmt: skip
-            if name in fitted:
-                inputs.setdefault(f"{name}_scale", np.ones(labels.size))[rows] = factor
-            elif name in inputs:
-                inputs[name][rows] = inputs[name][rows] * factor
+            _multiply_rows(inputs, name, name in fitted, rows, factor)
             reason = "blocked" if factor == 0 else f"scaled by {factor:g}"
             assumptions.append({"input": name, "value": f"x {factor:g}", "unit": "", "applies_to": where,
                                 "source": f"{name} {reason} in this condition" + (", shared and fitted elsewhere"
                                                                                   if name in fitted else "")})  # fmt: skip
+
+
+def _multiply_rows(inputs: dict, name: str, fitted: bool, rows: np.ndarray, factor) -> None:
+    """``name`` times ``factor`` on ``rows``: a fixed input's values, or a fitted parameter's per-row modifier
+    ``<name>_scale`` (:mod:`vrest.models.modifiers`; 1 on the other rows)."""
+    if fitted:
+        inputs.setdefault(f"{name}_scale", np.ones(rows.size))[rows] *= factor
+    elif name in inputs:
+        inputs[name][rows] = inputs[name][rows] * factor
 
 
 def _apply_pump_activation(m, inputs: dict, fitted: list[str], labels: np.ndarray, resolved: dict,
@@ -267,10 +273,7 @@ def _apply_pump_activation(m, inputs: dict, fitted: list[str], labels: np.ndarra
                              "fits or is given; the pump coupling ratio of mullins-noda has no K_o activation")  # fmt: skip
         na_i = inputs["na_i"][rows] if "na_i" in inputs else np.full(rows.sum(), r.pump_activation["na_ref"])
         factor = pump_activation(inputs["k_o"][rows], na_i, r.pump_activation)
-        if name in fitted:
-            inputs.setdefault(f"{name}_scale", np.ones(labels.size))[rows] *= factor
-        else:
-            inputs[name][rows] = inputs[name][rows] * factor
+        _multiply_rows(inputs, name, name in fitted, rows, factor)
         c = r.pump_activation
         assumptions.append({"input": name, "value": f"x {factor.min():.3g}-{factor.max():.3g}", "unit": "",
                             "applies_to": where,
