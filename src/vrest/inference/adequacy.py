@@ -100,13 +100,13 @@ def missed_stretches(levels: pd.DataFrame) -> list[str]:
     return out
 
 
-def condition_offsets(condition: np.ndarray, v_obs: np.ndarray, draws: np.ndarray, model: str) -> list[str]:
-    """Conditions whose rows lie above or below the curve as a whole (module rule), in words."""
+def condition_offsets(condition: np.ndarray, r: np.ndarray, s: np.ndarray, model: str) -> list[str]:
+    """Conditions whose rows lie above or below the curve as a whole (module rule), in words, from each row's
+    residual ``r`` (V_m minus its posterior predictive median) and predictive sd ``s`` (mV)."""
     labels = np.asarray(condition).astype(str)
     names = [str(x) for x in dict.fromkeys(labels)]
     if len(names) < 2:
         return []
-    r, s = np.asarray(v_obs, float) - np.median(draws, axis=0), draws.std(axis=0)
     bound = stats.norm.ppf(1 - MISS_ALPHA / 2 / len(names))
     out = []
     for label in names:
@@ -129,14 +129,15 @@ def adequacy(condition: np.ndarray, k_o: np.ndarray, v_obs: np.ndarray, draws: n
     """
     levels = level_residuals(condition, k_o, v_obs, draws)
     findings = [f"{model} misses the data systematically at {s}" for s in missed_stretches(levels)]
-    findings += condition_offsets(condition, v_obs, draws, model)
+    spread = draws.std(axis=0)
+    findings += condition_offsets(condition, np.asarray(v_obs, float) - np.median(draws, axis=0), spread, model)
     with_sem = sem[sem > 0]
     if with_sem.size and np.median(sigma) > SIGMA_OVER_SEM * np.median(with_sem):
         findings.append(f"{model}: the residual scatter sigma_mv ({np.median(sigma):.2g} mV) is "
                         f"{np.median(sigma) / np.median(with_sem):.0f} times the rows' median SEM "
                         f"({np.median(with_sem):.2g} mV): the means are more precise than the curve follows them "
                         "(misfit, not noise)")  # fmt: skip
-    scale = draws.std(axis=0) + 1e-12
+    scale = spread + 1e-12
     for label in map(str, dict.fromkeys(np.asarray(condition).astype(str))):
         rows = np.asarray(condition).astype(str) == label
         observed = (((v_obs[rows] - mu[:, rows]) / scale[rows]) ** 2).sum(axis=1)
