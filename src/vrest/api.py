@@ -27,8 +27,13 @@ def resolve_inputs(model: str | ForwardModel, inputs: dict, preset: str = DEFAUL
     """(model, validated float arrays for every model input): given > model default > preset.
 
     Per-row modifiers (:mod:`vrest.models.modifiers`) are accepted: scales are applied, offsets left out."""
+    return _resolve(model, inputs, preset)[:2]
+
+
+def _resolve(model: str | ForwardModel, inputs: dict, preset: str) -> tuple[ForwardModel, dict, dict, dict]:
+    """:func:`resolve_inputs`, and the checked scales and the offsets of the modifiers (:func:`modifiers.split`)."""
     m = get_model(model) if isinstance(model, str) else model
-    inputs, scales, _ = modifiers.split(m.inputs, inputs)
+    inputs, scales, offsets = modifiers.split(m.inputs, inputs)
     scales = {name: check(f"{name}{modifiers.SUFFIX}", scale) for name, scale in scales.items()}
     unknown = sorted(set(inputs) - set(m.inputs) - set(m.zero_only))
     if unknown:
@@ -47,7 +52,7 @@ def resolve_inputs(model: str | ForwardModel, inputs: dict, preset: str = DEFAUL
             values[name] = np.asarray(base[name], dtype=float)
         elif name not in m.optional:
             raise ValueError(f"{name}: required by model {m.name!r} ({PARAMS[name].unit})")
-    return m, modifiers.scaled(values, scales)
+    return m, modifiers.scaled(values, scales), scales, offsets
 
 
 def nernst(c_out, c_in, z: int = 1, temp_k=310.15) -> np.ndarray:
@@ -82,8 +87,8 @@ def predict(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpol
     is returned ("hyperpolarized" or "depolarized"), with a
     :class:`MultipleSteadyStatesWarning` where there is a choice.
     """
-    m, values = resolve_inputs(model, inputs, preset)
-    shift = modifiers.offset(modifiers.split(m.inputs, inputs)[2])
+    m, values, _, offsets = _resolve(model, inputs, preset)
+    shift = modifiers.offset(offsets)
     if m.needs_solver(values):
         return solve_root(m, values, branch) - values.get("pump_mv", 0.0) + shift
     return np.asarray(call_with(m.voltage, values), dtype=float) + shift
@@ -96,8 +101,7 @@ def gradient(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpo
     Closed-form models use their analytic derivatives; fixed points use the
     implicit function theorem dV/dx = -(dI/dx)/(dI/dV) at the returned state.
     """
-    m, values = resolve_inputs(model, inputs, preset)
-    _, scales, offsets = modifiers.split(m.inputs, inputs)
+    m, values, scales, offsets = _resolve(model, inputs, preset)
     shape = np.broadcast_shapes(*(np.shape(v) for v in values.values()), *(np.shape(w) for _, w in offsets.values()))
     if m.needs_solver(values):
         grad = m.implicit_gradient(values, solve_root(m, values, branch))
