@@ -112,30 +112,3 @@ def test_hierarchical_rectifying_ghk_fit_finishes_without_index_errors(tmp_path)
         assert out[name][:2] == [[1, 50], True]
         assert out[f"{name}_cell"][:2] == [[1, 50, 3], True]
     assert out["p_na_cell"][2] > 0 and out["p_cl_cell"][2] > 0  # ratios stay positive
-
-
-def test_a_fit_says_where_posterior_draws_have_two_stable_states(tmp_path):
-    """bistable_rows: the share of draws with two stable states per recorded K_o level, in words (issue 18, item 5)."""
-    import xarray as xr
-
-    from vrest.inference.design import build_design
-    from vrest.inference.fit import bistable_rows
-    from vrest.inference.priors import fitted_priors
-
-    k_o = np.array([0.5, 1.0, 3.0, 5.4])
-    pd.DataFrame({"K_o_mM": k_o, "V_m_mV": -80.0}).to_csv(tmp_path / "r.csv", index=False)
-    design = build_design(vrest.load_recordings(tmp_path / "r.csv"), "rectifying-kir", ["g_na", "g_cl", "i_pump"],
-                          preset="mammalian_neuron")  # fmt: skip
-    # chain 0: g_na = g_cl = 0.01, no pump (two stable states at 1, 3 and 5.4 mM); chain 1 (0.05, pump 3): at 5.4 only
-    bistable = np.r_[np.full(50, 0.01), np.full(50, 0.05)]
-    post = xr.Dataset({"g_na": (("chain", "draw"), bistable.reshape(2, 50)),
-                       "g_cl": (("chain", "draw"), bistable.reshape(2, 50)),
-                       "i_pump": (("chain", "draw"), np.where(bistable < 0.02, 0.0, 3.0).reshape(2, 50))})  # fmt: skip
-    assert vrest.steady_states("rectifying-kir", k_o=k_o, g_na=0.01, g_cl=0.01, i_pump=0.0).n_stable.tolist() == [1, 2, 2, 2]
-    summary = pd.DataFrame({"parameter": ["g_na"], "r_hat": [1.3]})
-    found = bistable_rows(design, fitted_priors("rectifying-kir"), xr.DataTree.from_dict({"posterior": post}), False,
-                          summary)  # fmt: skip
-    assert [line.split(" in ")[0] for line in found] == [f"rectifying-kir: two stable states at K_o = {k:g} mM"
-                                                         for k in (1.0, 3.0, 5.4)]  # fmt: skip
-    assert all("50% of draws" in line and "chains sit on different branches" in line for line in found[:2])
-    assert "100% of draws" in found[2] and "chains" not in found[2]  # chain 1 is bistable at 5.4 mM too

@@ -6,6 +6,7 @@ Quick use::
     vrest.predict("ghk", k_o=[2.5, 5.4, 8.0])          # mV, mammalian-neuron preset
     vrest.gradient("rectifying-kir", k_o=5.4)["k_o"]     # dV/dK_o, mV/mM
     vrest.steady_states("rectifying-kir", k_o=3.5)       # every zero of I(V), with stability
+    vrest.branches("rectifying-kir", k_o=3.5)            # both stable branches, continued past their folds
 
     res = vrest.fit("data/gelband1972_human_atrium_fig6.csv", "ghk", preset="cardiac_myocyte", seed=0)
     res.summary, res.posterior, res.diagnostics          # table, ArviZ DataTree, R-hat/ESS/divergences
@@ -16,6 +17,7 @@ Fitting, folders, sensitivity and the report load on first use, so ``import vres
 
 from .api import (
     MultipleSteadyStatesWarning,
+    branches,
     gradient,
     nernst,
     nernst_gradient_mv,
@@ -87,6 +89,7 @@ __all__ = [
     "SolverError",
     "SteadyStates",
     "bistable_range",
+    "branches",
     "build_report",
     "check_fittable",
     "fit",

@@ -1,4 +1,4 @@
-"""Validated NumPy entry points: predict, gradient, steady states, bistable range.
+"""Validated NumPy entry points: predict, gradient, branches, steady states, bistable range.
 
 Inputs are keyword arguments named as in :mod:`vrest.parameters` (mM, K, mV, nS,
 pA); anything not given comes from the model's defaults and the preparation
@@ -113,6 +113,20 @@ def gradient(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpo
     grad = modifiers.chain(grad, scales, offsets)
     return {name: np.broadcast_to(np.asarray(grad[name], float), shape).copy()
             for name in (*m.inputs, *offsets) if name in grad}  # fmt: skip
+
+
+def branches(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> dict[str, np.ndarray]:
+    """Both branches of a multistable model at the (broadcast) inputs: {"lower", "upper": V (mV) of the
+    hyperpolarized and depolarized stable state, each continued past the saddle-node where it vanishes by its
+    ghost; "margin_lower", "margin_upper": mV, positive exactly where that state exists}. ValueError for a model
+    without branches (see the model record's ``branches``)."""
+    m, values, _, offsets = _resolve(model, inputs, preset)
+    if m.branches is None:
+        raise ValueError(f"model: {m.name!r} has no branches (not a multistable model)")
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values.values()))
+    out = m.branches({k: np.broadcast_to(v, shape) for k, v in values.items()})
+    shift = modifiers.offset(offsets)
+    return out | {b: out[b] + shift for b in ("lower", "upper")}
 
 
 def nernst_gradient_mv(c_out, c_in, z: int = 1, temp_k=310.15) -> dict[str, np.ndarray]:

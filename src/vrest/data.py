@@ -48,7 +48,7 @@ with a one-line error instead.
 """
 
 CANONICAL = ("K_o_mM", "V_m_mV", "Na_o_mM", "Cl_o_mM", "K_i_mM", "Na_i_mM", "Cl_i_mM", "Ca_o_mM",
-             "temperature_C", "cell", "condition", "sem_mV", "sd_mV", "n")
+             "temperature_C", "cell", "condition", "sem_mV", "sd_mV", "n", "order")
 """Canonical column names of :attr:`Recordings.table`, in table order."""
 
 REQUIRED = ("K_o_mM", "V_m_mV")
@@ -91,11 +91,12 @@ _SYNONYMS: dict[str, tuple[str, ...]] = {
     "sem_mV": ("sem", "se", "stderr", "standarderror"),
     "sd_mV": ("sd", "std", "stdev", "stddev", "standarddeviation"),
     "n": ("n", "ncells", "nfibres", "nfibers", "nrecordings", "count"),
+    "order": ("order", "sequence", "seq", "step", "time", "timemin", "times", "clock"),
 }
 _LOOKUP = {key: name for name, keys in _SYNONYMS.items() for key in keys}
 _ERROR_LIKE = ("err", "error", "errorbar", "errbar", "uncertainty", "sdorsem", "semorsd")
 _UNITS = {**{name: "mM" for name in _CONCENTRATIONS}, "V_m_mV": "mV", "temperature_C": "degrees C",
-          "sem_mV": "mV", "sd_mV": "mV", "n": "count"}
+          "sem_mV": "mV", "sd_mV": "mV", "n": "count", "order": "an order or a time"}
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _UNIT_SUFFIX = re.compile(r"\s*[(\[][^()\[\]]*[)\]]\s*$")
 _SEPARATORS = re.compile(r"[\s_\-.]+")
@@ -386,7 +387,7 @@ def check_fittable(recordings: Recordings, n_parameters: int) -> None:
                         f"too few to fit {n_parameters} parameter{'s' if n_parameters > 1 else ''} and the residual "
                         f"sd; expected at least {n_parameters + 1} rows")
     if n_parameters >= 2:
-        inputs = [c for c in CANONICAL if c in table.columns and c not in ("V_m_mV", "cell", "sem_mV", "sd_mV", "n")]
+        inputs = [c for c in CANONICAL if c in table.columns and c not in ("V_m_mV", "cell", "sem_mV", "sd_mV", "n", "order")]
         points = table.loc[usable, inputs].drop_duplicates()
         if len(points) < 2:
             at = ", ".join(f"{c} {v:g}" if isinstance(v, float) else f"{c} {v}" for c, v in points.iloc[0].items())

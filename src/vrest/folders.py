@@ -4,7 +4,7 @@
 kind            marker              contents
 ==============  ==================  ===========================================================
 fit             ``fit.json``        posterior.nc, summary.csv, correlations.csv, predictive_grid.csv,
-                                    derived.csv, cells.csv (hierarchical fits)
+                                    derived.csv, cells.csv (hierarchical fits), branches.csv (two-branch models)
 models          ``models.json``     ``<model>/`` fit folders and compare.csv (``vrest fit --model all``)
 sensitivity     ``sensitivity.json`` indices.csv, summary.csv, uncertainty.csv, figures (PNG, SVG)
 batch           ``batch.json``      recordings/<folder>/ fit folders, batch_summary.csv, failures.csv,
@@ -54,7 +54,7 @@ FORMAT = 2
 """Version of the fit.json layout: 2 stores priors, settings and conditions as data (vrest 0.2)."""
 
 FIT_FILES = ("fit.json", "posterior.nc", "summary.csv", "correlations.csv", "predictive_grid.csv", "derived.csv")
-FIT_OPTIONAL = ("cells.csv", "fit.log")
+FIT_OPTIONAL = ("cells.csv", "branches.csv", "fit.log")
 SENSITIVITY_FILES = ("sensitivity.json", "indices.csv", "summary.csv")
 MARKERS = {"fit": "fit.json", "models": "models.json", "sensitivity": "sensitivity.json", "batch": "batch.json",
            "run": "run.json", "design": "design.json"}  # fmt: skip
@@ -305,6 +305,9 @@ def fill_fit(result, recordings, folder: Path, extra: Mapping | None = None, log
     cells = getattr(result, "cells", None)
     if cells is not None and len(cells):
         cells.to_csv(folder / "cells.csv", index=False, float_format="%.6g")
+    branches = getattr(result, "branches", None)
+    if branches is not None:
+        branches.to_csv(folder / "branches.csv", index=False, float_format="%.6g")
     if log:
         (folder / "fit.log").write_text(log)
     (folder / "fit.json").write_text(json.dumps(jsonable(fit_info(result, recordings, extra)), indent=1))
@@ -328,6 +331,7 @@ class FitRun:
     predictive: pd.DataFrame
     derived: pd.DataFrame
     cells: pd.DataFrame | None = None
+    branches: pd.DataFrame | None = None  # two-branch models: each row's branch probabilities
 
     @property
     def label(self) -> str:
@@ -396,10 +400,11 @@ def read_fit(folder: str | os.PathLike) -> FitRun:
     try:
         tables = [pd.read_csv(folder / name) for name in ("summary.csv", "predictive_grid.csv", "derived.csv")]
         correlations = pd.read_csv(folder / "correlations.csv", index_col=0)
-        cells = pd.read_csv(folder / "cells.csv") if (folder / "cells.csv").is_file() else None
+        optional = {name: pd.read_csv(folder / f"{name}.csv") if (folder / f"{name}.csv").is_file() else None
+                    for name in ("cells", "branches")}  # fmt: skip
     except (OSError, ValueError) as err:
         raise ValueError(f"{folder}: a table is damaged ({err})") from None
-    return FitRun(folder, info, tree, tables[0], correlations, tables[1], tables[2], cells)
+    return FitRun(folder, info, tree, tables[0], correlations, tables[1], tables[2], **optional)
 
 
 def write_models(fill: Callable[[Path], None], out: Path, info: Mapping, force: bool) -> Path:

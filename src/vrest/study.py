@@ -228,7 +228,7 @@ def load_study(path: str | Path) -> Study:
     options = Table(raw.get("data_options", {}), f"{name}: data_options", ("error_column", "error_kind", "columns"))
     columns = Table(options.values.get("columns", {}), f"{name}: data_options.columns",
                      ("K_o_mM", "V_m_mV", "cell", "condition", "sem_mV", "sd_mV", "n", "K_i_mM", "Na_o_mM", "Na_i_mM",
-                      "Cl_o_mM", "Cl_i_mM", "Ca_o_mM", "temperature_C"))  # fmt: skip
+                      "Cl_o_mM", "Cl_i_mM", "Ca_o_mM", "temperature_C", "order"))  # fmt: skip
     for key in columns.values:
         columns.text(key)
     priors = Table(raw.get("priors", {}), f"{name}: priors", {*PARAMS, "sigma_mv"})

@@ -45,6 +45,7 @@ class Design:
     na_plus_k: dict[str, float] = field(default_factory=dict)  # condition -> Na_o + K_o (mM) where K+ replaced Na+
     ljp_mv: dict[str, float] = field(default_factory=dict)  # condition -> junction potential subtracted from V_m
     ljp_sd_mv: float = 0.0  # the largest sd of an uncertain junction potential (0: none; see conditions)
+    order: np.ndarray | None = None  # per row, the order (or time) each cell's solutions were applied, or None
 
     @property
     def n_rows(self) -> int:
@@ -67,6 +68,7 @@ class Design:
             self.na_plus_k,
             self.ljp_mv,
             self.ljp_sd_mv,
+            None if self.order is None else np.concatenate([self.order, np.full(n, np.inf)]),
         )
 
 
@@ -149,7 +151,8 @@ def build_design(
         inputs["ljp_error_mv_scale"] = np.zeros(n)
         for label, r in resolved.items():
             inputs["ljp_error_mv_scale"][labels == label] = r.ljp_sd_mv / ljp_sd
-    return Design(model, inputs, v_obs, sem, labels, cell, _dedupe(assumptions), na_plus_k, ljp, ljp_sd)
+    order = table["order"].to_numpy(float) if "order" in table else None
+    return Design(model, inputs, v_obs, sem, labels, cell, _dedupe(assumptions), na_plus_k, ljp, ljp_sd, order)
 
 
 def _resolve(label: str, settings: dict, condition: dict, solutions: Mapping, preset_values: dict):

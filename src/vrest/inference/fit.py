@@ -24,6 +24,7 @@ from .conditions import everywhere
 from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
 from .identifiability import Laplace, advise, describe, laplace_fit
+from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 from .reloo import refit_influential
 
@@ -99,6 +100,7 @@ class FitResult:
     sampler: dict  # how NUTS ran: "parametrisation" and "compiled_model" ("compiled", "disk cache", "memory" or "public compile")
     cells: pd.DataFrame | None = None  # hierarchical fits: each cell's parameters (mean, q5, q95) and the between-cell sd
     adequacy: dict = field(default_factory=dict)  # {"flagged", "findings", "levels"}: see inference.adequacy
+    branches: pd.DataFrame | None = None  # two-branch models: each row's branch probabilities (see row_branches)
 
     @property
     def posterior(self):
@@ -179,58 +181,66 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     corr = posterior_correlations(idata, [p.name for p in priors], log_scale)
     divergences = int(idata.sample_stats["diverging"].sum())
     problems = messages(summary, corr, divergences, int(idata.sample_stats["diverging"].size), priors)
-    problems += bistable_rows(design, priors, idata, hierarchical, summary)
+    branches = row_branches(design, priors, idata, hierarchical, settings.likelihood)
+    problems += bistable_rows(branches, settings.model)
     predictive = predictive_grid(design, priors, idata, settings)
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
     cells = cell_table(idata, priors) if hierarchical else None
     fit_adequacy = _adequacy(design, idata, fitted_mean)
     return FitResult(settings, design, priors, lap, structure, advice, hierarchical, idata, summary, corr,
-                     problems, notes, predictive, derived, timings, sampler, cells, fit_adequacy)  # fmt: skip
+                     problems, notes, predictive, derived, timings, sampler, cells, fit_adequacy, branches)  # fmt: skip
 
 
 BISTABLE_SHARE = 0.05
 """Share of posterior draws with two stable states at a recorded K_o level from which the fit says so."""
 
 
-def bistable_rows(design: Design, priors: list[Prior], idata, hierarchical: bool, summary: pd.DataFrame,
-                  max_draws: int = 200) -> list[str]:  # fmt: skip
-    """For a model with several steady states: the recorded K_o levels where posterior draws have two stable states,
-    with the share of draws, and whether the chains sit on different branches there (in words; empty otherwise)."""
-    from ..api import resolve_inputs
-    from ..models import MULTISTABLE, get_model
-    from ..models.solver import SolverError
+def row_branches(design: Design, priors: list[Prior], idata, hierarchical: bool, likelihood: str,
+                 max_draws: int = 400) -> pd.DataFrame | None:  # fmt: skip
+    """For a model with two branches: per observed row, its K_o, V_m, condition, cell, the posterior probability
+    that it sits on the hyperpolarized branch and that two stable states exist there, overall and by chain
+    (columns ``p_hyperpolarized_chain<k>``); None for other models."""
+    from ..models import get_model
 
-    m = get_model(design.model)
-    if m.kind != MULTISTABLE:
-        return []
+    if get_model(design.model).branches is None:
+        return None
     rows = np.nonzero(np.isfinite(design.v_obs))[0]
     post = idata.posterior
     step = max(1, post.sizes["draw"] * post.sizes["chain"] // max_draws)
     cell_of_row = np.unique(design.cell[rows], return_inverse=True)[1] if hierarchical else None
-    params = _row_draws(post, [p for p in priors if p.name in m.inputs], cell_of_row, step)
-    inputs = {k: v[rows] for k, v in design.inputs.items()}
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            _, values = resolve_inputs(m, {**inputs, **params})
-            count = m.solve(values, "hyperpolarized")[1]
-    except (SolverError, ValueError):
-        return [f"{m.name}: the stable states at the recorded rows could not be counted for every draw"]
-    two = count >= 2  # (chain, draw, row)
+    thinned = post.isel(draw=slice(None, None, step))
+    measured = observation_model(design, thinned, _row_draws(post, priors, cell_of_row, step), rows, likelihood)
+    p_lower = measured.p_lower(design.v_obs[rows])  # (chain, draw, row)
+    table = pd.DataFrame({"row": rows, "K_o_mM": design.inputs["k_o"][rows], "V_m_mV": design.v_obs[rows],
+                          "condition": design.condition[rows],
+                          "cell": design.cell[rows] if design.cell is not None else "",
+                          "p_hyperpolarized": p_lower.mean(axis=(0, 1)),
+                          "p_two_states": np.broadcast_to(measured.bistable, p_lower.shape).mean(axis=(0, 1))})  # fmt: skip
+    for c in range(p_lower.shape[0]):
+        table[f"p_hyperpolarized_chain{c}"] = p_lower[c].mean(axis=0)
+    return table
+
+
+def bistable_rows(table: pd.DataFrame | None, model: str) -> list[str]:
+    """The recorded K_o levels where posterior draws have two stable states, in words: the share of draws, which
+    branch the rows there are on, and whether the chains put them on different branches (empty otherwise)."""
+    if table is None:
+        return []
     out = []
-    k_o = design.inputs["k_o"][rows]
-    converged = summary["r_hat"].max() <= 1.01
-    for level in np.unique(k_o):
-        at = k_o == level
-        share = float(two[..., at].any(axis=-1).mean())
+    chains = [c for c in table if c.startswith("p_hyperpolarized_chain")]
+    for level, at in table.groupby("K_o_mM"):
+        share = float(at["p_two_states"].mean())
         if share < BISTABLE_SHARE:
             continue
-        text = (f"{m.name}: two stable states at K_o = {level:g} mM in {share:.0%} of draws (the likelihood takes "
-                "the hyperpolarized one; the cell may sit on the other)")  # fmt: skip
-        per_chain = [float(two[c][..., at].mean()) for c in range(two.shape[0])]
-        if not converged and max(per_chain) - min(per_chain) > 0.5:
-            text += "; chains sit on different branches: R-hat > 1.01 here is the bistability, not slow mixing"
+        p = at["p_hyperpolarized"]
+        on = (f"all {len(at)} rows on the hyperpolarized branch" if (p > 0.9).all() else
+              f"all {len(at)} rows on the depolarized branch" if (p < 0.1).all() else
+              f"{int((p >= 0.5).sum())} of {len(at)} rows on the hyperpolarized branch, the others on the depolarized")
+        text = f"{model}: two stable states at K_o = {level:g} mM in {share:.0%} of draws; {on}"
+        by_chain = at[chains].mean(axis=0)
+        if by_chain.max() > 0.8 and by_chain.min() < 0.2:
+            text += "; chains sit on different branches (R-hat > 1.01 there is the bistability, not slow mixing)"
         out.append(text)
     return out
 
@@ -335,8 +345,8 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
         post = _sample(held, priors, laplace_fit(held, priors), False, replace(settings, progress=False))[0].posterior
-    _, dist = _observation_model(design, post, _row_draws(post, priors, None), row, settings.likelihood)
-    return dist.logpdf(design.v_obs[row])[..., 0]
+    measured = observation_model(design, post, _row_draws(post, priors, None), row, settings.likelihood)
+    return measured.logpdf(design.v_obs[[row]])[..., 0]
 
 
 def _row_draws(post, priors: list[Prior], cell_of_row: np.ndarray | None, step: int = 1) -> dict[str, np.ndarray]:
@@ -347,20 +357,6 @@ def _row_draws(post, priors: list[Prior], cell_of_row: np.ndarray | None, step: 
     return {p.name: post[p.name].values[:, ::step, None] for p in priors}
 
 
-def _observation_model(design: Design, post, params: dict, rows, likelihood: str):
-    """(the model V_m, the distribution of a measurement of it) at the design's ``rows`` (a mask or indices) for the
-    parameter draws ``params`` (:func:`_row_draws`): Normal or Student-t around V_m with sd sqrt(sigma^2 + sem^2)."""
-    from scipy import stats
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-        mu = predict(design.model, **{k: v[rows] for k, v in design.inputs.items()}, **params)
-    scale = np.sqrt(post["sigma_mv"].values[..., None] ** 2 + design.sem[rows] ** 2)
-    if likelihood == "student-t":
-        return mu, stats.t(df=post["nu"].values[..., None], loc=mu, scale=scale)
-    return mu, stats.norm(loc=mu, scale=scale)
-
-
 def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_row: np.ndarray | None,
                             settings: FitSettings) -> np.ndarray:  # fmt: skip
     """observed_data, posterior_predictive and log_likelihood of V_m, computed in NumPy from the draws;
@@ -369,18 +365,17 @@ def _add_observation_groups(idata, design: Design, priors: list[Prior], cell_of_
     ``cell_of_row`` (hierarchical fits): the cell number of each observed row."""
     import xarray as xr
 
-    rows = np.isfinite(design.v_obs)
+    rows = np.nonzero(np.isfinite(design.v_obs))[0]
     post = idata.posterior
-    mu, dist = _observation_model(design, post, _row_draws(post, priors, cell_of_row), rows, settings.likelihood)
-    scale = dist.kwds["scale"]
-    rng = settings.streams()["posterior_predictive"]
+    measured = observation_model(design, post, _row_draws(post, priors, cell_of_row), rows, settings.likelihood)
+    v_obs = design.v_obs[rows]
+    draws, fitted = measured.replicate(v_obs, settings.streams()["posterior_predictive"])
     dims = ("chain", "draw", "obs")
-    coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": np.nonzero(rows)[0]}
-    draws = dist.rvs(size=np.broadcast_shapes(mu.shape, scale.shape), random_state=rng)  # size: keep a single chain's axis
+    coords = {"chain": post["chain"].values, "draw": post["draw"].values, "obs": rows}
     idata["posterior_predictive"] = xr.DataTree(xr.Dataset({"v_m": (dims, draws)}, coords=coords))
-    idata["log_likelihood"] = xr.DataTree(xr.Dataset({"v_m": (dims, dist.logpdf(design.v_obs[rows]))}, coords=coords))
-    idata["observed_data"] = xr.DataTree(xr.Dataset({"v_m": (("obs",), design.v_obs[rows])}, coords={"obs": coords["obs"]}))
-    return np.broadcast_to(mu, draws.shape)
+    idata["log_likelihood"] = xr.DataTree(xr.Dataset({"v_m": (dims, measured.logpdf(v_obs))}, coords=coords))
+    idata["observed_data"] = xr.DataTree(xr.Dataset({"v_m": (("obs",), v_obs)}, coords={"obs": rows}))
+    return fitted
 
 
 def _draws(idata, priors: list[Prior], max_draws: int = 1000) -> dict[str, np.ndarray]:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from ..api import gradient, predict
+from ..api import branches, gradient, predict
+from ..models import get_model
 from .design import Design
 from .priors import Prior
 
@@ -57,13 +58,29 @@ def natural(priors: list[Prior], theta: np.ndarray) -> dict[str, np.ndarray]:
     return {p.name: p.to_natural(theta[..., j]) for j, p in enumerate(priors)}
 
 
-def forward(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarray:
-    """Model V (mV) for every design row at theta."""
-    return predict(design.model, **design.inputs, **natural(priors, theta))
+def forward(design: Design, priors: list[Prior], theta: np.ndarray, upper: np.ndarray | None = None) -> np.ndarray:
+    """Model V (mV) for every design row at theta. A two-branch model gives each observed row the branch nearer its
+    observation (or the upper one where ``upper``, a mask over rows, says so), each other row the lower one."""
+    params = natural(priors, theta)
+    if get_model(design.model).branches is None:
+        return predict(design.model, **design.inputs, **params)
+    with np.errstate(all="ignore"):
+        both = branches(design.model, **design.inputs, **params)
+    if upper is None:
+        upper = np.abs(design.v_obs - both["upper"]) < np.abs(design.v_obs - both["lower"])
+    return np.where(upper, both["upper"], both["lower"])
 
 
 def jacobian(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarray:
-    """dV/dtheta (rows x parameters) from the analytic gradient."""
+    """dV/dtheta (rows x parameters) from the analytic gradient; central differences (on the branches chosen at
+    theta) for a two-branch model, whose ghosts have no NumPy gradient."""
+    if get_model(design.model).branches is not None:
+        with np.errstate(all="ignore"):
+            both = branches(design.model, **design.inputs, **natural(priors, theta))
+        upper = np.abs(design.v_obs - both["upper"]) < np.abs(design.v_obs - both["lower"])
+        h = 1e-6 * np.maximum(1.0, np.abs(theta))
+        step = lambda j, sign: forward(design, priors, theta + sign * h[j] * np.eye(theta.size)[j], upper)
+        return np.stack([(step(j, 1.0) - step(j, -1.0)) / (2.0 * h[j]) for j in range(theta.size)], axis=1)
     grad = gradient(design.model, **design.inputs, **natural(priors, theta))
     cols = []
     for j, p in enumerate(priors):

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..api import gradient, predict
 from ..models import get_model
+from .branches import sequences
 from .design import Design
 from .identifiability import Laplace, natural
 from .priors import Prior
@@ -74,17 +75,26 @@ class ModelData:
     constants: tuple[tuple[str, float], ...]  # inputs (and sem_mv) with one value on every row
     values: dict[str, np.ndarray]
     start: dict[str, np.ndarray]
+    ordered: bool = False  # rows carry the order each cell's solutions were applied (a two-branch model only)
+
+    @property
+    def branched(self) -> bool:
+        """Whether the likelihood follows the model's two branches (:mod:`.branches`)."""
+        return get_model(self.model).symbolic_branches is not None
 
     @property
     def key(self) -> tuple:
         n_cells = 0 if self.cells is None else self.cells.size
         return (self.model, get_model(self.model).source_digest(), self.priors, self.hierarchical, self.likelihood, self.share, n_cells, self.constants,
-                tuple(sorted((k, np.ndim(v)) for k, v in self.values.items())))  # fmt: skip
+                tuple(sorted((k, np.ndim(v)) for k, v in self.values.items())), self.ordered)  # fmt: skip
 
 
 def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchical: bool = False,
                likelihood: str = "normal") -> ModelData:  # fmt: skip
-    """The :class:`ModelData` of a design, with coordinates set up from the Laplace fit ``lap``."""
+    """The :class:`ModelData` of a design, with coordinates set up from the Laplace fit ``lap``.
+
+    A two-branch model's rows follow the branch reached from the previous solution where the design has an
+    ``order`` (see :mod:`.branches`); without one, each row's branch is a latent choice."""
     if likelihood not in ("normal", "student-t"):
         raise ValueError(f"likelihood: expected 'normal' or 'student-t', got {likelihood!r}")
     rows = np.isfinite(design.v_obs)
@@ -105,7 +115,12 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
     cells = None
     if hierarchical:
         cells, values["cell_of_row"] = np.unique(design.cell[rows], return_inverse=True)
-    return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, constants, values, start)
+    ordered = design.order is not None and get_model(design.model).symbolic_branches is not None
+    if ordered:
+        values["sequence_row"], values["sequence_start"] = sequences(
+            design.order[rows], None if design.cell is None else design.cell[rows])
+    return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, constants, values, start,
+                     ordered)  # fmt: skip
 
 
 def _offset_share_start(os_: OffsetShare, priors: list[Prior], model: str, theta: np.ndarray) -> dict:

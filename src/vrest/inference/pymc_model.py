@@ -1,7 +1,9 @@
 """The PyMC model of a fit, in coordinates that follow what the design identifies.
 
 The priors are Gaussian in the unconstrained parameters theta (log ratios, linear
-pump); the likelihood is Normal (or Student-t) around the forward model. NUTS does
+pump); the likelihood is Normal (or Student-t) around the forward model; for a model with
+two stable states, around each branch, the branch of each row latent or, with an order
+column, reached from the previous solution (:mod:`vrest.inference.branches`). NUTS does
 not sample theta directly, because with the usual protocol the posterior is a
 curved ridge in theta. Two parametrisations are used:
 
@@ -36,9 +38,12 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytensor.tensor as pt
 
-from ..symbolic import symbolic_voltage
+from ..models.kir_states import branch_log_weight
+from ..symbolic import symbolic_branches, symbolic_voltage
+from .branches import BRANCHES, forward_step, latent_log_likelihood
 from .model_data import ModelData
 from .parametrisation import direction_labels, inputs_named, model_inputs, named_parameters, thetas
 from .priors import SIGMA_PRIOR_SD_MV
@@ -82,12 +87,39 @@ def build_model(spec: ModelData) -> pm.Model:
             pm.Deterministic(name, value, dims="cell" if name.endswith("_cell") else None)
         theta_row = theta_pop if theta_cell is None else [t[data["cell_of_row"]] for t in theta_cell]
         params = {p.name: p.to_natural(t) for p, t in zip(priors, theta_row, strict=True)}
-        mu = symbolic_voltage(spec.model, **inputs_named(data, "in_"), **params)
         sigma = pm.HalfNormal("sigma_mv", SIGMA_PRIOR_SD_MV)
         scale = pt.sqrt(sigma**2 + data["sem_mv"] ** 2)
-        if spec.likelihood == "student-t":
-            nu = pm.Gamma("nu", *STUDENT_NU_PRIOR)
+        nu = pm.Gamma("nu", *STUDENT_NU_PRIOR) if spec.likelihood == "student-t" else None
+        if spec.branched:
+            pm.Potential("v_m", _branch_log_likelihood(spec, data, params, scale, nu))
+            return model
+        mu = symbolic_voltage(spec.model, **inputs_named(data, "in_"), **params)
+        if nu is not None:
             pm.StudentT("v_m", nu=nu, mu=mu, sigma=scale, observed=data["v_obs"])
         else:
             pm.Normal("v_m", mu=mu, sigma=scale, observed=data["v_obs"])
     return model
+
+
+def _branch_log_likelihood(spec: ModelData, data: dict, params: dict, scale, nu):
+    """The log-likelihood of a model with two branches (:mod:`.branches`): the branch of each row latent, or,
+    with ``spec.ordered``, reached from the previous row of its cell (a forward algorithm over the rows).
+    ``scale``: the rows' observation sd (mV); ``nu``: Student-t degrees of freedom, or None (Normal)."""
+    branches = symbolic_branches(spec.model, **inputs_named(data, "in_"), **params)
+    v_obs = pt.as_tensor_variable(data["v_obs"])
+
+    def observation(mu):
+        return pm.Normal.dist(mu=mu, sigma=scale) if nu is None else pm.StudentT.dist(nu=nu, mu=mu, sigma=scale)
+
+    lp = [pm.logp(observation(branches[b]), v_obs) for b in BRANCHES]
+    lw = [branch_log_weight(branches[f"margin_{b}"]) for b in BRANCHES]
+    if not spec.ordered:
+        return latent_log_likelihood(*lp, *lw).sum()
+    row, start = pt.as_tensor_variable(data["sequence_row"]), pt.as_tensor_variable(data["sequence_start"])
+    _, per_row = pytensor.scan(
+        lambda start, lw_lower, lw_upper, lp_lower, lp_upper, alpha: forward_step(alpha, start, lw_lower, lw_upper,
+                                                                                  lp_lower, lp_upper),
+        sequences=[start, lw[0][row], lw[1][row], lp[0][row], lp[1][row]],
+        outputs_info=[pt.constant(0.5, dtype="float64"), None], return_updates=False,
+    )  # fmt: skip
+    return per_row.sum()

@@ -37,7 +37,7 @@ import numpy as np
 from ..parameters import PARAMS, PUMP_TERMS
 from .chord import chord_gradient, chord_voltage
 from .ghk_general import ghk_ca_current, ghk_ca_partials, ghk_ca_voltage, ghk_ca_voltage_gradient
-from .kir_states import kir_stable_state, kir_symbolic_state
+from .kir_states import kir_branches, kir_stable_state, kir_symbolic_branches, kir_symbolic_state
 from .mullins_noda import mullins_noda_gradient, mullins_noda_voltage
 from .rectifying import (
     rectifying_ghk_current,
@@ -78,7 +78,12 @@ class ForwardModel:
       there may be several; ``stable_state(values, branch)`` -> (V, stable-state count)
       finds the requested stable one without the scan (optional);
     * ``symbolic_state(tensors, branch)``: the zero as a PyTensor expression of the input
-      tensors (broadcast to one shape); default :class:`vrest.symbolic.SteadyStateOp`.
+      tensors (broadcast to one shape); default :class:`vrest.symbolic.SteadyStateOp`;
+    * ``branches(values)`` (NumPy) and ``symbolic_branches(tensors)`` (PyTensor), multistable models:
+      {"lower", "upper": V (mV) of the hyperpolarised and depolarised branch, each continued through
+      the saddle-node where it vanishes by its ghost; "margin_lower", "margin_upper": existence
+      margins (mV), positive exactly where that stable state exists}, for a likelihood continuous
+      across the bistable window (:mod:`vrest.inference.branches`).
 
     Fitting: ``fitted`` are the parameters a fit estimates by default (empty: not
     fittable); ``priors`` the default priors of fitted names that have none in
@@ -101,6 +106,8 @@ class ForwardModel:
     bounds: Callable | None = None
     stable_state: Callable | None = None
     symbolic_state: Callable | None = None
+    branches: Callable | None = None
+    symbolic_branches: Callable | None = None
     optional: tuple[str, ...] = ()
     zero_only: tuple[str, ...] = ()
     fitted: tuple[str, ...] = ()
@@ -206,6 +213,8 @@ def _check(m: ForwardModel) -> None:
         raise ValueError(f"model {m.name!r}: give both current and partials, or neither")
     if m.voltage is None and (m.current is None or (m.newton_setup is None and m.bounds is None)):
         raise ValueError(f"model {m.name!r}: without a voltage it needs current, partials and newton_setup or bounds")
+    if (m.branches is None) != (m.symbolic_branches is None) or (m.branches is not None and m.kind != MULTISTABLE):
+        raise ValueError(f"model {m.name!r}: give both branches and symbolic_branches, and only for a multistable model")
 
 
 def register_model(model: ForwardModel) -> None:
@@ -312,6 +321,8 @@ for _model in (
         bounds=rectifying_kir_bounds,
         stable_state=kir_stable_state,
         symbolic_state=kir_symbolic_state,
+        branches=kir_branches,
+        symbolic_branches=kir_symbolic_branches,
         zero_only=("pump_mv",),
         fitted=("g_na", "g_cl", "i_pump"),
     ),

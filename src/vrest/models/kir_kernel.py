@@ -54,17 +54,21 @@ QUADRATIC_MV = 0.1
 """Newton steps (mV) below which :func:`_bracketed` trusts the observed quadratic contraction."""
 
 
-Y2, CURRENT = 0, 1
-"""What :func:`_bracketed` solves for: y2 (:func:`y2_residual`) or a zero of the net current."""
+Y2, CURRENT, FALLING_SLOPE, RISING_SLOPE = 0, 1, 2, 3
+"""What :func:`_bracketed` solves for: y2 (:func:`y2_residual`), a zero of the net current, or an
+extremum of it (a zero of -I' where I' falls: the maximum; of I' where it rises: the minimum)."""
 
 
 @_jit
 def _residual(kind, x, terms):
-    """(value, slope) at ``x`` of y2's residual (``kind`` Y2) or of the net current, for the
-    lumped terms ``terms`` (:func:`kir_net_current`'s order)."""
+    """(value, slope) at ``x`` of y2's residual (``kind`` Y2), of the net current, or of -/+ its
+    slope (FALLING_SLOPE, RISING_SLOPE), for the lumped terms ``terms`` (:func:`kir_net_current`'s order)."""
     if kind == Y2:
         return y2_residual(x, terms[5], terms[6])
-    return kir_net_current(x, *terms)
+    if kind == CURRENT:
+        return kir_net_current(x, *terms)
+    sign = -1.0 if kind == FALLING_SLOPE else 1.0
+    return sign * kir_net_current(x, *terms)[1], sign * kir_curvature(x, terms[0], terms[1], terms[5], terms[6])
 
 
 @_jit
@@ -174,6 +178,45 @@ def _state(terms, y2, depolarized):
     start = min(max(newton_start(*terms, low > lo), low), high)
     v = _bracketed(CURRENT, terms, low, high, start)
     return v, (-1 if np.isnan(v) else 1 + second)
+
+
+@_jit
+def _branches(terms, y2):
+    """(V_lower, V_upper, A, B) in mV of one point (NaN where not found): A and B are the extrema of I
+    (maximum A below the inflection v2 = E_K + y2, minimum B above it), both v2 where I has no fold.
+    The lower branch is the zero of I below A where I(A) > 0, else its ghost A (the point of least |I|
+    on that side); the upper branch the zero above B where I(B) < 0, else its ghost B. Each V so
+    continues through the saddle-node where its state vanishes (V = A = B there)."""
+    e_k, _g_max, _g_lin, _e_lin, _i_pump, _v_half, k_slope = terms
+    lo, hi = kir_voltage_range(*terms)
+    v2 = e_k + y2
+    a = b = v2
+    if kir_net_current(v2, *terms)[1] < 0:  # folded: I' > 0 at E_K, falls to I'(v2) < 0, rises to g_lin
+        a = _bracketed(FALLING_SLOPE, terms, e_k, v2, 0.5 * (e_k + v2))
+        top = v2 + 4.0 * k_slope
+        while kir_net_current(top, *terms)[1] <= 0 and top - v2 < 1e4:
+            top += top - v2
+        b = _bracketed(RISING_SLOPE, terms, v2, top, v2 + k_slope)
+    lower, upper = a, b
+    if kir_net_current(a, *terms)[0] > 0:
+        lower = _bracketed(CURRENT, terms, lo, a, min(max(newton_start(*terms, False), lo), a))
+    if kir_net_current(b, *terms)[0] < 0:
+        upper = _bracketed(CURRENT, terms, b, max(hi, b), min(max(newton_start(*terms, True), b), max(hi, b)))
+    return lower, upper, a, b
+
+
+@_jit(nogil=True)
+def branch_points(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, lower, upper, a, b):
+    """Store in ``lower``, ``upper``, ``a``, ``b`` (mV) the two ghost-continued branches and the two
+    extrema of I (:func:`_branches`) of flat points given by their lumped-term arrays. Runs without the GIL."""
+    y2, last_half, last_k = np.nan, np.nan, np.nan
+    for i in range(e_k.size):
+        point = (e_k[i], g_max[i], g_lin[i], e_lin[i], i_pump[i], v_half[i], k_slope[i])
+        if v_half[i] != last_half or k_slope[i] != last_k:
+            last_half, last_k = v_half[i], k_slope[i]
+            y_lo = max(last_half, 0.0)
+            y2 = _bracketed(Y2, point, y_lo, y_lo + 4.0 * last_k, y_lo + 2.0 * last_k)
+        lower[i], upper[i], a[i], b[i] = _branches(point, y2) if not np.isnan(y2) else (np.nan, np.nan, np.nan, np.nan)
 
 
 @_jit(nogil=True)

@@ -28,8 +28,9 @@ from functools import cache
 
 import numpy as np
 
+from ..backend import namespace
 from ..machine import solver_threads
-from .rectifying import LUMPED_INPUTS, kir_lumped_terms, rectifying_kir_bounds, rectifying_kir_current
+from .rectifying import LUMPED_INPUTS, kir_lumped_terms, kir_net_current, rectifying_kir_bounds, rectifying_kir_current
 from .solver import CHUNK, MAX_ITER, TOL_MV, SolverError, check_branch, scan_stable_state
 
 
@@ -53,9 +54,7 @@ def kir_stable_state(values: dict, branch: str) -> tuple[np.ndarray, np.ndarray]
     v, count = np.empty(size), np.empty(size, np.int64)
 
     def solve(part: slice) -> None:  # NumPy and the kernel release the GIL
-        at = {k: a[part] if np.ndim(a) else a for k, a in x.items()}
-        lumped = (*kir_lumped_terms(**{k: at[k] for k in LUMPED_INPUTS}), at["i_pump"], at["v_half"], at["k_slope"])
-        _solve_lumped(lumped, branch, v[part], count[part])
+        _solve_lumped(kir_terms({k: a[part] if np.ndim(a) else a for k, a in x.items()}), branch, v[part], count[part])
 
     parts = [slice(lo, lo + CHUNK) for lo in range(0, v.size, CHUNK)]
     threads = min(solver_threads(), len(parts))
@@ -75,8 +74,73 @@ def kir_symbolic_state(named: dict, branch: str):
     on the lumped terms, whose compiled form calls the kernel without Python."""
     from ..symbolic import KirStateOp
 
-    lumped = kir_lumped_terms(**{k: named[k] for k in LUMPED_INPUTS})
-    return KirStateOp(branch)(*lumped, named["i_pump"], named["v_half"], named["k_slope"])
+    return KirStateOp(branch)(*kir_terms(named))
+
+
+def kir_terms(values: dict) -> tuple:
+    """The lumped terms (e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope; :func:`kir_net_current`'s
+    order) of the model inputs ``values`` (NumPy or PyTensor)."""
+    lumped = kir_lumped_terms(**{k: values[k] for k in LUMPED_INPUTS})
+    return (*lumped, values["i_pump"], values["v_half"], values["k_slope"])
+
+
+GHOST_MARGIN_MV = 3.0
+"""Scale (mV) of the existence margin over which a vanished branch's weight falls (:func:`branch_log_weight`): a
+stated choice, of the order of the scatter of resting potentials, wide enough that the soft wall where a state
+vanishes is no steeper than the data (at 1 mV NUTS took steps half as long on bistable synthetic data)."""
+
+
+def branch_margins(a, b, terms: tuple) -> tuple:
+    """(margin of the lower branch, of the upper branch) in mV: I(A)/g_lin and -I(B)/g_lin at the extrema A,
+    B of I (:func:`kir_branches_of_terms`), positive exactly where that branch's stable state exists. The
+    margin is the shift of the leak's reversal potential (E_lin) that creates or removes the state.
+    NumPy or PyTensor."""
+    g_lin = terms[2]
+    return kir_net_current(a, *terms)[0] / g_lin, -kir_net_current(b, *terms)[0] / g_lin
+
+
+def branch_log_weight(margin_mv):
+    """The log weight (<= 0) of a branch with existence margin ``margin_mv`` (mV): 0 where its state exists,
+    -margin^2/(2 GHOST_MARGIN_MV^2) where it has vanished and its ghost stands in for it (continuous with a
+    continuous derivative at the saddle-node, margin 0). NumPy or PyTensor."""
+    short = namespace(margin_mv).minimum(margin_mv, 0.0) / GHOST_MARGIN_MV
+    return -0.5 * short * short
+
+
+def kir_branches_of_terms(terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(V_lower, V_upper, A, B) in mV at broadcast lumped terms (g_lin > 0): the forward pass of
+    :class:`vrest.symbolic.KirBranchesOp`, by the compiled kernel (:func:`.kir_kernel.branch_points`).
+    V_lower is the hyperpolarised stable state where it exists, else its ghost A (the maximum of I
+    below the inflection; the inflection itself where I has no fold); V_upper the depolarised one,
+    else its ghost B. NaN where the kernel fails."""
+    from .kir_kernel import branch_points
+
+    shape = np.broadcast_shapes(*(np.shape(a) for a in terms))
+    size = int(np.prod(shape))
+    out = [np.empty(size) for _ in range(4)]
+    branch_points(*(_flat_readonly(np.broadcast_to(a, shape).ravel(), size) for a in terms), *out)
+    _mark_kernel_cached()
+    return tuple(o.reshape(shape) for o in out)
+
+
+def kir_symbolic_branches(named: dict) -> dict:
+    """Both ghost-continued branches as PyTensor expressions of the model's input tensors ``named``:
+    {"lower", "upper": V (mV); "margin_lower", "margin_upper": existence margins (mV,
+    :func:`branch_margins`)}."""
+    from ..symbolic import KirBranchesOp
+
+    terms = kir_terms(named)
+    lower, upper, a, b = KirBranchesOp()(*terms)
+    margin_lower, margin_upper = branch_margins(a, b, terms)
+    return {"lower": lower, "upper": upper, "margin_lower": margin_lower, "margin_upper": margin_upper}
+
+
+def kir_branches(values: dict) -> dict:
+    """:func:`kir_symbolic_branches` in NumPy at validated broadcast model inputs ``values``."""
+    terms = [np.asarray(t, dtype=float) for t in kir_terms(values)]
+    lower, upper, a, b = kir_branches_of_terms(terms)
+    margin_lower, margin_upper = branch_margins(a, b, tuple(np.broadcast_arrays(*terms)))
+    return {"lower": lower, "upper": upper, "margin_lower": margin_lower, "margin_upper": margin_upper}
 
 
 def kir_state_of_terms(terms: list[np.ndarray], branch: str) -> np.ndarray:

@@ -157,7 +157,8 @@ def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaRe
                          "potential of K+ at the assumed K_i (its posterior median where K_i was fitted) and "
                          "temperature. Hatched: the bistable K_o range "
                          "(posterior medians of its bounds) of a model whose posterior is bistable with "
-                         "probability >= 0.5; there the curve follows the hyperpolarised state."),
+                         "probability >= 0.5; there the curve follows the hyperpolarised state (the fit itself lets each "
+                         "row sit on either stable state: see the branch figure)."),
     ]  # fmt: skip
     for fit in fits:
         curves = _cell_curves(fit, obs)
@@ -166,6 +167,13 @@ def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaRe
             figs[name] = F.cells_figure(fit, obs, curves)
             blocks.append(Fig(name, f"{fit.label}, hierarchical: each cell's data (markers) and the median of its own "
                                     "posterior curve (same colour), at its condition's assumed inputs."))  # fmt: skip
+    for fit in fits:
+        if fit.branches is not None and len(fit.branches):
+            name = f"branches_{slug(fit.label)}"
+            figs[name] = F.branches_figure(fit)
+            blocks.append(Fig(name, f"{fit.label}: which of its two stable branches each recorded row sits on (posterior "
+                                    "probability, colour; per row in branches.csv, by chain too). Ringed: rows where "
+                                    "the posterior has two stable states."))  # fmt: skip
     if obs.origin == "file":
         figs["residuals"] = F.residuals_figure(fits, obs)
         blocks.append(Fig("residuals", "Residuals: observed V_m minus the posterior predictive median, with the "

@@ -206,6 +206,28 @@ def cells_figure(fit: FitRun, obs: Observations, curves: dict[str, tuple[np.ndar
     return fig
 
 
+def branches_figure(fit: FitRun) -> Figure:
+    """A two-branch fit's rows (V_m against K_o, log axis) coloured by the posterior probability that each sits on
+    the hyperpolarized branch; ringed where two stable states exist in at least half of the draws."""
+    table = fit.branches
+    fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    dots = ax.scatter(table["K_o_mM"], table["V_m_mV"], c=table["p_hyperpolarized"], cmap="coolwarm_r", vmin=0,
+                      vmax=1, s=22, edgecolors="none", zorder=3)  # fmt: skip
+    both = table["p_two_states"] >= 0.5
+    ax.scatter(table["K_o_mM"][both], table["V_m_mV"][both], s=70, facecolors="none", edgecolors="0.3", lw=0.8,
+               label="two stable states (>= 50 % of draws)", zorder=2)  # fmt: skip
+    fig.colorbar(dots, ax=ax, label="P(hyperpolarized branch)")
+    ax.set_xscale("log")
+    ax.set_xlabel("[K+]_o (mM, log scale)")
+    ax.set_ylabel("V_m (mV)")
+    ax.set_title(f"{fit.label}: the branch of each recorded row", fontsize=9, loc="left")
+    ax.grid(alpha=0.3, which="both", lw=0.4)
+    if both.any():
+        ax.legend(fontsize=7, loc="best")
+    return fig
+
+
 def _divergent(fit: FitRun) -> np.ndarray:
     stats_group = fit.tree["sample_stats"]
     if "diverging" not in stats_group:
