@@ -234,9 +234,11 @@ def bistable_rows(table: pd.DataFrame | None, model: str) -> list[str]:
         if share < BISTABLE_SHARE:
             continue
         p = at["p_hyperpolarized"]
-        on = (f"all {len(at)} rows on the hyperpolarized branch" if (p > 0.9).all() else
-              f"all {len(at)} rows on the depolarized branch" if (p < 0.1).all() else
-              f"{int((p >= 0.5).sum())} of {len(at)} rows on the hyperpolarized branch, the others on the depolarized")
+        rows = "its row is" if len(at) == 1 else f"all {len(at)} rows are"
+        on = (f"{rows} on the hyperpolarized branch" if (p > 0.9).all() else
+              f"{rows} on the depolarized branch" if (p < 0.1).all() else
+              f"{int((p >= 0.5).sum())} of {len(at)} rows are more probably on the hyperpolarized branch, the others "
+              "on the depolarized")  # fmt: skip
         text = f"{model}: two stable states at K_o = {level:g} mM in {share:.0%} of draws; {on}"
         by_chain = at[chains].mean(axis=0)
         if by_chain.max() > 0.8 and by_chain.min() < 0.2:

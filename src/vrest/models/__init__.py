@@ -247,6 +247,39 @@ def _m(name, title, equation, extra, defaults, **kw) -> ForwardModel:
     return ForwardModel(name, title, equation, CONCENTRATIONS + extra, defaults, **kw)
 
 
+KIR_PRIORS = {
+    "g_na": (True, float(np.log(0.01)), 1.2),
+    "g_cl": (True, float(np.log(0.05)), 1.5),
+    "i_pump": (False, 2.0, 3.0),
+    "v_half": (False, 7.0, 8.0),
+    "k_slope": (True, float(np.log(11.0)), 0.35),
+    "kir_n": (True, float(np.log(0.5)), 0.35),
+}
+"""Priors of the fitted inward-rectifier parameters, (log_scale, mean, sd) of the unconstrained parameter, with
+conductances relative to g_K1 (g_k = 1), from the I_K1 of atrial and ventricular myocytes:
+
+* ``kir_n`` log-normal, median 0.5, log-sd 0.35 (95 % 0.25-1.0): conductance proportional to [K+]_o^0.5
+  (Sakmann & Trube 1984, J Physiol 347:641, guinea-pig ventricle); the sqrt(K_o/5.4) of Luo & Rudy 1994
+  (Circ Res 74:1071) and Grandi et al. 2010/2011 (J Mol Cell Cardiol 48:112; Circ Res 109:1055), whose
+  k_ref = 5.4 mM is kept fixed.
+* ``v_half`` normal, mean 7 mV, sd 8 mV, relative to E_K (the block follows E_K: Kubo et al. 1993, Nature
+  362:127; Lopatin & Nichols 1996, J Gen Physiol 108:105): Courtemanche et al. 1998 (Am J Physiol 275:H301),
+  I_K1 = g (V - E_K)/(1 + exp(0.07 (V + 80))), has v_half 6.8 mV at K_o 5.4 mM (E_K -86.8 mV) and
+  k = 1/0.07 = 14.3 mV; a Boltzmann fitted to the Luo-Rudy gate x_K1(V - E_K) has v_half about 6 mV and k
+  about 9 mV (vrest's fit, not a published number).
+* ``k_slope`` log-normal, median 11 mV, log-sd 0.35 (95 % 5.5-22 mV): spans those 9 and 14.3 mV.
+* ``g_na`` (all background inward current) log-normal, median 0.01, log-sd 1.2 (95 % 0.001-0.1): g_Nab/g_K1 is
+  0.0019 in Luo-Rudy 1994, 0.0017 in Grandi 2010 (ventricle) and 0.011 in Grandi 2011 (atrium).
+* ``g_cl`` log-normal, median 0.05, log-sd 1.5 (95 % 0.003-0.9): g_ClB/g_K1 is 0.026 (Grandi 2010) to 0.17
+  (Grandi 2011, atrium).
+* ``i_pump`` (g_k x mV) normal, mean 2, sd 3: I_NaK at rest over g_K1 is about 0.4 mV in Luo-Rudy 1994 and about
+  5 mV in Grandi 2011 (atrium); outward (positive), with room for a small negative value, which the adequacy
+  checks flag.
+
+These ratios were read from the model papers' parameter tables as summarised here, not re-derived in this
+session; treat them as the stated, checkable basis of a weakly informative prior."""
+
+
 for _model in (
     _m(
         "ghk",
@@ -324,7 +357,8 @@ for _model in (
         branches=kir_branches,
         symbolic_branches=kir_symbolic_branches,
         zero_only=("pump_mv",),
-        fitted=("g_na", "g_cl", "i_pump"),
+        fitted=tuple(KIR_PRIORS),
+        priors=KIR_PRIORS,
     ),
 ):
     register_model(_model)
