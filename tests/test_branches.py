@@ -246,3 +246,30 @@ def test_a_fit_of_cells_crossing_the_bistable_window_puts_each_row_on_its_branch
         assert summary.at[name, "q2.5"] < value < summary.at[name, "q97.5"], name
     p = res.branches.sort_values("row")["p_hyperpolarized"].to_numpy()
     assert np.all(np.where(lower, p > 0.95, p < 0.05))
+
+
+def test_a_laplace_mode_on_a_saddle_node_is_said_to_be_one_instead_of_not_identifiable():
+    """At parameters whose fold lies on a recorded K_o level, the structural check names that level and words an
+    uninformed direction as local to the mode, not as "NOT identifiable"."""
+    from vrest.inference.design import Design
+    from vrest.inference.identifiability import Laplace, describe, saddle_levels
+    from vrest.inference.priors import fitted_priors
+
+    (low, _), = vrest.bistable_range(MODEL, 0.5, 20.0)
+    k_o = np.array([low, 8.0, 20.0])
+    priors = fitted_priors(MODEL)
+    defaults = vrest.get_model(MODEL).defaults
+    theta = np.array([np.log(defaults[p.name]) if p.log_scale else defaults[p.name] for p in priors])
+    _, base = vrest.resolve_inputs(MODEL, {"k_o": k_o})
+    inputs = {k: np.broadcast_to(v, k_o.shape).astype(float) for k, v in base.items() if k not in defaults}
+    design = Design(MODEL, inputs, np.array([-85.0, -70.0, -50.0]), np.ones(3), np.full(3, "all"), None)
+    n = len(priors)
+    singular = np.r_[np.full(n - 1, 5.0), 0.0]
+    lap = Laplace([p.name for p in priors], theta, np.eye(n), 1.0, singular, np.eye(n))
+    saddles = saddle_levels(design, priors, lap)
+    np.testing.assert_allclose(saddles, [low])
+    lines = describe(lap, priors, saddles)
+    assert not any(line.startswith("NOT identifiable") for line in lines)
+    assert any(line.startswith("no information at the mode") for line in lines)
+    assert f"K_o = {low:g} mM" in lines[-1]
+    assert any(line.startswith("NOT identifiable") for line in describe(lap, priors))

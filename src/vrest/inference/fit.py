@@ -23,7 +23,7 @@ from .choices import HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
 from .conditions import everywhere
 from .design import Design, build_design
 from .diagnostics import messages, posterior_correlations, summary_table
-from .identifiability import Laplace, advise, describe, laplace_fit
+from .identifiability import Laplace, advise, describe, laplace_fit, saddle_levels
 from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 from .reloo import refit_influential
@@ -164,7 +164,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
         lap = laplace_fit(design, priors)
-    structure = describe(lap, priors)
+    structure = describe(lap, priors, saddle_levels(design, priors, lap))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
         advice = advise(design, priors, lap, settings.streams()["advice"])

@@ -133,8 +133,28 @@ def _subset(design: Design, rows: np.ndarray) -> Design:
     )
 
 
-def describe(lap: Laplace, priors: list[Prior]) -> list[str]:
-    """The structural check in words: what the data identify and what they cannot."""
+SADDLE_MARGIN_MV = 0.5
+"""A recorded row whose stable state is within this existence margin (mV) of vanishing at the Laplace mode sits at a
+saddle-node there (see :mod:`vrest.inference.branches`)."""
+
+
+def saddle_levels(design: Design, priors: list[Prior], lap: Laplace) -> np.ndarray:
+    """The recorded K_o levels (mM) where, at the Laplace mode, a stable state of a two-branch model is within
+    :data:`SADDLE_MARGIN_MV` of vanishing: there V moves as the square root of the distance to the saddle-node, so
+    the local Jacobian says little about what the data identify. Empty for other models."""
+    if get_model(design.model).branches is None:
+        return np.array([])
+    sub = _subset(design, np.isfinite(design.v_obs))
+    with np.errstate(all="ignore"):
+        both = branches(design.model, **sub.inputs, **natural(priors, lap.theta))
+    near = (np.abs(both["margin_lower"]) < SADDLE_MARGIN_MV) | (np.abs(both["margin_upper"]) < SADDLE_MARGIN_MV)
+    return np.unique(sub.inputs["k_o"][near])
+
+
+def describe(lap: Laplace, priors: list[Prior], saddles: np.ndarray = ()) -> list[str]:
+    """The structural check in words: what the data identify and what they cannot. ``saddles``: the K_o levels
+    (mM) where the mode sits at a saddle-node (:func:`saddle_levels`); there the rank is local to the mode, and a
+    direction without information is said to be so at the mode, not to be unidentifiable."""
     names = [("log " if p.log_scale else "") + p.name for p in priors]
     s_max = lap.singular_values.max()
     lines = [
@@ -145,12 +165,20 @@ def describe(lap: Laplace, priors: list[Prior]) -> list[str]:
     ]
     for s, v in zip(lap.singular_values, lap.directions, strict=True):
         combo = _combination(v, names, priors)
-        if s <= STRUCTURAL_RTOL * s_max:
+        if s <= STRUCTURAL_RTOL * s_max and len(saddles):
+            lines.append(f"no information at the mode along {combo}: the mode sits at a saddle-node (below), where "
+                         "this linear check does not reach; the posterior may still be informed")  # fmt: skip
+        elif s <= STRUCTURAL_RTOL * s_max:
             lines.append(f"NOT identifiable: V_m does not change along {combo}; only the prior constrains it")
         elif s < 1.0:
             lines.append(f"weakly identified (the data carry {s**2:.2g} x the prior's information): {combo}, carried by its prior")
         else:
             lines.append(f"identified (the data narrow it to ~1/{s:.3g} of its prior width): {combo}")
+    if len(saddles):
+        levels = ", ".join(f"{k:g}" for k in saddles)
+        lines.append(f"the mode sits at a saddle-node: at K_o = {levels} mM a stable state is within "
+                     f"{SADDLE_MARGIN_MV:g} mV of vanishing, where V moves as the square root of the distance to it; "
+                     "the Jacobian above is local to that point, and the fit itself follows both branches")  # fmt: skip
     return lines
 
 

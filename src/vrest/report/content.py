@@ -107,7 +107,25 @@ def _headline(fits: list[FitRun], comparison: pd.DataFrame | None, levels: dict[
                            Verdict(h.colour, text)]  # fmt: skip
     if misses:
         blocks.append(Verdict("amber", adequacy_text([f.label for f in fits], misses)))
+    blocks += _unranked_but_adequate(fits, comparison)
     return blocks + [Para(f"Next step: {h.next_step}")]
+
+
+def _unranked_but_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[Block]:
+    """A fit left out of the ranking because its sampling did not converge, whose curve nevertheless follows the data
+    (no adequacy finding): said on the first screen, since it may be the model the data favour."""
+    if comparison is None or "converged" not in comparison:
+        return []
+    unranked = set(comparison.loc[~comparison["converged"].astype(bool), "fit"])
+    out = []
+    for fit in fits:
+        if fit.label in unranked and not fit.info.get("adequacy", {}).get("flagged", True):
+            d = fit.info["diagnostics"]
+            out.append(Verdict("amber", f"Not ranked: {fit.label} follows the data (no systematic misfit found), but its "
+                                        f"sampling has not converged (max R-hat {d['max_r_hat']:.3f}, min bulk ESS "
+                                        f"{d['min_ess_bulk']:.0f}, {d['divergences']} divergent transition(s)); rerun it "
+                                        "with more draws (--draws 2000 --tune 2000) before comparing it."))  # fmt: skip
+    return out
 
 
 def _data(fits: list[FitRun], obs: Observations) -> list[Block]:
