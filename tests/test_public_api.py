@@ -35,7 +35,7 @@ def test_a_model_registered_in_one_place_fits_end_to_end_with_vrest_fit(tmp_path
 def test_a_study_file_and_overrides_give_the_settings_the_cli_uses():
     study = vrest.load_study(ROOT / "data" / "studies" / "gelband1972_atrium.toml")
     assert study.data == ROOT / "data" / "gelband1972_human_atrium_fig6.csv"  # relative to the study file
-    assert study.models == ("ghk", "mullins-noda", "chord") and study.fixed["k_replaces_na"] is True
+    assert study.models == ("ghk", "mullins-noda", "chord", "rectifying-kir") and study.fixed["k_replaces_na"] is True
     settings = vrest.fit_settings(study, "chord", draws=200, seed=7)
     assert (settings.model, settings.draws, settings.seed, settings.preset) == ("chord", 200, 7, "atrial_myocyte")
     with pytest.raises(ValueError, match="draws: expected a whole number"):
