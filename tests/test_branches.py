@@ -273,3 +273,22 @@ def test_a_laplace_mode_on_a_saddle_node_is_said_to_be_one_instead_of_not_identi
     assert any(line.startswith("no information at the mode") for line in lines)
     assert f"K_o = {low:g} mM" in lines[-1]
     assert any(line.startswith("NOT identifiable") for line in describe(lap, priors))
+
+
+def test_the_bistability_notes_say_which_branch_the_rows_of_each_level_are_on():
+    """Per K_o level with two stable states in enough draws: the share of draws and the rows' branch, in words."""
+    from vrest.inference.fit import bistable_rows
+
+    table = pd.DataFrame({"K_o_mM": [1.0, 3.0, 3.0, 8.0], "p_hyperpolarized": [0.68, 0.99, 0.02, 1.0],
+                          "p_two_states": [0.17, 1.0, 1.0, 0.01], "p_hyperpolarized_chain0": [0.7, 1.0, 0.0, 1.0],
+                          "p_hyperpolarized_chain1": [0.66, 0.98, 0.04, 1.0]})  # fmt: skip
+    notes = bistable_rows(table, MODEL)
+    assert notes == [f"{MODEL}: two stable states at K_o = 1 mM in 17% of draws; its row is on the hyperpolarized "
+                     "branch with probability 0.68",
+                     f"{MODEL}: two stable states at K_o = 3 mM in 100% of draws; 1 of 2 rows are more probably on "
+                     "the hyperpolarized branch, the others on the depolarized"]  # fmt: skip
+    assert "chains sit on different branches" not in " ".join(notes)
+    table.loc[2, "p_hyperpolarized_chain0"] = 1.0  # chain 0 puts both 3 mM rows on the hyperpolarized branch, chain 1 on the other
+    table.loc[1, "p_hyperpolarized_chain0"] = 1.0
+    table.loc[[1, 2], "p_hyperpolarized_chain1"] = 0.0
+    assert "chains sit on different branches" in bistable_rows(table, MODEL)[1]

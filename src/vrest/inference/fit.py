@@ -237,6 +237,7 @@ def bistable_rows(table: pd.DataFrame | None, model: str) -> list[str]:
         rows = "its row is" if len(at) == 1 else f"all {len(at)} rows are"
         on = (f"{rows} on the hyperpolarized branch" if (p > 0.9).all() else
               f"{rows} on the depolarized branch" if (p < 0.1).all() else
+              f"its row is on the hyperpolarized branch with probability {float(p.iloc[0]):.2f}" if len(at) == 1 else
               f"{int((p >= 0.5).sum())} of {len(at)} rows are more probably on the hyperpolarized branch, the others "
               "on the depolarized")  # fmt: skip
         text = f"{model}: two stable states at K_o = {level:g} mM in {share:.0%} of draws; {on}"
