@@ -66,9 +66,12 @@ def forward(design: Design, priors: list[Prior], theta: np.ndarray, upper: np.nd
         return predict(design.model, **design.inputs, **params)
     with np.errstate(all="ignore"):
         both = branches(design.model, **design.inputs, **params)
-    if upper is None:
-        upper = np.abs(design.v_obs - both["upper"]) < np.abs(design.v_obs - both["lower"])
-    return np.where(upper, both["upper"], both["lower"])
+    return np.where(_nearer_upper(design, both) if upper is None else upper, both["upper"], both["lower"])
+
+
+def _nearer_upper(design: Design, both: dict) -> np.ndarray:
+    """Per row, whether its observation is nearer the upper branch than the lower (False for unobserved rows)."""
+    return np.abs(design.v_obs - both["upper"]) < np.abs(design.v_obs - both["lower"])
 
 
 def jacobian(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarray:
@@ -77,7 +80,7 @@ def jacobian(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarr
     if get_model(design.model).branches is not None:
         with np.errstate(all="ignore"):
             both = branches(design.model, **design.inputs, **natural(priors, theta))
-        upper = np.abs(design.v_obs - both["upper"]) < np.abs(design.v_obs - both["lower"])
+        upper = _nearer_upper(design, both)
         h = 1e-6 * np.maximum(1.0, np.abs(theta))
         step = lambda j, sign: forward(design, priors, theta + sign * h[j] * np.eye(theta.size)[j], upper)
         return np.stack([(step(j, 1.0) - step(j, -1.0)) / (2.0 * h[j]) for j in range(theta.size)], axis=1)

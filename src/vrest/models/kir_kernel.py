@@ -181,6 +181,16 @@ def _state(terms, y2, depolarized):
 
 
 @_jit
+def _inflection(point, y2, v_half, k_slope, i):
+    """y2 (mV above E_K, :func:`y2_residual`) of point ``i`` of the flat arrays: the previous point's ``y2`` where its
+    v_half and k_slope are the same (it depends on nothing else), else solved on [y_lo, y_lo + 4k] (NaN if not found)."""
+    if i > 0 and v_half[i] == v_half[i - 1] and k_slope[i] == k_slope[i - 1]:
+        return y2
+    y_lo = max(v_half[i], 0.0)
+    return _bracketed(Y2, point, y_lo, y_lo + 4.0 * k_slope[i], y_lo + 2.0 * k_slope[i])
+
+
+@_jit
 def _branches(terms, y2):
     """(V_lower, V_upper, A, B) in mV of one point (NaN where not found): A and B are the extrema of I
     (maximum A below the inflection v2 = E_K + y2, minimum B above it), both v2 where I has no fold.
@@ -209,13 +219,10 @@ def _branches(terms, y2):
 def branch_points(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, lower, upper, a, b):
     """Store in ``lower``, ``upper``, ``a``, ``b`` (mV) the two ghost-continued branches and the two
     extrema of I (:func:`_branches`) of flat points given by their lumped-term arrays. Runs without the GIL."""
-    y2, last_half, last_k = np.nan, np.nan, np.nan
+    y2 = np.nan
     for i in range(e_k.size):
         point = (e_k[i], g_max[i], g_lin[i], e_lin[i], i_pump[i], v_half[i], k_slope[i])
-        if v_half[i] != last_half or k_slope[i] != last_k:
-            last_half, last_k = v_half[i], k_slope[i]
-            y_lo = max(last_half, 0.0)
-            y2 = _bracketed(Y2, point, y_lo, y_lo + 4.0 * last_k, y_lo + 2.0 * last_k)
+        y2 = _inflection(point, y2, v_half, k_slope, i)
         lower[i], upper[i], a[i], b[i] = _branches(point, y2) if not np.isnan(y2) else (np.nan, np.nan, np.nan, np.nan)
 
 
@@ -225,11 +232,8 @@ def solve_points(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope, depolarized,
     flat points given by their lumped-term arrays: the most depolarized state if
     ``depolarized``, else the most hyperpolarized. Runs without the GIL. y2 is solved
     again only where v_half or k_slope change."""
-    y2, last_half, last_k = np.nan, np.nan, np.nan
+    y2 = np.nan
     for i in range(e_k.size):
         point = (e_k[i], g_max[i], g_lin[i], e_lin[i], i_pump[i], v_half[i], k_slope[i])
-        if v_half[i] != last_half or k_slope[i] != last_k:
-            last_half, last_k = v_half[i], k_slope[i]
-            y_lo = max(last_half, 0.0)
-            y2 = _bracketed(Y2, point, y_lo, y_lo + 4.0 * last_k, y_lo + 2.0 * last_k)
+        y2 = _inflection(point, y2, v_half, k_slope, i)
         v[i], count[i] = _state(point, y2, depolarized) if not np.isnan(y2) else (np.nan, -1)
