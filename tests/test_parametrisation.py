@@ -20,18 +20,27 @@ from vrest.inference.priors import fitted_priors
 from vrest.inference.pymc_model import build_model
 
 
-def spec_of(table: pd.DataFrame, hierarchical: bool, likelihood: str):
-    priors = fitted_priors("ghk")
-    design = build_design(load_recordings(table), "ghk", [p.name for p in priors], preset="mammalian_neuron",
+def spec_of(table: pd.DataFrame, hierarchical: bool, likelihood: str, model: str = "ghk"):
+    priors = fitted_priors(model)
+    design = build_design(load_recordings(table), model, [p.name for p in priors], preset="mammalian_neuron",
                           settings={"k_replaces_na": True}, conditions={})  # fmt: skip
     return model_data(design, priors, laplace_fit(design, priors), hierarchical=hierarchical, likelihood=likelihood)
 
 
-def recordings(k_o: np.ndarray, cells: int) -> pd.DataFrame:
+KIR = {"g_na": 0.02, "g_cl": 0.05, "i_pump": 1.0, "v_half": 10.0, "k_slope": 10.0, "kir_n": 0.5}
+
+
+def recordings(k_o: np.ndarray, cells: int, model: str = "ghk") -> pd.DataFrame:
     rng = np.random.default_rng(7)
     frames = []
     for c in range(cells):
-        v = vrest.predict("ghk", k_o=k_o, na_o=150 - k_o, p_na=0.04 * (1 + 0.2 * c), p_cl=0.4, pump_mv=3.0 - c)
+        if model == "ghk":
+            params = {"p_na": 0.04 * (1 + 0.2 * c), "p_cl": 0.4, "pump_mv": 3.0 - c}
+        else:
+            params = KIR | {"g_na": KIR["g_na"] * (1 + 0.2 * c), "i_pump": KIR["i_pump"] - 0.3 * c}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", vrest.MultipleSteadyStatesWarning)  # the hyperpolarised state is meant
+            v = vrest.predict(model, k_o=k_o, na_o=150 - k_o, **params)
         frames.append(pd.DataFrame({"K_o_mM": k_o, "V_m_mV": v + rng.normal(0, 1.0, k_o.size), "cell": f"c{c}"}))
     return pd.concat(frames, ignore_index=True)
 
@@ -41,15 +50,23 @@ CASES = {
     "rotation (one K_o level), one cell": (recordings(np.full(6, 5.0), 1).drop(columns="cell"), False, "normal"),
     "offset-share, three cells": (recordings(np.geomspace(1, 100, 8), 3), True, "normal"),
     "rotation, three cells, Student-t": (recordings(np.full(6, 5.0), 3), True, "student-t"),
+    "offset-share with leak and block (rectifying-kir), one cell":
+        (recordings(np.geomspace(1, 60, 10), 1, "rectifying-kir").drop(columns="cell"), False, "normal"),
+    "offset-share with leak and block (rectifying-kir), three cells":
+        (recordings(np.geomspace(1, 60, 8), 3, "rectifying-kir"), True, "normal"),
 }
+
+
+def _spec(case: str):
+    table, hierarchical, likelihood = CASES[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return spec_of(table, hierarchical, likelihood, "rectifying-kir" if "kir" in case else "ghk")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_numpy_names_the_draws_as_the_pymc_deterministics_do(case):
-    table, hierarchical, likelihood = CASES[case]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        spec = spec_of(table, hierarchical, likelihood)
+    spec = _spec(case)
     assert (spec.share is None) == case.startswith("rotation")
     model = build_model(spec)
     rng = np.random.default_rng(0)
@@ -74,3 +91,36 @@ def test_numpy_names_the_draws_as_the_pymc_deterministics_do(case):
     assert [k for k in named.data_vars if k not in {d.name for d in model.deterministics}] == [
         rv.name for rv in model.free_RVs if not rv.name.startswith("eta_")
     ]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "one cell" in c and not c.startswith("rotation")])
+def test_the_offset_share_prior_is_the_prior_of_theta_times_the_maps_jacobian(case):
+    """The "prior" potential of offset-share coordinates equals the Gaussian prior of theta at the mapped point plus
+    log |det d theta / d coordinates| by central differences (rectifying-kir: the pump current through the leak
+    and the block's log-odds make it non-zero), at random points."""
+    from vrest.inference.parametrisation import model_inputs, thetas
+
+    spec = _spec(case)
+    data = model_inputs(spec)
+    names = list(spec.start)
+    model = build_model(spec)
+    with pytensor.config.change_flags(cxx=""):
+        prior = pytensor.function(model.value_vars, model.replace_rvs_by_values([model["prior"]])[0],
+                                  mode="FAST_COMPILE", on_unused_input="ignore")  # fmt: skip
+
+    def theta(x):
+        return np.array(thetas(spec, dict(zip(names, x, strict=True)), data)[0], dtype=float)
+
+    start = np.array([float(spec.start[k]) for k in names])
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        x = start + rng.normal(0.0, 0.2, start.size)
+        h = 1e-6
+        jac = np.column_stack([(theta(x + h * e) - theta(x - h * e)) / (2 * h) for e in np.eye(x.size)])
+        t = theta(x)
+        gaussian = sum(-0.5 * ((ti - p.mean) / p.sd) ** 2 - np.log(p.sd * np.sqrt(2 * np.pi))
+                       for ti, p in zip(t, spec.priors, strict=True))  # fmt: skip
+        point = {v.name: x[names.index(v.name)] for v in model.value_vars if v.name in names}
+        point |= {v.name: 0.0 for v in model.value_vars if v.name not in names}
+        got = float(prior(*(point[v.name] for v in model.value_vars)))
+        assert got == pytest.approx(gaussian + np.log(abs(np.linalg.det(jac))), abs=1e-6)

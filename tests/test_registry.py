@@ -169,7 +169,9 @@ def test_each_built_in_model_has_its_kind_and_the_fitted_parameters_of_before():
         "rectifying-kir": ("g_na", "g_cl", "i_pump", "v_half", "k_slope", "kir_n"),  # its shape fitted (issue 18)
     }
     assert [n for n in MODELS if MODELS[n].branches is not None] == ["rectifying-kir"]
-    assert [n for n, m in MODELS.items() if m.offset_share] == ["ghk", "mullins-noda", "chord", "ghk-ca"]
+    assert [n for n, m in MODELS.items() if m.offset_share] == ["ghk", "mullins-noda", "chord", "rectifying-kir",
+                                                                "ghk-ca"]  # fmt: skip
+    assert [n for n, m in MODELS.items() if m.leak is not None] == ["rectifying-kir"]  # its pump a leak current
 
 
 def test_the_fixable_inputs_are_those_the_fit_command_took_by_hand_in_parameter_order():

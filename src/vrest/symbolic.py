@@ -269,6 +269,13 @@ def symbolic_branches(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> 
     return out | {b: out[b] + shift for b in ("lower", "upper")}
 
 
+def symbolic_leak(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> tuple:
+    """(g_lin, e_lin) of a model's linear leak (its record's ``leak``) as PyTensor expressions of the given inputs
+    (as :func:`symbolic_voltage`, scales applied)."""
+    m, values, _ = _resolve(model, preset, inputs)
+    return m.leak({k: pt.as_tensor_variable(v, dtype="float64") for k, v in values.items()})
+
+
 def _resolve(model: str, preset: str, inputs: dict) -> tuple[ForwardModel, dict, object]:
     """(the model, its inputs: given, else its defaults, else the preset's, with the per-row scales applied;
     the additive offset of V in mV), unvalidated (tensors allowed)."""

@@ -315,7 +315,7 @@ def _bind(compiled: Compiled, spec: ModelData) -> CompiledModel:
         reparameterized_names=[],  # keep log-transformed coordinates in the posterior: named_posterior needs them
         compiled_logp_func=compiled.logp,
         compiled_expand_func=compiled.expand,
-        initial_point_func=_start_function(meta, spec.start),
+        initial_point_func=_start_function(meta, spec.start, spec.jitter),
         shared_data={},
         shared_var_keys={},
         user_data=_pack(arrays),
@@ -329,14 +329,17 @@ def _bind(compiled: Compiled, spec: ModelData) -> CompiledModel:
     )
 
 
-def _start_function(meta: dict, start: dict):
-    """Initial points: PyMC's default point (``meta["start"]``) with ``start`` put in, plus uniform(-1, 1) jitter."""
+def _start_function(meta: dict, start: dict, jitter: dict):
+    """Initial points: PyMC's default point (``meta["start"]``) with ``start`` put in, plus uniform(-h, h) jitter,
+    h from ``jitter`` by coordinate (1 for the others)."""
     base = np.array(meta["start"])
+    half = np.ones(base.size)
     for name, (lo, hi) in zip(meta["names"], meta["slices"], strict=True):
         if name in start:
             base[lo:hi] = np.ravel(start[name])
+        half[lo:hi] = jitter.get(name, 1.0)
 
     def initial_point(seed) -> np.ndarray:
-        return base + np.random.default_rng(seed).uniform(-1.0, 1.0, base.size)
+        return base + half * np.random.default_rng(seed).uniform(-1.0, 1.0, base.size)
 
     return initial_point

@@ -119,3 +119,23 @@ def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int
                     f"the data constrain a combination of them, not each one (pair plot: `{PAIR_PLOT_COMMAND}`)"
                 )
     return out
+
+
+MODE_GAP = 5.0
+"""Least difference of chains' mean log-density (natural-log units) at which they are said to sit in separate modes,
+and at least 3 within-chain sds of the log-density (which is about sqrt(dimension / 2): 1-2 units for a pooled fit,
+more with many cells)."""
+
+
+def separate_modes(logp: np.ndarray) -> list[str]:
+    """A message when chains sit in separate modes of the posterior: ``logp`` (chain, draw), the log-density of each
+    draw. Empty when every chain's mean log-density is within MODE_GAP of the best chain's."""
+    means = logp.mean(axis=1)
+    low = np.flatnonzero(means < means.max() - max(MODE_GAP, 3.0 * float(logp.std(axis=1).mean())))
+    if low.size == 0:
+        return []
+    gap = float(means.max() - means[low].max())
+    which = ", ".join(str(c + 1) for c in low)
+    return [f"chain(s) {which} of {means.size} sit in a separate mode whose log-density is {gap:.0f} or more units "
+            f"below the best chain's (about e^-{gap:.0f} of its probability): the posterior has a local mode; its "
+            "intervals mix the two. Trust the chains of highest log-density and rerun with another seed to confirm"]

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..api import MultipleSteadyStatesWarning, predict
 from ..data import check_fittable
+from ..models import get_model
 from ..models.nernst import nernst_mv
 from ..parameters import PARAMS
 from ..seeding import check_seed, streams
@@ -22,7 +23,7 @@ from .adequacy import adequacy
 from .choices import HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
 from .conditions import everywhere
 from .design import Design, build_design
-from .diagnostics import messages, posterior_correlations, summary_table
+from .diagnostics import messages, posterior_correlations, separate_modes, summary_table
 from .identifiability import Laplace, advise, describe, laplace_fit, saddle_levels
 from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
@@ -43,7 +44,7 @@ class FitSettings:
     chains: int = 4
     draws: int = 1000
     tune: int = 1000
-    target_accept: float = 0.95
+    target_accept: float | None = None  # None: the model's (its registry record's target_accept)
     likelihood: str = "normal"
     no_pump: bool = False
     fixed: dict = field(default_factory=dict)  # input name -> value (temp_k in K) or k_replaces_na
@@ -71,7 +72,7 @@ class FitSettings:
             raise ValueError(f"no_pump: expected true or false, got {self.no_pump!r}")
         if self.g_tot_ns is not None and not (isinstance(self.g_tot_ns, int | float) and 0 < self.g_tot_ns < np.inf):
             raise ValueError(f"g_tot_ns: expected a positive total conductance in nS, got {self.g_tot_ns!r}")
-        if not 0.5 <= self.target_accept < 1:
+        if self.target_accept is not None and not 0.5 <= self.target_accept < 1:
             raise ValueError(f"target_accept: expected a value in [0.5, 1), got {self.target_accept!r}")
 
     def streams(self) -> dict[str, np.random.Generator]:
@@ -183,6 +184,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     problems = messages(summary, corr, divergences, int(idata.sample_stats["diverging"].size), priors)
     branches = row_branches(design, priors, idata, hierarchical, settings.likelihood)
     problems += bistable_rows(branches, settings.model)
+    problems += separate_modes(idata.sample_stats["logp"].values)
     predictive = predictive_grid(design, priors, idata, settings)
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
@@ -312,7 +314,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     from .compiled import compiled_model
     from .model_data import model_data
     from .nutpie_import import import_nutpie
-    from .parametrisation import named_posterior
+    from .parametrisation import coordinates, named_posterior
 
     spec = model_data(design, priors, lap, hierarchical=hierarchical, likelihood=settings.likelihood)
     _say(settings, f"compiling the {settings.model} model (or loading it from the cache) ...")
@@ -320,10 +322,13 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     _say(settings, f"compiled model: {source} ({compile_s:.1f} s)")
     t1 = time.perf_counter()
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")
+    record = get_model(settings.model)
+    target_accept = settings.target_accept if settings.target_accept is not None else record.target_accept
     idata = import_nutpie().sample(
         compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=min(settings.chains, settings.cores), seed=settings.seed, save_warmup=False,
-        progress_bar=settings.progress and sys.stderr.isatty(), target_accept=settings.target_accept,
+        progress_bar=settings.progress and sys.stderr.isatty(), target_accept=target_accept,
+        low_rank_modified_mass_matrix=record.low_rank_mass_matrix,
     )  # fmt: skip
     if idata.posterior.sizes.get("draw", 0) < settings.draws:  # nutpie returns what it has when interrupted
         raise KeyboardInterrupt
@@ -331,10 +336,10 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     t2 = time.perf_counter()
     fitted_mean = _add_observation_groups(idata, design, priors, spec.values.get("cell_of_row"), settings)
     t3 = time.perf_counter()
-    parametrisation = ("offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
-                       if spec.share is not None else "rotation onto the design's singular directions (see structure)")  # fmt: skip
     timings = {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}
-    return idata, timings, {"parametrisation": parametrisation, "compiled_model": source}, fitted_mean
+    return idata, timings, {"parametrisation": coordinates(spec), "compiled_model": source,
+                     "target_accept": target_accept,
+                     "mass_matrix": "low-rank modified" if record.low_rank_mass_matrix else "diagonal"}, fitted_mean
 
 
 def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, row: int) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..api import branches, gradient, predict
-from ..models import get_model
+from ..models import MULTISTABLE, get_model
 from .design import Design
 from .priors import Prior
 
@@ -92,16 +92,22 @@ def jacobian(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarr
     return np.stack(cols, axis=1)
 
 
-def laplace_fit(design: Design, priors: list[Prior], sigma_mv: float | None = None) -> Laplace:
+def laplace_fit(design: Design, priors: list[Prior], sigma_mv: float | None = None,
+                start: np.ndarray | None = None) -> Laplace:  # fmt: skip
     """Posterior mode and Laplace covariance, with the residual sd estimated alongside.
 
     Rows without observations (NaN) are excluded. The noise sd of each row is
-    sqrt(sigma^2 + sem^2); sigma is re-estimated from the residuals three times unless given.
+    sqrt(sigma^2 + sem^2); sigma is re-estimated from the residuals three times unless given. A multistable
+    model's posterior can have local modes (rectifying-kir: two rectifier shapes 10 log-density units apart on
+    synthetic data), so its first search also starts one prior sd off the prior mean along each parameter and
+    keeps the best. ``start``: search from there alone (theta).
     """
     observed = np.isfinite(design.v_obs)
     mean0 = np.array([p.mean for p in priors])
     sd0 = np.array([p.sd for p in priors])
-    theta = mean0.copy()
+    starts = [mean0 if start is None else np.asarray(start, dtype=float)]
+    if start is None and get_model(design.model).kind == MULTISTABLE:  # local modes: also start one prior sd off along each axis
+        starts += [mean0 + sign * sd0[j] * np.eye(len(priors))[j] for j in range(len(priors)) for sign in (-1, 1)]
     sigma = sigma_mv if sigma_mv is not None else 3.0
     sub = _subset(design, observed)
     for _ in range(1 if sigma_mv is not None else 3):
@@ -113,7 +119,9 @@ def laplace_fit(design: Design, priors: list[Prior], sigma_mv: float | None = No
         def jac(t, scale=scale):
             return np.vstack([jacobian(sub, priors, t) / scale[:, None], np.diag(1.0 / sd0)])
 
-        theta = least_squares(residuals, theta, jac=jac, method="trf", x_scale=sd0).x
+        fits = [least_squares(residuals, t, jac=jac, method="trf", x_scale=sd0) for t in starts]
+        theta = min(fits, key=lambda f: f.cost).x
+        starts = [theta]
         if sigma_mv is None:
             res = forward(sub, priors, theta) - sub.v_obs
             sigma = float(np.sqrt(max(np.mean(res**2) - np.mean(sub.sem**2), MIN_SIGMA_MV**2)))
@@ -246,7 +254,7 @@ def advise(design: Design, priors: list[Prior], lap: Laplace, rng: np.random.Gen
             truth_v = forward(_subset(grown, new), priors, lap.theta)
             trial = Design(grown.model, grown.inputs, grown.v_obs.copy(), grown.sem, grown.condition, grown.cell)
             trial.v_obs[new] = truth_v + rng.normal(0.0, lap.sigma_mv, truth_v.size)
-            sds.append(np.sqrt(np.diag(laplace_fit(trial, priors, sigma_mv=lap.sigma_mv).cov)))
+            sds.append(np.sqrt(np.diag(laplace_fit(trial, priors, sigma_mv=lap.sigma_mv, start=lap.theta).cov)))
         ratio = np.median(sds, axis=0) / current
         gains = ", ".join(f"{n} sd x{r:.2g}" for n, r in zip(names, ratio, strict=True) if r < 0.8)
         lines.append(f"adding {label}: {gains or 'no parameter narrows by more than 20 %'} (Laplace refit of simulated data)")

@@ -7,12 +7,13 @@ The coordinates themselves are described in :mod:`vrest.inference.pymc_model`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..api import gradient, predict
+from ..api import gradient, predict, resolve_inputs
 from ..models import get_model
+from ..parameters import PUMP_TERMS
 from .branches import sequences
 from .design import Design
 from .identifiability import Laplace, natural
@@ -28,29 +29,56 @@ class OffsetShare:
     pump: int | None  # index of pump_mv, or None without a pump
     weights: tuple[float, float]
     reference: dict  # model inputs at the reference row (scalars)
+    block: tuple[int, int, float] | None = None  # a block's (midpoint, slope) indices and its reference y (mV)
 
 
 def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetShare | None:
     """The offset-share set-up for this design, or None where it does not apply."""
     names = [p.name for p in priors]
     ratios = [j for j, p in enumerate(priors) if p.log_scale and p.name in ("p_na", "p_cl", "g_na", "g_cl")]
-    pump = names.index("pump_mv") if "pump_mv" in names else None
-    if len(ratios) != 2 or not get_model(design.model).offset_share:
+    pump = next((names.index(name) for name in PUMP_TERMS if name in names), None)
+    record = get_model(design.model)
+    if len(ratios) != 2 or not record.offset_share:
         return None
-    pump_scale = design.inputs.get("pump_mv_scale", np.ones(design.n_rows))
-    rows = np.nonzero(np.isfinite(design.v_obs) & (pump_scale == 1.0))[0]  # pump_mv = V_passive(reference) - c
+    pump_scale = design.inputs.get(f"{names[pump]}_scale" if pump is not None else "", np.ones(design.n_rows))
+    rows = np.nonzero(np.isfinite(design.v_obs) & (pump_scale == 1.0))[0]  # the pump of the reference row is pump
     k_o = design.inputs["k_o"][rows]
     if np.ptp(k_o) == 0:
         return None
     lo, hi, mid = rows[np.argmin(k_o)], rows[np.argmax(k_o)], rows[np.argsort(k_o)[k_o.size // 2]]
     params = natural(priors, lap.theta)
+    reference = {k: float(v[mid]) for k, v in design.inputs.items()}
+    block = None
+    if record.block is not None and all(name in names for name in record.block):
+        mid, slope = (names.index(name) for name in record.block)
+        block = (mid, slope, block_reference(lap, mid, slope))
+    if record.leak is not None:  # S = log of the leak's conductance, which carries the pump current
+        g_lin = _leak_at(design.model, reference, params)[0]
+        return OffsetShare(ratios[0], ratios[1], pump, (1.0, 1.0), reference, block) if g_lin > 0 else None
     at = lambda r: gradient(design.model, **{k: v[r] for k, v in design.inputs.items()}, **params)
     g_lo, g_hi = at(lo), at(hi)
     weights = tuple(float(abs(g_lo[priors[j].name] - g_hi[priors[j].name])) for j in ratios)
     if not all(np.isfinite(w) and w > 0 for w in weights):
         return None
-    reference = {k: float(v[mid]) for k, v in design.inputs.items()}
-    return OffsetShare(ratios[0], ratios[1], pump, weights, reference)
+    return OffsetShare(ratios[0], ratios[1], pump, weights, reference, block)
+
+
+def block_reference(lap: Laplace, mid: int, slope: int) -> float:
+    """The depolarisation y_ref (mV) at which a Boltzmann block's log-odds u = (y_ref - midpoint)/slope is
+    uncorrelated with log slope under the Laplace fit: the midpoint's mode minus its regression on log slope.
+
+    The data pin the block where they sample it (for a rectifier, at the depolarised states): there the midpoint
+    and the slope lie on a curve v_half = y_ref - u k that u straightens (posterior correlation -0.94 between
+    v_half and log k_slope on synthetic bistable data, 0 for u). The mode's midpoint where that is not finite."""
+    var = lap.cov[slope, slope]
+    y_ref = lap.theta[mid] - lap.cov[mid, slope] / var if var > 0 else np.nan
+    return float(y_ref) if np.isfinite(y_ref) else float(lap.theta[mid])
+
+
+def _leak_at(model: str, reference: dict, params: dict) -> tuple[float, float]:
+    """(g_lin, e_lin) of ``model``'s leak (its record's ``leak``) at the reference inputs and parameters."""
+    m, values = resolve_inputs(model, reference | {k: v for k, v in params.items() if k not in PUMP_TERMS})
+    return tuple(float(x) for x in m.leak(values))
 
 
 @dataclass(frozen=True)
@@ -70,12 +98,13 @@ class ModelData:
     priors: tuple[Prior, ...]
     hierarchical: bool
     likelihood: str
-    share: tuple[int, int, int | None] | None  # offset-share indices (a, b, pump), or None: rotation
+    share: tuple | None  # offset-share indices (a, b, pump or None, (block midpoint, slope) or None); None: rotation
     cells: np.ndarray | None  # cell labels of a hierarchical model
     constants: tuple[tuple[str, float], ...]  # inputs (and sem_mv) with one value on every row
     values: dict[str, np.ndarray]
     start: dict[str, np.ndarray]
     ordered: bool = False  # rows carry the order each cell's solutions were applied (a two-branch model only)
+    jitter: dict = field(default_factory=dict)  # half-width of each chain's uniform start jitter by coordinate (else 1)
 
     @property
     def branched(self) -> bool:
@@ -107,7 +136,9 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
         start = _offset_share_start(os_, priors, design.model, lap.theta)
         values["share_weights"] = np.array(os_.weights)
         values |= {f"ref_{k}": np.float64(os_.reference[k]) for k in design.inputs if f"in_{k}" in values}
-        share = (os_.a, os_.b, os_.pump)
+        share = (os_.a, os_.b, os_.pump, None if os_.block is None else os_.block[:2])
+        if os_.block is not None:
+            values["block_reference_mv"] = np.float64(os_.block[2])
     else:
         start = {"phi": np.asarray(lap.directions @ ((lap.theta - prior_means(priors)) / prior_sds(priors)))}
         values["directions"] = np.asarray(lap.directions, dtype=float)
@@ -120,18 +151,38 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
         values["sequence_row"], values["sequence_start"] = sequences(
             design.order[rows], None if design.cell is None else design.cell[rows])
     return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, constants, values, start,
-                     ordered)  # fmt: skip
+                     ordered, _jitter(start, priors, os_))  # fmt: skip
+
+
+def _jitter(start: dict, priors: list[Prior], os_: OffsetShare | None) -> dict[str, float]:
+    """Each chain starts at ``start`` plus uniform(-h, h) jitter, h = 1 in coordinates scaled like the prior (phi, S,
+    rho, c), else the coordinate's prior sd where it is below 1 (log_*, lin_*; u: v_half's sd / k_slope at the
+    start): a jitter of 1 put rectifying-kir's log k_slope (prior sd 0.35) three prior sds out, where chains
+    settled in a local mode."""
+    sds = {f"log_{p.name}" if p.log_scale else f"lin_{p.name}": p.sd for p in priors}
+    if os_ is not None and os_.block is not None:
+        mid, slope, _ = os_.block
+        sds["u"] = priors[mid].sd / float(np.exp(start[f"log_{priors[slope].name}"]))
+    return {k: min(1.0, sds[k]) for k in start if k in sds}
 
 
 def _offset_share_start(os_: OffsetShare, priors: list[Prior], model: str, theta: np.ndarray) -> dict:
     wa, wb = os_.weights
     a, b = np.exp(theta[os_.a]), np.exp(theta[os_.b])
     start = {"S": np.log(wa * a + wb * b), "rho": np.log(wa * a) - np.log(wb * b)}
+    mid, slope, y_ref = os_.block if os_.block is not None else (None, None, None)
     for j, p in enumerate(priors):
-        if j not in (os_.a, os_.b, os_.pump):
-            start[f"log_{p.name}" if p.log_scale else p.name] = theta[j]
-    if os_.pump is not None:
-        params = natural(priors, theta)
+        if j == mid:
+            start["u"] = (y_ref - theta[mid]) / np.exp(theta[slope])
+        elif j not in (os_.a, os_.b, os_.pump):
+            start[f"log_{p.name}" if p.log_scale else f"lin_{p.name}"] = theta[j]
+    if os_.pump is None:
+        return start
+    params = natural(priors, theta)
+    if get_model(model).leak is not None:
+        g_lin, e_lin = _leak_at(model, os_.reference, params)
+        start["c"] = e_lin - theta[os_.pump] / g_lin
+    else:
         params["pump_mv"] = 0.0
         start["c"] = float(predict(model, **os_.reference, **params)) - theta[os_.pump]
     return start

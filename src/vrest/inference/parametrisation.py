@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import is_symbolic, namespace
+from ..models import get_model
 from .model_data import ModelData, prior_means, prior_sds
 
 
@@ -39,7 +40,7 @@ def inputs_named(data: dict, prefix: str) -> dict:
 def thetas(spec: ModelData, free: dict, data: dict) -> tuple[list, list | None]:
     """(theta of the population, theta per cell or None): unconstrained parameters in priors order.
 
-    ``free`` holds the coordinates on their natural scale (S, rho, c, log_* or phi: the keys of
+    ``free`` holds the coordinates on their natural scale (S, rho, c, log_*, lin_* or phi: the keys of
     ``spec.start``; tau_* and eta_* with many cells); other entries are ignored.
     """
     coords = {k: free[k] for k in spec.start}
@@ -99,21 +100,56 @@ def _theta(spec: ModelData, coords: dict, data: dict) -> list:
 
 
 def _from_offset_share(spec: ModelData, coords: dict, data: dict) -> list:
-    """theta from S, rho, c and the other log-scale coordinates (the map of :mod:`.pymc_model`)."""
-    (a, b, pump), priors = spec.share, list(spec.priors)
+    """theta from S, rho, c, a block's log-odds u and the other coordinates (log_* on the log scale, lin_* linear):
+    the map of :mod:`.pymc_model`."""
+    (a, b, pump, block), priors = spec.share, list(spec.priors)
     xp = namespace(*coords.values())
     log_w = xp.log(data["share_weights"])
     theta = [None] * len(priors)
     # log of the share sigmoid(rho) and of 1 - sigmoid(rho), without under- or overflow
     theta[a] = coords["S"] - _softplus(-coords["rho"]) - log_w[0]
     theta[b] = coords["S"] - _softplus(coords["rho"]) - log_w[1]
+    mid = None if block is None else block[0]
     for j, p in enumerate(priors):
-        if theta[j] is None and j != pump:
-            theta[j] = coords[f"log_{p.name}"] if p.log_scale else coords[p.name]
+        if theta[j] is None and j not in (pump, mid):
+            theta[j] = coords[f"log_{p.name}"] if p.log_scale else coords[f"lin_{p.name}"]
+    if block is not None:  # the midpoint from the block's log-odds u at y_ref: v_half = y_ref - u k
+        theta[mid] = data["block_reference_mv"] - coords["u"] * xp.exp(theta[block[1]])
     if pump is not None:
         passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != pump}
-        theta[pump] = _voltage(spec.model, **inputs_named(data, "ref_"), **passive, pump_mv=0.0) - coords["c"]
+        reference = inputs_named(data, "ref_") | passive
+        if get_model(spec.model).leak is not None:  # the pump current that moves the leak's reversal to c
+            g_lin, e_lin = _leak(spec.model, **reference)
+            theta[pump] = g_lin * (e_lin - coords["c"])
+        else:
+            theta[pump] = _voltage(spec.model, **reference, pump_mv=0.0) - coords["c"]
     return theta
+
+
+def log_jacobian(spec: ModelData, theta_pop: list, data: dict):
+    """log |d theta / d coordinates| at the population's ``theta_pop`` (:func:`thetas`): 0 for the rotation and
+    plain offset-share; with a block, + log slope (d midpoint / d u = -slope); with a pump current through the
+    model's leak, + log g_lin at the reference row (i_pump = g_lin (e_lin - c))."""
+    if spec.share is None:
+        return 0.0
+    _, _, pump, block = spec.share
+    log_j = 0.0 if block is None else theta_pop[block[1]]
+    if pump is None or get_model(spec.model).leak is None:
+        return log_j
+    passive = {p.name: p.to_natural(theta_pop[j]) for j, p in enumerate(spec.priors) if j != pump}
+    g_lin, _ = _leak(spec.model, **inputs_named(data, "ref_"), **passive)
+    return log_j + namespace(g_lin).log(g_lin)
+
+
+def coordinates(spec: ModelData) -> str:
+    """The sampled coordinates in words (for the fit record)."""
+    if spec.share is None:
+        return "rotation onto the design's singular directions (see structure)"
+    if get_model(spec.model).leak is not None:
+        block = "" if spec.share[3] is None else ", the block's log-odds u at a reference depolarisation"
+        return ("offset-share: total leak conductance S, share rho, the leak's reversal with the pump c at a "
+                f"reference row{block} (see structure)")
+    return "offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
 
 
 def _softplus(x):
@@ -123,6 +159,19 @@ def _softplus(x):
 
         return pt.softplus(x)
     return np.logaddexp(0.0, x)
+
+
+def _leak(model: str, **inputs) -> tuple:
+    """(g_lin, e_lin) of ``model``'s linear leak (its record's ``leak``; scales applied): PyTensor expressions for
+    symbolic inputs, else NumPy values."""
+    if any(is_symbolic(v) for v in inputs.values()):
+        from ..symbolic import symbolic_leak
+
+        return symbolic_leak(model, **inputs)
+    from ..api import resolve_inputs
+
+    m, values = resolve_inputs(model, inputs)
+    return m.leak(values)
 
 
 def _voltage(model: str, **inputs):

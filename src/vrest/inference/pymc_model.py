@@ -20,6 +20,20 @@ so pump_mv = V_passive(reference; a, b) - c. The map (S, rho, c) -> (log a, log 
 pump_mv) has |Jacobian| = 1, so the prior density carries over unchanged; an
 unidentified share is sampled from its prior, not along a ridge.
 
+Where the pump is a current through a linear leak (the record's ``leak``: ``rectifying-kir``,
+whose g_na and g_cl add to g_lin with reversal e_lin), the weights are 1, S = log g_lin, and
+
+    c   = e_lin(reference) - i_pump / g_lin   the reversal of the leak with the pump, in mV
+
+so i_pump = g_lin (e_lin(reference) - c), with |Jacobian| = g_lin (its log joins the prior). The data
+identify the leak's current g_lin (V - c) (the depolarised branch sits near c, where the rectifier
+is blocked); in (log g_na, log g_cl, i_pump) the same information is a curved ridge along which
+NUTS mixed poorly (R-hat up to 1.2 on synthetic data). A Boltzmann block (the record's ``block``:
+v_half, k_slope) is sampled as its log-odds at the depolarisation y_ref the Laplace fit finds
+best informed (:func:`.model_data.block_reference`),
+
+    u   = (y_ref - v_half) / k_slope       so v_half = y_ref - u k_slope, |Jacobian| k_slope
+
 **Rotation** (other models): phi = V ((theta - m0) / sd0) with V the right singular
 vectors of the prior-scaled sensitivity Jacobian at the mode: a rotation of the
 standardised prior (phi ~ N(0, I) exactly) in which the data inform each phi_k
@@ -45,13 +59,13 @@ from ..models.kir_states import branch_log_weight
 from ..symbolic import symbolic_branches, symbolic_voltage
 from .branches import BRANCHES, forward_step, latent_log_likelihood
 from .model_data import ModelData
-from .parametrisation import direction_labels, inputs_named, model_inputs, named_parameters, thetas
+from .parametrisation import direction_labels, inputs_named, log_jacobian, model_inputs, named_parameters, thetas
 from .priors import SIGMA_PRIOR_SD_MV
 
 STUDENT_NU_PRIOR = (2.0, 0.1)
 """Gamma(alpha, beta) prior of the Student-t degrees of freedom (mean 20)."""
 
-TAU_PRIOR_SD = {"S": 0.5, "rho": 1.0, "c": 5.0, "log": 0.1, "phi": 0.5}
+TAU_PRIOR_SD = {"S": 0.5, "rho": 1.0, "c": 5.0, "u": 0.5, "log": 0.1, "phi": 0.5}
 """Half-normal sd of the cell-to-cell spread of each coordinate kind (log units; mV for c)."""
 
 
@@ -81,8 +95,9 @@ def build_model(spec: ModelData) -> pm.Model:
                 free[f"tau_{k}"] = pm.HalfNormal(f"tau_{k}", TAU_PRIOR_SD[kinds[k]], dims=direction)
                 free[f"eta_{k}"] = pm.Normal(f"eta_{k}", 0.0, 1.0, dims=("cell", direction) if direction else "cell")
         theta_pop, theta_cell = thetas(spec, free, data)
-        if spec.share is not None:  # Flat coordinates: the prior enters here (|Jacobian| = 1)
-            pm.Potential("prior", sum(pm.logp(pm.Normal.dist(p.mean, p.sd), t) for p, t in zip(priors, theta_pop, strict=True)))
+        if spec.share is not None:  # Flat coordinates: the prior enters here, with the map's |Jacobian|
+            log_prior = sum(pm.logp(pm.Normal.dist(p.mean, p.sd), t) for p, t in zip(priors, theta_pop, strict=True))
+            pm.Potential("prior", log_prior + log_jacobian(spec, theta_pop, data))
         for name, value in named_parameters(spec, theta_pop, theta_cell).items():
             pm.Deterministic(name, value, dims="cell" if name.endswith("_cell") else None)
         theta_row = theta_pop if theta_cell is None else [t[data["cell_of_row"]] for t in theta_cell]

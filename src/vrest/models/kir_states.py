@@ -84,6 +84,12 @@ def kir_terms(values: dict) -> tuple:
     return (*lumped, values["i_pump"], values["v_half"], values["k_slope"])
 
 
+def kir_leak(values: dict) -> tuple:
+    """(g_lin, e_lin): conductance (g_k units) and reversal (mV) of the ohmic Na+ and Cl- leak, g_na + g_cl and
+    their conductance-weighted Nernst potentials, at the model inputs ``values`` (NumPy or PyTensor)."""
+    return kir_lumped_terms(**{k: values[k] for k in LUMPED_INPUTS})[2:]
+
+
 GHOST_MARGIN_MV = 3.0
 """Scale (mV) of the existence margin over which a vanished branch's weight falls (:func:`branch_log_weight`): a
 stated choice, of the order of the scatter of resting potentials, wide enough that the soft wall where a state

@@ -191,7 +191,7 @@ def methods(fits: list[FitRun], sens: list[SensitivityRun]) -> list[str]:
             f"{info.get('likelihood', 'normal')} residuals whose scale combines a fitted scatter sigma_mv with each "
             f"row's standard error where given). Fixed inputs were assumed as follows: {fixed}. Priors: {priors_text}. "
             f"Posteriors were sampled with {s['name']} ({s['chains']} chains, {s['draws']} draws after {s['tune']} "
-            f"tuning steps, target acceptance {s['target_accept']}) in these sampling coordinates: "
+            f"tuning steps) in these sampling coordinates and settings: "
             f"{_parametrisations(fits)}; random seed {info.get('seed')}. Convergence was "
             f"checked with rank-normalised R-hat (<= 1.01), bulk and tail effective sample sizes (>= 400) and "
             f"divergent transitions"
@@ -213,10 +213,13 @@ def methods(fits: list[FitRun], sens: list[SensitivityRun]) -> list[str]:
 
 
 def _parametrisations(fits: list[FitRun]) -> str:
-    """Each fit's sampling coordinates as fit.json records them (sampler.parametrisation), models sharing one grouped."""
+    """Each fit's sampling coordinates, target acceptance and mass matrix as fit.json records them (sampler), models
+    sharing them grouped."""
     by_text: dict[str, list[str]] = {}
     for f in fits:
-        text = str(f.info["sampler"].get("parametrisation", "not recorded")).removesuffix(" (see structure)")
+        s = f.info["sampler"]
+        text = (f"{str(s.get('parametrisation', 'not recorded')).removesuffix(' (see structure)')}, target acceptance "
+                f"{s.get('target_accept')}, {s.get('mass_matrix', 'diagonal')} mass matrix")
         by_text.setdefault(text, []).append(f.info["model"])
     if len(by_text) == 1:
         return next(iter(by_text))
