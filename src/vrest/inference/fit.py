@@ -328,7 +328,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
         compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
         cores=min(settings.chains, settings.cores), seed=settings.seed, save_warmup=False,
         progress_bar=settings.progress and sys.stderr.isatty(), target_accept=target_accept,
-        low_rank_modified_mass_matrix=record.low_rank_mass_matrix,
+        adaptation="low_rank" if record.low_rank_mass_matrix else "diag",
     )  # fmt: skip
     if idata.posterior.sizes.get("draw", 0) < settings.draws:  # nutpie returns what it has when interrupted
         raise KeyboardInterrupt
