@@ -188,3 +188,12 @@ def test_runs_test_is_exact():
     assert _runs_p(np.array([1, 1, -1, -1, -1, -1, -1, -1, 1, 1, 1, 1])) == pytest.approx(12 / 924)
     assert _runs_p(np.array([1, -1, 1, -1])) == pytest.approx(1.0)
     assert _runs_p(np.array([1, 1, 1])) == 1.0
+
+
+# session 10: the methods listed chord's and rectifying-kir's g_na priors side by side without saying whose
+def test_methods_name_the_model_of_a_prior_that_differs_between_models(run):
+    fit = read_folder(run["ghk"])
+    ours = dataclasses.replace(fit, info={**fit.info, "model": "A", "priors": ["g_na ~ X", "p_cl ~ Z"]})
+    theirs = dataclasses.replace(fit, info={**fit.info, "model": "B", "priors": ["g_na ~ Y", "p_cl ~ Z"]})
+    (text,) = methods([ours, theirs], [])
+    assert "Priors: g_na ~ X (A); p_cl ~ Z; g_na ~ Y (B)." in text

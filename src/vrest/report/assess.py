@@ -180,7 +180,7 @@ def methods(fits: list[FitRun], sens: list[SensitivityRun]) -> list[str]:
         data = info["data"]
         models = ", ".join(f"{f.info['model']}" for f in fits)
         s = info["sampler"]
-        priors_text = "; ".join(dict.fromkeys(p for f in fits for p in f.info.get("priors", [])))
+        priors_text = _priors_text(fits)
         versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
         fixed = "; ".join(dict.fromkeys(f"{a['input']} = {a['value']} {a['unit']} ({a['source']})".replace(" 1 (", " (")
                                         for a in info.get("assumptions", [])))  # fmt: skip
@@ -210,6 +210,18 @@ def methods(fits: list[FitRun], sens: list[SensitivityRun]) -> list[str]:
             f"derivative-based (linearised) indices and DGSM bounds. Software: {versions}."
         )
     return paras
+
+
+def _priors_text(fits: list[FitRun]) -> str:
+    """Every fit's priors as fit.json states them ("name ~ ..."), each once; a parameter whose prior differs between
+    models (chord's g_na and rectifying-kir's) names the models each of its priors belongs to."""
+    owners: dict[str, list[str]] = {}
+    for f in fits:
+        for text in f.info.get("priors", []):
+            owners.setdefault(text, []).append(f.info["model"])
+    name = lambda text: text.split(" ~ ")[0]
+    shared = {n for n in map(name, owners) if sum(name(t) == n for t in owners) > 1}
+    return "; ".join(f"{t} ({', '.join(models)})" if name(t) in shared else t for t, models in owners.items())
 
 
 def _parametrisations(fits: list[FitRun]) -> str:
