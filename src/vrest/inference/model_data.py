@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..api import gradient, predict, resolve_inputs
+from ..backend import is_symbolic
 from ..models import get_model
 from ..parameters import PUMP_TERMS
 from .branches import sequences
@@ -50,10 +51,10 @@ def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetSha
     reference = {k: float(v[mid]) for k, v in design.inputs.items()}
     block = None
     if record.block is not None and all(name in names for name in record.block):
-        mid, slope = (names.index(name) for name in record.block)
-        block = (mid, slope, block_reference(lap, mid, slope))
+        midpoint, slope = (names.index(name) for name in record.block)
+        block = (midpoint, slope, block_reference(lap, midpoint, slope))
     if record.leak is not None:  # S = log of the leak's conductance, which carries the pump current
-        g_lin = _leak_at(design.model, reference, params)[0]
+        g_lin = float(leak(design.model, **(reference | params))[0])
         return OffsetShare(ratios[0], ratios[1], pump, (1.0, 1.0), reference, block) if g_lin > 0 else None
     at = lambda r: gradient(design.model, **{k: v[r] for k, v in design.inputs.items()}, **params)
     g_lo, g_hi = at(lo), at(hi)
@@ -75,10 +76,15 @@ def block_reference(lap: Laplace, mid: int, slope: int) -> float:
     return float(y_ref) if np.isfinite(y_ref) else float(lap.theta[mid])
 
 
-def _leak_at(model: str, reference: dict, params: dict) -> tuple[float, float]:
-    """(g_lin, e_lin) of ``model``'s leak (its record's ``leak``) at the reference inputs and parameters."""
-    m, values = resolve_inputs(model, reference | {k: v for k, v in params.items() if k not in PUMP_TERMS})
-    return tuple(float(x) for x in m.leak(values))
+def leak(model: str, **inputs) -> tuple:
+    """(g_lin, e_lin) of ``model``'s linear leak (its record's ``leak``; scales applied) at the inputs: PyTensor
+    expressions for symbolic inputs, else NumPy values."""
+    if any(is_symbolic(v) for v in inputs.values()):
+        from ..symbolic import symbolic_leak
+
+        return symbolic_leak(model, **inputs)
+    m, values = resolve_inputs(model, inputs)
+    return m.leak(values)
 
 
 @dataclass(frozen=True)
@@ -180,8 +186,8 @@ def _offset_share_start(os_: OffsetShare, priors: list[Prior], model: str, theta
         return start
     params = natural(priors, theta)
     if get_model(model).leak is not None:
-        g_lin, e_lin = _leak_at(model, os_.reference, params)
-        start["c"] = e_lin - theta[os_.pump] / g_lin
+        g_lin, e_lin = leak(model, **(os_.reference | params))
+        start["c"] = float(e_lin - theta[os_.pump] / g_lin)
     else:
         params["pump_mv"] = 0.0
         start["c"] = float(predict(model, **os_.reference, **params)) - theta[os_.pump]

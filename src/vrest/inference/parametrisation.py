@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import is_symbolic, namespace
 from ..models import get_model
-from .model_data import ModelData, prior_means, prior_sds
+from .model_data import ModelData, leak, prior_means, prior_sds
 
 
 def direction_labels(spec: ModelData) -> list[str]:
@@ -119,7 +119,7 @@ def _from_offset_share(spec: ModelData, coords: dict, data: dict) -> list:
         passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != pump}
         reference = inputs_named(data, "ref_") | passive
         if get_model(spec.model).leak is not None:  # the pump current that moves the leak's reversal to c
-            g_lin, e_lin = _leak(spec.model, **reference)
+            g_lin, e_lin = leak(spec.model, **reference)
             theta[pump] = g_lin * (e_lin - coords["c"])
         else:
             theta[pump] = _voltage(spec.model, **reference, pump_mv=0.0) - coords["c"]
@@ -137,7 +137,7 @@ def log_jacobian(spec: ModelData, theta_pop: list, data: dict):
     if pump is None or get_model(spec.model).leak is None:
         return log_j
     passive = {p.name: p.to_natural(theta_pop[j]) for j, p in enumerate(spec.priors) if j != pump}
-    g_lin, _ = _leak(spec.model, **inputs_named(data, "ref_"), **passive)
+    g_lin, _ = leak(spec.model, **inputs_named(data, "ref_"), **passive)
     return log_j + namespace(g_lin).log(g_lin)
 
 
@@ -159,19 +159,6 @@ def _softplus(x):
 
         return pt.softplus(x)
     return np.logaddexp(0.0, x)
-
-
-def _leak(model: str, **inputs) -> tuple:
-    """(g_lin, e_lin) of ``model``'s linear leak (its record's ``leak``; scales applied): PyTensor expressions for
-    symbolic inputs, else NumPy values."""
-    if any(is_symbolic(v) for v in inputs.values()):
-        from ..symbolic import symbolic_leak
-
-        return symbolic_leak(model, **inputs)
-    from ..api import resolve_inputs
-
-    m, values = resolve_inputs(model, inputs)
-    return m.leak(values)
 
 
 def _voltage(model: str, **inputs):
