@@ -305,3 +305,24 @@ def test_chains_in_a_local_mode_are_named_and_chains_in_one_mode_are_not():
     logp[2] -= 4.0
     (message,) = separate_modes(logp)
     assert message.startswith("chain(s) 3 of 4 sit in a separate mode") and "4 or more units" in message
+
+
+@pytest.mark.parametrize("minor", [0.002, 0.02])
+def test_the_mass_of_a_local_mode_is_estimated_from_its_chains(minor):
+    """Two Gaussian modes in 3 coordinates (sds 1 and 0.8) holding 1 - minor and minor of the mass, three chains in
+    the first and one in the second, each draw's log-density that of the mixture: the chain in the second mode is
+    found and its share estimated to within a fifth (the Gaussian estimate is exact here up to sampling error)."""
+    from vrest.inference.diagnostics import low_mode_chains, mode_share
+
+    rng = np.random.default_rng(1)
+    centres, sds, weights = [np.zeros(3), np.full(3, 6.0)], [1.0, 0.8], [1.0 - minor, minor]
+    draws = np.stack([rng.normal(centres[c], sds[c], (2000, 3)) for c in (0, 0, 0, 1)])
+
+    def logp(x):
+        return np.logaddexp(*(np.log(w) + stats.norm.logpdf(x, m, s).sum(axis=-1)
+                              for m, s, w in zip(centres, sds, weights, strict=True)))  # fmt: skip
+
+    lp = logp(draws)
+    low = low_mode_chains(lp)
+    np.testing.assert_array_equal(low, [3])
+    assert mode_share(draws, lp, low) == pytest.approx(minor, rel=0.2)

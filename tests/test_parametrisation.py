@@ -126,3 +126,37 @@ def test_the_offset_share_prior_is_the_prior_of_theta_times_the_maps_jacobian(ca
         point |= {v.name: 0.0 for v in model.value_vars if v.name not in names}
         got = float(prior(*(point[v.name] for v in model.value_vars)))
         assert got == pytest.approx(gaussian + np.log(abs(np.linalg.det(jac))), abs=1e-6)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "one cell" in c])
+def test_each_chain_starts_at_a_draw_of_the_laplace_approximation(case):
+    """Start points mapped back to theta scatter around the Laplace mode with the Laplace covariance (each standard
+    normal clipped at 2 sds: variance factor 0.92), to within the sampling error of 400 starts and the linearisation
+    of the coordinates; sigma's coordinate keeps its uniform(-1, 1) jitter."""
+    from vrest.inference.compiled import _start_function
+    from vrest.inference.parametrisation import model_inputs, thetas
+
+    k_o, _cells, model, _h, _l = CASES[case]
+    table = recordings(k_o, 1, model).drop(columns="cell")
+    priors = fitted_priors(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(load_recordings(table), model, [p.name for p in priors], preset="mammalian_neuron",
+                              settings={"k_replaces_na": True}, conditions={})  # fmt: skip
+        lap = laplace_fit(design, priors)
+    spec = model_data(design, priors, lap)
+    names = list(spec.start)
+    sizes = [np.size(spec.start[k]) for k in names]
+    edges = np.cumsum([0, *sizes, 1])
+    meta = {"names": [*names, "sigma_mv_log__"], "slices": [[lo, hi] for lo, hi in zip(edges[:-1], edges[1:])],
+            "start": np.full(edges[-1], 0.5)}  # fmt: skip
+    initial_point = _start_function(meta, spec.start, spec.start_scale)
+    points = np.array([initial_point(seed) for seed in range(400)])
+    assert np.all(np.abs(points[:, -1] - 0.5) <= 1.0) and np.std(points[:, -1]) > 0.4
+    data = model_inputs(spec)
+    theta = np.array([np.ravel(thetas(spec, {k: p[lo:hi] if hi - lo > 1 else p[lo]
+                                             for k, (lo, hi) in zip(names, meta["slices"])}, data)[0])
+                      for p in points], dtype=float)  # fmt: skip
+    sd = np.sqrt(0.9205 * np.diag(lap.cov))
+    assert np.all(np.abs(theta.mean(axis=0) - lap.theta) < 0.3 * sd)
+    np.testing.assert_allclose(theta.std(axis=0), sd, rtol=0.2)

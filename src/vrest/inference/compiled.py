@@ -315,7 +315,7 @@ def _bind(compiled: Compiled, spec: ModelData) -> CompiledModel:
         reparameterized_names=[],  # keep log-transformed coordinates in the posterior: named_posterior needs them
         compiled_logp_func=compiled.logp,
         compiled_expand_func=compiled.expand,
-        initial_point_func=_start_function(meta, spec.start, spec.jitter),
+        initial_point_func=_start_function(meta, spec.start, spec.start_scale),
         shared_data={},
         shared_var_keys={},
         user_data=_pack(arrays),
@@ -329,17 +329,31 @@ def _bind(compiled: Compiled, spec: ModelData) -> CompiledModel:
     )
 
 
-def _start_function(meta: dict, start: dict, jitter: dict):
-    """Initial points: PyMC's default point (``meta["start"]``) with ``start`` put in, plus uniform(-h, h) jitter,
-    h from ``jitter`` by coordinate (1 for the others)."""
+START_CLIP = 2.0
+"""Each chain's start is the Laplace mode plus at most this many Laplace sds along each of its factors."""
+
+
+def _start_function(meta: dict, start: dict, scale: np.ndarray | None):
+    """Initial points: PyMC's default point (``meta["start"]``) with ``start`` (the Laplace mode) put in; the
+    coordinates of ``start`` move to a draw of the Laplace approximation (``scale``: its Cholesky factor, each
+    standard normal clipped at START_CLIP), the others (sigma, a hierarchical model's cell terms) by uniform(-1, 1)."""
     base = np.array(meta["start"])
-    half = np.ones(base.size)
+    own = np.zeros(base.size, dtype=bool)
+    order = []
     for name, (lo, hi) in zip(meta["names"], meta["slices"], strict=True):
         if name in start:
             base[lo:hi] = np.ravel(start[name])
-        half[lo:hi] = jitter.get(name, 1.0)
+            own[lo:hi] = True
+    for name in start:  # the start's own order: that of ``scale``
+        lo, hi = dict(zip(meta["names"], meta["slices"], strict=True))[name]
+        order.extend(range(lo, hi))
+    order = np.array(order, dtype=int)
 
     def initial_point(seed) -> np.ndarray:
-        return base + half * np.random.default_rng(seed).uniform(-1.0, 1.0, base.size)
+        rng = np.random.default_rng(seed)
+        point = base + np.where(own, 0.0, rng.uniform(-1.0, 1.0, base.size))
+        if scale is not None:
+            point[order] += scale @ np.clip(rng.standard_normal(order.size), -START_CLIP, START_CLIP)
+        return point
 
     return initial_point

@@ -128,11 +128,33 @@ with many cells). Chains in one mode differ by under 1 unit (rectifying-kir on s
 seeds); a chain in its local mode sat 4 and 10 units below the others."""
 
 
+def low_mode_chains(logp: np.ndarray) -> np.ndarray:
+    """Indices of the chains in a separate, lower mode: mean log-density more than MODE_GAP (and one within-chain
+    sd) below the best chain's. ``logp``: (chain, draw)."""
+    means = logp.mean(axis=1)
+    return np.flatnonzero(means < means.max() - max(MODE_GAP, float(logp.std(axis=1).mean())))
+
+
+def mode_share(draws: np.ndarray, logp: np.ndarray, low: np.ndarray) -> float:
+    """Share of the posterior mass in the mode of chains ``low``, against the others' mode, each mode taken as
+    Gaussian in the sampler's coordinates: log mass = mean log-density + log sqrt(det covariance) of its draws (the
+    constants cancel). ``draws``: (chain, draw, coordinate); ``logp``: (chain, draw). 0 for draws without spread."""
+    high = np.setdiff1d(np.arange(logp.shape[0]), low)
+
+    def log_mass(chains: np.ndarray) -> float:
+        x = draws[chains].reshape(-1, draws.shape[-1])
+        sign, logdet = np.linalg.slogdet(np.atleast_2d(np.cov(x.T)))
+        return float(logp[chains].mean() + 0.5 * logdet) if sign > 0 else -np.inf
+
+    low_mass, high_mass = log_mass(low), log_mass(high)
+    return 0.0 if low_mass == -np.inf else float(np.exp(low_mass - np.logaddexp(low_mass, high_mass)))
+
+
 def separate_modes(logp: np.ndarray) -> list[str]:
     """A message when chains sit in separate modes of the posterior: ``logp`` (chain, draw), the log-density of each
     draw. Empty when every chain's mean log-density is within MODE_GAP of the best chain's."""
     means = logp.mean(axis=1)
-    low = np.flatnonzero(means < means.max() - max(MODE_GAP, float(logp.std(axis=1).mean())))
+    low = low_mode_chains(logp)
     if low.size == 0:
         return []
     gap = float(means.max() - means[low].max())

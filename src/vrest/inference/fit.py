@@ -18,12 +18,12 @@ from ..data import check_fittable
 from ..models import get_model
 from ..models.nernst import nernst_mv
 from ..parameters import PARAMS
-from ..seeding import check_seed, streams
+from ..seeding import check_seed, child_seed, streams
 from .adequacy import adequacy
 from .choices import HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
 from .conditions import everywhere
 from .design import Design, build_design
-from .diagnostics import messages, posterior_correlations, separate_modes, summary_table
+from .diagnostics import low_mode_chains, messages, mode_share, posterior_correlations, separate_modes, summary_table
 from .identifiability import Laplace, advise, describe, laplace_fit, saddle_levels
 from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
@@ -171,6 +171,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
         advice = advise(design, priors, lap, settings.streams()["advice"])
 
     idata, timings, sampler, fitted_mean = _sample(design, priors, lap, hierarchical, settings)
+    notes.extend([sampler["restarted"]] if sampler["restarted"] else [])
     if not hierarchical:  # a hierarchical refit would lose a cell with a single row: PSIS-LOO only there
         t_loo = time.perf_counter()
         note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, obs))
@@ -324,14 +325,20 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     _say(settings, f"sampling {settings.chains} chains x {settings.draws} draws (+{settings.tune} tuning) ...")
     record = get_model(settings.model)
     target_accept = settings.target_accept if settings.target_accept is not None else record.target_accept
-    idata = import_nutpie().sample(
-        compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-        cores=min(settings.chains, settings.cores), seed=settings.seed, save_warmup=False,
-        progress_bar=settings.progress and sys.stderr.isatty(), target_accept=target_accept,
-        adaptation="low_rank" if record.low_rank_mass_matrix else "diag",
-    )  # fmt: skip
-    if idata.posterior.sizes.get("draw", 0) < settings.draws:  # nutpie returns what it has when interrupted
-        raise KeyboardInterrupt
+
+    def run(model, chains: int, seed: int):
+        idata = import_nutpie().sample(
+            model, draws=settings.draws, tune=settings.tune, chains=chains, cores=min(chains, settings.cores),
+            seed=seed, save_warmup=False, progress_bar=settings.progress and sys.stderr.isatty(),
+            target_accept=target_accept, adaptation="low_rank" if record.low_rank_mass_matrix else "diag",
+        )  # fmt: skip
+        if idata.posterior.sizes.get("draw", 0) < settings.draws:  # nutpie returns what it has when interrupted
+            raise KeyboardInterrupt
+        return idata
+
+    idata = run(compiled, settings.chains, settings.seed)
+    restarted = _restart_local_modes(idata, spec, settings,
+                                     lambda model, chains: run(model, chains, child_seed(settings.seed, "restart")))
     idata["posterior"] = xr.DataTree(named_posterior(idata.posterior.to_dataset(), spec))
     t2 = time.perf_counter()
     fitted_mean = _add_observation_groups(idata, design, priors, spec.values.get("cell_of_row"), settings)
@@ -339,7 +346,58 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     timings = {"compile_s": compile_s, "sample_s": t2 - t1, "predictive_s": t3 - t2}
     return idata, timings, {"parametrisation": coordinates(spec), "compiled_model": source,
                      "target_accept": target_accept,
-                     "mass_matrix": "low-rank modified" if record.low_rank_mass_matrix else "diagonal"}, fitted_mean
+                     "mass_matrix": "low-rank modified" if record.low_rank_mass_matrix else "diagonal",
+                     "restarted": restarted}, fitted_mean  # fmt: skip
+
+
+MINOR_MODE_SHARE = 0.01
+"""Largest estimated share of the posterior in a local mode whose chains are restarted from the main mode."""
+
+
+def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | None:
+    """Chains that settled in a separate, lower mode holding under MINOR_MODE_SHARE of the posterior (estimated from
+    the chains: :func:`.diagnostics.mode_share`) are sampled again, once, from a Gaussian fitted to the other
+    chains' draws: a sampler that mixed would almost never visit that mode, so a chain stuck in it would distort
+    the intervals. ``sample(model, chains)``: the sampler's run. Replaces those chains in ``idata`` (posterior and
+    sample_stats) and returns a sentence saying so; None when nothing was restarted. A larger mode is kept (the fit's
+    problems then say the chains sit in separate modes)."""
+    from dataclasses import replace
+
+    import xarray as xr
+
+    from .compiled import compiled_model
+
+    posterior = idata.posterior.to_dataset()
+    names = list(posterior.data_vars)
+    draws = np.concatenate([posterior[v].values.reshape(*posterior[v].shape[:2], -1) for v in names], axis=-1)
+    logp = idata.sample_stats["logp"].values
+    low = low_mode_chains(logp)
+    if low.size == 0 or low.size * 2 > logp.shape[0]:
+        return None
+    share = mode_share(draws, logp, low)
+    if share >= MINOR_MODE_SHARE:
+        return None
+    main = np.setdiff1d(np.arange(logp.shape[0]), low)
+    keys = list(spec.start)
+    main_draws = {k: posterior[k].values[main].reshape(-1, *np.shape(spec.start[k])) for k in keys}
+    flat = np.concatenate([main_draws[k].reshape(len(main_draws[k]), -1) for k in keys], axis=1)
+    cov = np.atleast_2d(np.cov(flat.T))
+    scale = np.linalg.cholesky(cov + 1e-12 * np.trace(cov) * np.eye(len(cov)))
+    restart = replace(spec, start={k: v.mean(axis=0) for k, v in main_draws.items()}, start_scale=scale)
+    _say(settings, f"restarting {low.size} chain(s) that settled in a local mode ...")
+    again = sample(compiled_model(restart)[0], low.size)
+    for group in ("posterior", "sample_stats"):
+        old, new = idata[group].to_dataset(), again[group].to_dataset()
+        for v in old.data_vars:
+            if v in new.data_vars and old[v].shape[1:] == new[v].shape[1:]:
+                values = old[v].values.copy()
+                values[low] = new[v].values
+                old[v] = (old[v].dims, values)
+        idata[group] = xr.DataTree(old)
+    gap = float(logp[main].mean() - logp[low].mean())
+    which = ", ".join(str(c + 1) for c in low)
+    return (f"chain(s) {which} settled in a local mode ({gap:.0f} log-density units below the others, estimated to "
+            f"hold {100 * share:.2g} % of the posterior) and were sampled again from the main mode's draws")
 
 
 def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, row: int) -> np.ndarray:

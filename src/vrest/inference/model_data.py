@@ -7,7 +7,7 @@ The coordinates themselves are described in :mod:`vrest.inference.pymc_model`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -110,7 +110,7 @@ class ModelData:
     values: dict[str, np.ndarray]
     start: dict[str, np.ndarray]
     ordered: bool = False  # rows carry the order each cell's solutions were applied (a two-branch model only)
-    jitter: dict = field(default_factory=dict)  # half-width of each chain's uniform start jitter by coordinate (else 1)
+    start_scale: np.ndarray | None = None  # Cholesky factor of the Laplace covariance of ``start`` (its keys' order, flattened)
 
     @property
     def branched(self) -> bool:
@@ -139,16 +139,20 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
     values["v_obs"] = design.v_obs[rows].astype(float)
     os_ = offset_share(design, priors, lap)
     if os_ is not None:
-        start = _offset_share_start(os_, priors, design.model, lap.theta)
+        def coordinates(theta):
+            return _offset_share_start(os_, priors, design.model, theta)
         values["share_weights"] = np.array(os_.weights)
         values |= {f"ref_{k}": np.float64(os_.reference[k]) for k in design.inputs if f"in_{k}" in values}
         share = (os_.a, os_.b, os_.pump, None if os_.block is None else os_.block[:2])
         if os_.block is not None:
             values["block_reference_mv"] = np.float64(os_.block[2])
     else:
-        start = {"phi": np.asarray(lap.directions @ ((lap.theta - prior_means(priors)) / prior_sds(priors)))}
+        def coordinates(theta):
+            return {"phi": np.asarray(lap.directions @ ((theta - prior_means(priors)) / prior_sds(priors)))}
+
         values["directions"] = np.asarray(lap.directions, dtype=float)
         share = None
+    start = coordinates(lap.theta)
     cells = None
     if hierarchical:
         cells, values["cell_of_row"] = np.unique(design.cell[rows], return_inverse=True)
@@ -157,19 +161,20 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
         values["sequence_row"], values["sequence_start"] = sequences(
             design.order[rows], None if design.cell is None else design.cell[rows])
     return ModelData(design.model, tuple(priors), hierarchical, likelihood, share, cells, constants, values, start,
-                     ordered, _jitter(start, priors, os_))  # fmt: skip
+                     ordered, _start_scale(coordinates, lap, priors))  # fmt: skip
 
 
-def _jitter(start: dict, priors: list[Prior], os_: OffsetShare | None) -> dict[str, float]:
-    """Each chain starts at ``start`` plus uniform(-h, h) jitter, h = 1 in coordinates scaled like the prior (phi, S,
-    rho, c), else the coordinate's prior sd where it is below 1 (log_*, lin_*; u: v_half's sd / k_slope at the
-    start): a jitter of 1 put rectifying-kir's log k_slope (prior sd 0.35) three prior sds out, where chains
-    settled in a local mode."""
-    sds = {f"log_{p.name}" if p.log_scale else f"lin_{p.name}": p.sd for p in priors}
-    if os_ is not None and os_.block is not None:
-        mid, slope, _ = os_.block
-        sds["u"] = priors[mid].sd / float(np.exp(start[f"log_{priors[slope].name}"]))
-    return {k: min(1.0, sds[k]) for k in start if k in sds}
+def _start_scale(coordinates, lap: Laplace, priors: list[Prior]) -> np.ndarray:
+    """Cholesky factor of the Laplace covariance carried into the start coordinates (``coordinates``: theta -> dict,
+    linearised by central differences at the mode), so that each chain can start at a draw of the Laplace
+    approximation: a uniform jitter of 1 in every coordinate started chains hundreds of log-density units out
+    (rectifying-kir: 1,000 below the mode), from where one in four settled in a local mode."""
+    flat = lambda theta: np.concatenate([np.ravel(v) for v in coordinates(theta).values()])
+    step = 1e-4 * prior_sds(priors)
+    jac = np.column_stack([(flat(lap.theta + h) - flat(lap.theta - h)) / (2 * h[j])
+                           for j, h in enumerate(np.diag(step))])  # fmt: skip
+    cov = jac @ lap.cov @ jac.T
+    return np.linalg.cholesky(cov + 1e-12 * np.trace(cov) * np.eye(len(cov)))
 
 
 def _offset_share_start(os_: OffsetShare, priors: list[Prior], model: str, theta: np.ndarray) -> dict:
