@@ -309,3 +309,54 @@ def test_strict_turns_problems_into_exit_3_with_student_t(tmp_path, capsys):
     assert code == 3 and "--strict" in err and "WARNING" in stdout
     info = json.loads((out / "fit.json").read_text())  # the results are still written
     assert info["likelihood"] == "student-t" and info["diagnostics"]["problems"]
+
+
+def test_a_chain_stuck_in_a_minor_local_mode_is_sampled_again_from_the_main_mode():
+    """Chain 4 sits 10 log-density units below chains 1-3 with the same spread (about e^-10 of the mass): it is
+    replaced by the restart's draws, the restarted chain starts among the main mode's draws, and the fit says so.
+    A chain 2.7 units below (a mode holding about 7 % of the mass) is kept."""
+    import xarray as xr
+
+    from vrest.inference.design import build_design
+    from vrest.inference.fit import _restart_local_modes
+    from vrest.inference.identifiability import laplace_fit
+    from vrest.inference.model_data import model_data
+    from vrest.inference.priors import fitted_priors
+
+    table, _ = simulated_recordings(seed=1)
+    priors = fitted_priors("ghk")
+    design = build_design(load_recordings(table), "ghk", [p.name for p in priors], preset="mammalian_neuron")
+    spec = model_data(design, priors, laplace_fit(design, priors))
+    rng = np.random.default_rng(0)
+    names = [*spec.start, "sigma_mv_log__"]
+    centre = {k: np.ravel(spec.start.get(k, 0.5)) for k in names}
+
+    def trace(chains: int, shift: float) -> xr.DataTree:
+        post = {k: (("chain", "draw", f"{k}_dim")[: 2 + (v.size > 1)],
+                    (v + shift + rng.normal(0, 0.05, (chains, 300, v.size))).squeeze(-1) if v.size == 1
+                    else v + shift + rng.normal(0, 0.05, (chains, 300, v.size))) for k, v in centre.items()}  # fmt: skip
+        stats = {"logp": (("chain", "draw"), rng.normal(-10.0 - 3 * shift, 1.0, (chains, 300))),
+                 "diverging": (("chain", "draw"), np.zeros((chains, 300), bool))}  # fmt: skip
+        return xr.DataTree.from_dict({"posterior": xr.Dataset(post), "sample_stats": xr.Dataset(stats)})
+
+    idata = xr.DataTree.from_dict({g: trace(3, 0.0)[g].to_dataset() for g in ("posterior", "sample_stats")})
+    stuck = trace(1, 10 / 3)
+    for g in ("posterior", "sample_stats"):
+        idata[g] = xr.DataTree(xr.concat([idata[g].to_dataset(), stuck[g].to_dataset()], dim="chain"))
+    starts, again = [], trace(1, 0.0)
+
+    def sample(model, chains):
+        starts.append(model.initial_point_func(0))
+        assert chains == 1
+        return again
+
+    note = _restart_local_modes(idata, spec, FitSettings(model="ghk", seed=0, progress=False), sample)
+    assert note.startswith("chain(s) 4 settled in a local mode (10 log-density units below")
+    for k in names:
+        np.testing.assert_array_equal(idata.posterior[k].values[3], again.posterior[k].values[0])
+    first = names[0]
+    assert np.all(np.abs(starts[0][: np.size(spec.start[first])] - centre[first]) < 0.05 * 2 * 2 + 1e-9)
+    np.testing.assert_array_equal(idata.sample_stats["logp"].values[3], again.sample_stats["logp"].values[0])
+    balanced = xr.DataTree.from_dict({g: xr.concat([trace(3, 0.0)[g].to_dataset(), trace(1, 0.9)[g].to_dataset()],
+                                                   dim="chain") for g in ("posterior", "sample_stats")})  # fmt: skip
+    assert _restart_local_modes(balanced, spec, FitSettings(model="ghk", seed=0, progress=False), sample) is None

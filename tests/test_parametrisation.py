@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -148,7 +149,7 @@ def test_each_chain_starts_at_a_draw_of_the_laplace_approximation(case):
     names = list(spec.start)
     sizes = [np.size(spec.start[k]) for k in names]
     edges = np.cumsum([0, *sizes, 1])
-    meta = {"names": [*names, "sigma_mv_log__"], "slices": [[lo, hi] for lo, hi in zip(edges[:-1], edges[1:])],
+    meta = {"names": [*names, "sigma_mv_log__"], "slices": [list(pair) for pair in itertools.pairwise(edges)],
             "start": np.full(edges[-1], 0.5)}  # fmt: skip
     initial_point = _start_function(meta, spec.start, spec.start_scale)
     points = np.array([initial_point(seed) for seed in range(400)])

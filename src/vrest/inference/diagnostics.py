@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -136,17 +137,27 @@ def low_mode_chains(logp: np.ndarray) -> np.ndarray:
 
 
 def mode_share(draws: np.ndarray, logp: np.ndarray, low: np.ndarray) -> float:
-    """Share of the posterior mass in the mode of chains ``low``, against the others' mode, each mode taken as
-    Gaussian in the sampler's coordinates: log mass = mean log-density + log sqrt(det covariance) of its draws (the
-    constants cancel). ``draws``: (chain, draw, coordinate); ``logp``: (chain, draw). 0 for draws without spread."""
+    """Share of the posterior mass in the local mode of chains ``low``, against the others' (main) mode, each taken
+    as Gaussian in the sampler's coordinates: log mass = mean log-density + log sqrt(det covariance) of its draws
+    (the constants cancel). The local mode is what those chains visit outside the main mode (Mahalanobis distance
+    under the main chains' mean and covariance beyond its 99.9 % chi-square quantile): a chain that wanders between
+    the two would otherwise lend the local mode the main mode's log-density. ``draws``: (chain, draw, coordinate);
+    ``logp``: (chain, draw). 0 when those chains leave the main mode for too few draws to measure a spread."""
+    k = draws.shape[-1]
     high = np.setdiff1d(np.arange(logp.shape[0]), low)
+    main = draws[high].reshape(-1, k)
+    mean, cov = main.mean(axis=0), np.atleast_2d(np.cov(main.T))
+    x, lp = draws[low].reshape(-1, k), logp[low].reshape(-1)
+    d2 = np.einsum("ij,ij->i", x - mean, np.linalg.solve(cov, (x - mean).T).T)
+    outside = d2 > stats.chi2.ppf(0.999, k)
+    if outside.sum() < 5 * k:
+        return 0.0
 
-    def log_mass(chains: np.ndarray) -> float:
-        x = draws[chains].reshape(-1, draws.shape[-1])
-        sign, logdet = np.linalg.slogdet(np.atleast_2d(np.cov(x.T)))
-        return float(logp[chains].mean() + 0.5 * logdet) if sign > 0 else -np.inf
+    def log_mass(points: np.ndarray, values: np.ndarray) -> float:
+        sign, logdet = np.linalg.slogdet(np.atleast_2d(np.cov(points.T)))
+        return float(values.mean() + 0.5 * logdet) if sign > 0 else -np.inf
 
-    low_mass, high_mass = log_mass(low), log_mass(high)
+    low_mass, high_mass = log_mass(x[outside], lp[outside]), log_mass(main, logp[high].reshape(-1))
     return 0.0 if low_mass == -np.inf else float(np.exp(low_mass - np.logaddexp(low_mass, high_mass)))
 
 

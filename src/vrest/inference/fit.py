@@ -371,6 +371,7 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
     names = list(posterior.data_vars)
     draws = np.concatenate([posterior[v].values.reshape(*posterior[v].shape[:2], -1) for v in names], axis=-1)
     logp = idata.sample_stats["logp"].values
+    divergent = idata.sample_stats["diverging"].values
     low = low_mode_chains(logp)
     if low.size == 0 or low.size * 2 > logp.shape[0]:
         return None
@@ -396,8 +397,10 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
         idata[group] = xr.DataTree(old)
     gap = float(logp[main].mean() - logp[low].mean())
     which = ", ".join(str(c + 1) for c in low)
+    dropped = int(divergent[low].sum())
     return (f"chain(s) {which} settled in a local mode ({gap:.0f} log-density units below the others, estimated to "
-            f"hold {100 * share:.2g} % of the posterior) and were sampled again from the main mode's draws")
+            f"hold {100 * share:.2g} % of the posterior) and were sampled again from the main mode's draws"
+            + (f" ({dropped} divergent transition(s) went with the replaced draws)" if dropped else ""))
 
 
 def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, row: int) -> np.ndarray:
