@@ -174,6 +174,17 @@ def test_each_built_in_model_has_its_kind_and_the_fitted_parameters_of_before():
     assert [n for n, m in MODELS.items() if m.leak is not None] == ["rectifying-kir"]  # its pump a leak current
 
 
+def test_a_fit_takes_the_models_sampler_settings_unless_it_sets_its_own():
+    """The rectifier's record asks for 2000 draws per chain (its posterior ridge mixes slowly); the others keep
+    1000; draws given to the fit win."""
+    from vrest.inference.fit import FitSettings
+
+    assert [n for n, m in MODELS.items() if m.draws != 1000] == ["rectifying-kir"]
+    assert FitSettings(model="rectifying-kir", seed=0).draws == 2000
+    assert FitSettings(model="ghk", seed=0).draws == 1000
+    assert FitSettings(model="rectifying-kir", seed=0, draws=300).draws == 300
+
+
 def test_the_fixable_inputs_are_those_the_fit_command_took_by_hand_in_parameter_order():
     """Less the rectifier's shape (v_half, k_slope, kir_n), fitted since issue 18."""
     hand_kept = ("k_i", "na_o", "na_i", "cl_o", "cl_i", "ca_o", "ca_i", "temp_k", "pump_ratio", "perm_k", "g_k",

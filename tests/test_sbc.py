@@ -25,7 +25,7 @@ def test_the_ranks_of_the_truth_among_posterior_draws_are_uniform(tmp_path, scri
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     ranks = pd.read_csv(tmp_path / f"{stem}.csv")
     assert len(ranks) == 40
-    for name in ranks.columns.drop(["divergences", "draws", "bistable", "max_rhat", "min_ess"], errors="ignore"):
+    for name in ranks.columns.drop(["divergences", "draws", "bistable", "tries", "max_rhat", "min_ess"], errors="ignore"):
         counts = np.histogram(ranks[name], bins=5, range=(0, 100))[0]
         assert stats.chisquare(counts).pvalue > 0.001, name
     assert ranks["divergences"].sum() <= 0.005 * ranks["draws"].sum()

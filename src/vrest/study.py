@@ -497,7 +497,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
         seed=pick("seed", 0),
         preset=pick("preset", DEFAULT_PRESET),
         chains=pick("chains", 4),
-        draws=pick("draws", 1000),
+        draws=pick("draws", None),
         tune=pick("tune", 1000),
         likelihood=pick("likelihood", "normal"),
         no_pump=bool(pick("no_pump", False)),

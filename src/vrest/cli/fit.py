@@ -49,7 +49,7 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
                    help='map the file\'s headers to vrest\'s names, e.g. K_o_mM="K+ (mM)" V_m_mV=Vm')  # fmt: skip
     p.add_argument("--g-tot-ns", type=float, help="total membrane conductance, nS (pump current and ATP rate)")
     p.add_argument("--chains", type=int, help="NUTS chains, 1-64 (default 4)")
-    p.add_argument("--draws", type=int, help="draws per chain after tuning, >= 10 (default 1000)")
+    p.add_argument("--draws", type=int, help="draws per chain after tuning, >= 10 (default 1000; 2000 for rectifying-kir)")
     p.add_argument("--tune", type=int, help="tuning draws per chain, >= 10 (default 1000)")
     group = p.add_argument_group("assumed fixed values (override the preset; units in brackets)")
     for name in fixable_inputs():

@@ -42,7 +42,7 @@ class FitSettings:
     seed: int
     preset: str = "mammalian_neuron"
     chains: int = 4
-    draws: int = 1000
+    draws: int | None = None  # None: the model's (its registry record's draws: 1000 for most)
     tune: int = 1000
     target_accept: float | None = None  # None: the model's (its registry record's target_accept)
     likelihood: str = "normal"
@@ -58,8 +58,11 @@ class FitSettings:
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
 
     def __post_init__(self) -> None:
-        """Check every setting's type and range (one-line ValueError naming the setting)."""
+        """Check every setting's type and range (one-line ValueError naming the setting); the model's draws where
+        none are given."""
         check_seed(self.seed)
+        if self.draws is None:
+            object.__setattr__(self, "draws", get_model(self.model).draws if self.model in FITTED else 1000)
         for name, (lo, hi) in SAMPLER_LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
