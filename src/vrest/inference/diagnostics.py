@@ -130,10 +130,11 @@ seeds); a chain in its local mode sat 4 and 10 units below the others."""
 
 
 def low_mode_chains(logp: np.ndarray) -> np.ndarray:
-    """Indices of the chains in a separate, lower mode: mean log-density more than MODE_GAP (and one within-chain
-    sd) below the best chain's. ``logp``: (chain, draw)."""
+    """Indices of the chains in a separate, lower mode: mean log-density more than MODE_GAP (and the median chain's
+    sd of it: a chain that wanders into a low region widens its own) below the best chain's. ``logp``: (chain,
+    draw)."""
     means = logp.mean(axis=1)
-    return np.flatnonzero(means < means.max() - max(MODE_GAP, float(logp.std(axis=1).mean())))
+    return np.flatnonzero(means < means.max() - max(MODE_GAP, float(np.median(logp.std(axis=1)))))
 
 
 def mode_share(draws: np.ndarray, logp: np.ndarray, low: np.ndarray) -> float:
