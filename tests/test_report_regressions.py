@@ -199,3 +199,13 @@ def test_methods_name_the_model_of_a_prior_that_differs_between_models(run):
     theirs = dataclasses.replace(fit, info={**fit.info, "model": "B", "priors": ["g_na ~ Y", "p_cl ~ Z"]})
     (text,) = methods([ours, theirs], [])
     assert "Priors: g_na ~ X (A); p_cl ~ Z; g_na ~ Y (B)." in text
+
+
+def test_the_advice_to_rerun_asks_for_more_draws_than_the_fit_had(run):
+    """Twice the fit's own draws, at least 2000: a rectifier fit already runs 2000 by default."""
+    from vrest.report.assess import more_draws
+
+    fit = read_folder(run["ghk"])
+    assert more_draws(fit) == "--draws 2000 --tune 2000"  # the fixture's 100 draws
+    longer = dataclasses.replace(fit, info=fit.info | {"sampler": fit.info["sampler"] | {"draws": 2000}})
+    assert more_draws(longer) == "--draws 4000 --tune 2000"

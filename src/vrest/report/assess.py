@@ -129,6 +129,11 @@ def _prior_95(p: Prior) -> tuple[float, float]:
     return (math.exp(lo), math.exp(hi)) if p.log_scale else (lo, hi)
 
 
+def more_draws(fit: FitRun) -> str:
+    """The options of a longer rerun of ``fit``: twice its draws (at least 2000) and 2000 tuning draws."""
+    return f"--draws {max(2000, 2 * int(fit.info['sampler']['draws']))} --tune 2000"
+
+
 def headline(fit: FitRun, missed: pd.DataFrame | None) -> Headline:
     """Red when the sampling failed or a value is implausible; amber when sampling is marginal or diverged, or the
     fit misses the data systematically (:func:`residual_levels`, and the fit's own adequacy findings); else green. With the next step in one sentence."""
@@ -137,8 +142,8 @@ def headline(fit: FitRun, missed: pd.DataFrame | None) -> Headline:
     if _sampling_failed(fit):
         reasons.append(f"sampling failed (max R-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
                        f"{d['divergences']} divergent transition(s))")  # fmt: skip
-        return Headline("red", tuple(reasons), "Rerun the fit with more tuning and draws (e.g. --tune 2000 --draws "
-                                               "2000) or a simpler model before reading any number below.")  # fmt: skip
+        return Headline("red", tuple(reasons), f"Rerun the fit with more tuning and draws (e.g. {more_draws(fit)}) "
+                                               "or a simpler model before reading any number below.")  # fmt: skip
     odd = implausible(fit)
     misfit = missed is not None and bool(missed["missed"].any())
     if misfit:
@@ -166,7 +171,7 @@ def headline(fit: FitRun, missed: pd.DataFrame | None) -> Headline:
         return Headline("amber", tuple(reasons), "Fit a model whose curve can bend where the data do (e.g. "
                                                  "rectifying-kir, or add the missing ion) and compare by PSIS-LOO.")  # fmt: skip
     if reasons:
-        return Headline("amber", tuple(reasons), "Run more draws (e.g. --draws 2000 --tune 2000) before reporting "
+        return Headline("amber", tuple(reasons), f"Run more draws (e.g. {more_draws(fit)}) before reporting "
                                                  "the intervals.")  # fmt: skip
     return Headline("green", (), "Report the parameters with their 90 % intervals; the design advice below says which "
                                  "extra condition would narrow them most.")  # fmt: skip

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ..bistability import K_O_SCAN_MM, can_be_bistable
 from . import figures as F
-from .assess import adequacy_text, headline, methods, residual_levels, shared_misses, verdict
+from .assess import adequacy_text, headline, methods, more_draws, residual_levels, shared_misses, verdict
 from .blocks import Block, Bullets, Fig, Heading, Para, Table, Verdict
 from .kalaemia import KALAEMIA_MM, Bistability, Inputs, bistability, kalaemia_table, v_rest
 from .load import (
@@ -124,7 +124,7 @@ def _unranked_but_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) 
             out.append(Verdict("amber", f"Not ranked: {fit.label} follows the data (no systematic misfit found), but its "
                                         f"sampling has not converged (max R-hat {d['max_r_hat']:.3f}, min bulk ESS "
                                         f"{d['min_ess_bulk']:.0f}, {d['divergences']} divergent transition(s)); rerun it "
-                                        "with more draws (--draws 2000 --tune 2000) before comparing it."))  # fmt: skip
+                                        f"with more draws ({more_draws(fit)}) before comparing it."))  # fmt: skip
     return out
 
 
