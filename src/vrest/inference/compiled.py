@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .. import cache as disk_cache
-from .model_data import ModelData
+from .model_data import ModelData, flat_start
 from .nutpie_import import fall_back, import_nutpie, public_path
 
 if TYPE_CHECKING:
@@ -338,16 +338,10 @@ def _start_function(meta: dict, start: dict, scale: np.ndarray | None):
     coordinates of ``start`` move to a draw of the Laplace approximation (``scale``: its Cholesky factor, each
     standard normal clipped at START_CLIP), the others (sigma, a hierarchical model's cell terms) by uniform(-1, 1)."""
     base = np.array(meta["start"])
-    own = np.zeros(base.size, dtype=bool)
-    order = []
-    for name, (lo, hi) in zip(meta["names"], meta["slices"], strict=True):
-        if name in start:
-            base[lo:hi] = np.ravel(start[name])
-            own[lo:hi] = True
-    for name in start:  # the start's own order: that of ``scale``
-        lo, hi = dict(zip(meta["names"], meta["slices"], strict=True))[name]
-        order.extend(range(lo, hi))
-    order = np.array(order, dtype=int)
+    where = dict(zip(meta["names"], meta["slices"], strict=True))
+    order = np.concatenate([np.arange(*where[name]) for name in start]).astype(int)  # the order of ``scale``
+    base[order] = flat_start(start)
+    own = np.isin(np.arange(base.size), order)
 
     def initial_point(seed) -> np.ndarray:
         rng = np.random.default_rng(seed)

@@ -369,6 +369,7 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
     import xarray as xr
 
     from .compiled import compiled_model
+    from .model_data import cholesky_factor
 
     posterior = idata.posterior.to_dataset()
     names = list(posterior.data_vars)
@@ -385,9 +386,8 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
     keys = list(spec.start)
     main_draws = {k: posterior[k].values[main].reshape(-1, *np.shape(spec.start[k])) for k in keys}
     flat = np.concatenate([main_draws[k].reshape(len(main_draws[k]), -1) for k in keys], axis=1)
-    cov = np.atleast_2d(np.cov(flat.T))
-    scale = np.linalg.cholesky(cov + 1e-12 * np.trace(cov) * np.eye(len(cov)))
-    restart = replace(spec, start={k: v.mean(axis=0) for k, v in main_draws.items()}, start_scale=scale)
+    restart = replace(spec, start={k: v.mean(axis=0) for k, v in main_draws.items()},
+                      start_scale=cholesky_factor(np.cov(flat.T)))
     _say(settings, f"restarting {low.size} chain(s) that settled in a local mode ...")
     again = sample(compiled_model(restart)[0], low.size)
     for group in ("posterior", "sample_stats"):

@@ -169,11 +169,20 @@ def _start_scale(coordinates, lap: Laplace, priors: list[Prior]) -> np.ndarray:
     linearised by central differences at the mode), so that each chain can start at a draw of the Laplace
     approximation: a uniform jitter of 1 in every coordinate started chains hundreds of log-density units out
     (rectifying-kir: 1,000 below the mode), from where one in four settled in a local mode."""
-    flat = lambda theta: np.concatenate([np.ravel(v) for v in coordinates(theta).values()])
     step = 1e-4 * prior_sds(priors)
-    jac = np.column_stack([(flat(lap.theta + h) - flat(lap.theta - h)) / (2 * h[j])
-                           for j, h in enumerate(np.diag(step))])  # fmt: skip
-    cov = jac @ lap.cov @ jac.T
+    flat = lambda theta: flat_start(coordinates(theta))
+    jac = np.column_stack([(flat(lap.theta + h) - flat(lap.theta - h)) / (2 * h[j]) for j, h in enumerate(np.diag(step))])
+    return cholesky_factor(jac @ lap.cov @ jac.T)
+
+
+def flat_start(start: dict) -> np.ndarray:
+    """The start coordinates as one vector, in ``start``'s key order (that of :attr:`ModelData.start_scale`)."""
+    return np.concatenate([np.ravel(v) for v in start.values()])
+
+
+def cholesky_factor(cov: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a covariance, with a ridge of 1e-12 of its trace against rounding."""
+    cov = np.atleast_2d(cov)
     return np.linalg.cholesky(cov + 1e-12 * np.trace(cov) * np.eye(len(cov)))
 
 
