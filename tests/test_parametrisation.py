@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,7 @@ import vrest
 from vrest.data import load_recordings
 from vrest.inference.design import build_design
 from vrest.inference.identifiability import laplace_fit
-from vrest.inference.model_data import model_data
+from vrest.inference.model_data import HELD, model_data, offset_share
 from vrest.inference.parametrisation import named_posterior
 from vrest.inference.priors import fitted_priors
 from vrest.inference.pymc_model import build_model
@@ -101,9 +103,16 @@ def test_the_offset_share_prior_is_the_prior_of_theta_times_the_maps_jacobian(ca
     """The "prior" potential of offset-share coordinates equals the Gaussian prior of theta at the mapped point plus
     log |det d theta / d coordinates| by central differences (rectifying-kir: the pump current through the leak
     and the block's log-odds make it non-zero), at random points."""
+    spec = _spec(case)
+    if HELD[1] in spec.values:  # the leak's pump coordinate, at its chosen exponent and at both ends of [0, 1]
+        for alpha in (0.0, 1.0):
+            _assert_prior_is_the_prior_of_theta_times_the_jacobian(replace(spec, values=spec.values | {HELD[1]: alpha}))
+    _assert_prior_is_the_prior_of_theta_times_the_jacobian(spec)
+
+
+def _assert_prior_is_the_prior_of_theta_times_the_jacobian(spec):
     from vrest.inference.parametrisation import model_inputs, thetas
 
-    spec = _spec(case)
     data = model_inputs(spec)
     names = list(spec.start)
     model = build_model(spec)
@@ -161,3 +170,26 @@ def test_each_chain_starts_at_a_draw_of_the_laplace_approximation(case):
     sd = np.sqrt(0.9205 * np.diag(lap.cov))
     assert np.all(np.abs(theta.mean(axis=0) - lap.theta) < 0.3 * sd)
     np.testing.assert_allclose(theta.std(axis=0), sd, rtol=0.2)
+
+
+def test_the_leak_s_pump_coordinate_follows_what_the_data_pin():
+    """rectifying-kir's pump coordinate c = V_r - (V_r - c_leak) (g_lin / g_0)^alpha: the leak's reversal c_leak
+    itself (alpha near 0) where rows on the depolarised branch sit near it (synthetic hysteresis loop), the leak's
+    current at V_r (alpha near 1) where the leak is small and no row is depolarised (Gelband et al. 1972, whose
+    posterior of c_leak ran from +58 to -65 mV along a hyperbola in log g_lin), and V_r the reference row's V."""
+    from test_branches import MODEL, _hysteresis_loop_recordings
+
+    def held(table, preset, settings):
+        priors = fitted_priors(MODEL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            design = build_design(load_recordings(table), MODEL, [p.name for p in priors], preset=preset,
+                                  settings=settings, conditions={})  # fmt: skip
+            return offset_share(design, priors, laplace_fit(design, priors)).held
+
+    loop, lower = _hysteresis_loop_recordings(seed=0)
+    v_r, alpha, g_0 = held(loop.drop(columns="order"), "mammalian_neuron", {})
+    assert alpha < 0.1 and g_0 == pytest.approx(0.07, rel=0.3) and -95 < v_r < -75
+    gelband = Path(__file__).resolve().parents[1] / "data" / "gelband1972_human_atrium_fig6.csv"
+    v_r, alpha, _ = held(gelband, "atrial_myocyte", {"k_replaces_na": True, "k_o_reference": 2.68})
+    assert alpha > 0.5 and -80 < v_r < -60

@@ -1,12 +1,13 @@
 """Benchmark: `vrest fit` of the fixed-point models, compiled against the Python-solver path, in one run.
 
 Run from the project root:  python analyses/benchmarks/bench_fixed_points.py [--repeat 3] [--repeat-python 1]
-[--timeout 600] [--models rectifying-ghk ghk-ca] [--write]
+[--timeout 600] [--models rectifying-ghk rectifying-kir ghk-ca] [--write]
 
 Each case fits the bundled Gelband et al. (1972) data (12 rows) with the study's assumptions
-(`vrest fit --study data/studies/gelband1972_atrium.toml --model MODEL`), 4 chains x 1000 draws after
-1000 tuning, seed 0, in a fresh process timed from start to files written: with empty compile caches
-(PyTensor's and vrest's: "cold") and again with the caches of that run ("warm"), as in bench_fit.py.
+(`vrest fit --study data/studies/gelband1972_atrium.toml --model MODEL --draws 1000`: rectifying-kir's own
+default is 2000), 4 chains x 1000 draws after 1000 tuning, seed 0, in a fresh process timed from start to files
+written (exact-LOO refits included): with empty compile caches (PyTensor's and vrest's: "cold") and again with the
+caches of that run ("warm"), as in bench_fit.py.
 Each round uses new caches; the best of --repeat rounds is reported, with every time.
 
 The paths compared, per model:
@@ -14,9 +15,11 @@ The paths compared, per model:
 * rectifying-ghk, compiled: its registered ``symbolic_state`` (a Newton iteration in the PyTensor graph);
   Python solver: a copy of the record with ``symbolic_state=None``, so the generic ``SteadyStateOp`` runs
   the NumPy Newton solve (``newton_setup``) in Numba's object mode inside the log-density;
-* rectifying-kir is not timed here since its likelihood follows both stable branches (issue 18): there is no
-  Python-solver path of that branch likelihood to time beside it (its single-branch rows, and a one-off measurement
-  of the branch fit, are in history/2026.md);
+* rectifying-kir, compiled: its registered ``symbolic_branches`` (KirBranchesOp: the branch kernel called from the
+  compiled log-density, both stable states and the fold points of every row); Python solver: a copy of the record
+  whose branches come from a subclass of KirBranchesOp without its Numba implementation, so PyTensor runs the Op's
+  ``perform`` (the Python driver of the same kernel) in object mode; everything else (the implicit-function
+  gradients, the branch likelihood) is identical;
 * ghk-ca, compiled: the closed form; Python solver: a copy with ``voltage=None, gradient=None`` and
   ``bounds`` (every reversal potential +- 1 mV, 5 mV step), so ``SteadyStateOp`` runs the NumPy scan
   (``scan_stable_state``) in object mode. (The Newton setup ghk-ca once used no longer exists.) ghk, the
@@ -52,7 +55,10 @@ import dataclasses, sys
 import numpy as np
 import vrest.models as vm
 from vrest.constants import thermal_voltage_mv
+from pytensor.link.numba.dispatch.basic import generate_fallback_impl, numba_funcify
 from vrest.cli.main import main
+from vrest.models.kir_states import branch_margins, kir_terms
+from vrest.symbolic import KirBranchesOp
 
 def ghk_ca_scan_bounds(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, **_):
     # the summed GHK currents rise through zero between the lowest and highest reversal potential
@@ -61,8 +67,22 @@ def ghk_ca_scan_bounds(k_o, k_i, na_o, na_i, cl_o, cl_i, ca_o, ca_i, temp_k, **_
                                      vt * np.log(cl_i / cl_o), 0.5 * vt * np.log(ca_o / ca_i)))
     return e.min(axis=0) - 1.0, e.max(axis=0) + 1.0, 5.0
 
+class KirBranchesInPython(KirBranchesOp):
+    pass  # no Numba implementation registered: PyTensor's object-mode fallback calls perform
+
+@numba_funcify.register(KirBranchesInPython)
+def _in_object_mode(op, node=None, **kwargs):
+    return generate_fallback_impl(op, node, **kwargs)
+
+def kir_branches_in_python(named):
+    terms = kir_terms(named)
+    lower, upper, a, b = KirBranchesInPython()(*terms)
+    margin_lower, margin_upper = branch_margins(a, b, terms)
+    return {"lower": lower, "upper": upper, "margin_lower": margin_lower, "margin_upper": margin_upper}
+
 VARIANTS = {
     "rectifying-ghk-python": ("rectifying-ghk", dict(symbolic_state=None)),
+    "rectifying-kir-python": ("rectifying-kir", dict(symbolic_branches=kir_branches_in_python)),
     "ghk-ca-python": ("ghk-ca", dict(voltage=None, gradient=None, bounds=ghk_ca_scan_bounds)),
 }
 name = sys.argv[sys.argv.index("--model") + 1]
@@ -92,6 +112,13 @@ CASES = (
         "SteadyStateOp: NumPy Newton (newton_setup) in object mode",
         "rectifying-ghk-python",
     ),
+    Case("rectifying-kir", "compiled", "KirBranchesOp: branch kernel called from compiled code", "rectifying-kir"),
+    Case(
+        "rectifying-kir",
+        "Python solver",
+        "KirBranchesOp's perform (Python driver of the kernel) in object mode",
+        "rectifying-kir-python",
+    ),
     Case("ghk-ca", "compiled", "closed form", "ghk-ca"),
     Case(
         "ghk-ca", "Python solver", "SteadyStateOp: NumPy scan over bounds (5 mV step) in object mode", "ghk-ca-python"
@@ -117,7 +144,7 @@ def say(message: str) -> None:
 def fit(case: Case, out: Path, cache: Path, timeout: float) -> Run:
     """One `vrest fit` of ``case`` in a fresh process with the compile caches in ``cache``."""
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}", "VREST_CACHE_DIR": str(cache / "vrest")}
-    args = ["fit", "--study", str(STUDY), "--model", case.fit_name, "--out", str(out), "--force"]
+    args = ["fit", "--study", str(STUDY), "--model", case.fit_name, "--out", str(out), "--force", "--draws", "1000"]
     command = [sys.executable, "-c", DRIVER, *args] if case.variant else [sys.executable, "-m", "vrest.cli", *args]
     t0 = time.perf_counter()
     try:
@@ -207,7 +234,8 @@ def main() -> None:
     for model in dict.fromkeys(c.model for c in cases if c.path == "Python solver"):
         fast_case = next(c for c in cases if c.model == model and c.path == "compiled")
         compiled = results[fast_case]
-        python = next(results[c] for c in cases if c.model == model and c.path == "Python solver")
+        python_case = next(c for c in cases if c.model == model and c.path == "Python solver")
+        python = results[python_case]
         ratio_cells = []
         for i, state in enumerate(("empty caches", "warm caches")):
             fast, slow = compiled[i], python[i]
@@ -218,8 +246,8 @@ def main() -> None:
             ratio = s.wall / f.wall
             ratio_cells.append(f"{'> ' if s.timed_out else ''}{ratio:.2g}")
             compared = (f"{model}: `vrest fit` of the Gelband data (12 rows, 4 x 1000 draws) in a fresh process with "
-                        f"{state}: compiled ({fast_case.what}) against the Python-solver path (SteadyStateOp in "
-                        f"Numba object mode) (wall s, best of {len(fast)} / {len(slow)})")  # fmt: skip
+                        f"{state}: compiled ({fast_case.what}) against the Python-solver path ({python_case.what}) "
+                        f"(wall s, best of {len(fast)} / {len(slow)})")  # fmt: skip
             rows.append(Row(f"bench_fixed_points.py, {model}, {state}", compared, f"{f.wall:.1f} s",
                             f"{'> ' if s.timed_out else ''}{s.wall:.1f} s", _AtLeast(ratio) if s.timed_out else ratio))  # fmt: skip
         lines.append(f"| {model} | {ratio_cells[0]} | {ratio_cells[1]} |")

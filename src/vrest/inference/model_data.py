@@ -7,7 +7,7 @@ The coordinates themselves are described in :mod:`vrest.inference.pymc_model`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from .design import Design
 from .identifiability import Laplace, natural
 from .priors import Prior
 
+HELD = ("held_reference_mv", "held_exponent", "held_reference_g")
+"""The data containers of a leak's pump coordinate (V_r, alpha, g_0: :func:`leak_coordinate`)."""
+
 
 @dataclass(frozen=True)
 class OffsetShare:
@@ -31,6 +34,7 @@ class OffsetShare:
     weights: tuple[float, float]
     reference: dict  # model inputs at the reference row (scalars)
     block: tuple[int, int, float] | None = None  # a block's (midpoint, slope) indices and its reference y (mV)
+    held: tuple[float, float, float] | None = None  # a leak's current coordinate: (V_r mV, alpha, g_0) (leak_coordinate)
 
 
 def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetShare | None:
@@ -55,7 +59,10 @@ def offset_share(design: Design, priors: list[Prior], lap: Laplace) -> OffsetSha
         block = (midpoint, slope, block_reference(lap, midpoint, slope))
     if record.leak is not None:  # S = log of the leak's conductance, which carries the pump current
         g_lin = float(leak(design.model, **(reference | params))[0])
-        return OffsetShare(ratios[0], ratios[1], pump, (1.0, 1.0), reference, block) if g_lin > 0 else None
+        if not g_lin > 0:
+            return None
+        os_ = OffsetShare(ratios[0], ratios[1], pump, (1.0, 1.0), reference, block)
+        return os_ if pump is None else leak_coordinate(os_, design, priors, lap, g_lin)
     at = lambda r: gradient(design.model, **{k: v[r] for k, v in design.inputs.items()}, **params)
     g_lo, g_hi = at(lo), at(hi)
     weights = tuple(float(abs(g_lo[priors[j].name] - g_hi[priors[j].name])) for j in ratios)
@@ -74,6 +81,28 @@ def block_reference(lap: Laplace, mid: int, slope: int) -> float:
     var = lap.cov[slope, slope]
     y_ref = lap.theta[mid] - lap.cov[mid, slope] / var if var > 0 else np.nan
     return float(y_ref) if np.isfinite(y_ref) else float(lap.theta[mid])
+
+
+def leak_coordinate(os_: OffsetShare, design: Design, priors: list[Prior], lap: Laplace, g_0: float) -> OffsetShare:
+    """``os_`` with the constants of its pump coordinate c = V_r - (V_r - c_leak) (g_lin / g_0)^alpha, where c_leak =
+    e_lin - i_pump / g_lin is the reversal of the leak with the pump (mV) and g_0 the leak's conductance at the mode.
+
+    alpha = 0 samples c_leak itself: right where the data pin it (states on the depolarised branch, near c_leak).
+    alpha = 1 samples the leak's current at V_r, g_lin (V_r - c_leak) (over g_0, in mV): right where the leak is
+    small and the rectifier holds V near V_r; the data then pin that current and c_leak runs along a hyperbola
+    c_leak = V_r - j / g_lin (Gelband et al. 1972: posterior sd of c_leak 42 mV, from +58 to -65 mV as log g_lin went
+    from -3.5 to -1.1; NUTS took 500 leapfrog steps per draw). V_r is the model's V at the reference row at the mode;
+    alpha, in [0, 1], makes c uncorrelated with S under the Laplace fit: alpha (V_r - c_leak) = d c_leak / d S."""
+    v_r = float(predict(design.model, **os_.reference, **natural(priors, lap.theta)))
+    plain = replace(os_, held=(v_r, 0.0, g_0))
+    cov = _start_covariance(lambda theta: _offset_share_start(plain, priors, design.model, theta), lap, priors)
+    keys = list(_offset_share_start(plain, priors, design.model, lap.theta))
+    s, c = keys.index("S"), keys.index("c")
+    c_leak = float(_offset_share_start(plain, priors, design.model, lap.theta)["c"])
+    slope = cov[c, s] / cov[s, s] if cov[s, s] > 0 else 0.0
+    gap = v_r - c_leak
+    alpha = float(np.clip(slope / gap, 0.0, 1.0)) if abs(gap) > 1.0 and np.isfinite(slope) else 0.0
+    return replace(os_, held=(v_r, alpha, g_0))
 
 
 def leak(model: str, **inputs) -> tuple:
@@ -146,6 +175,8 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
         share = (os_.a, os_.b, os_.pump, None if os_.block is None else os_.block[:2])
         if os_.block is not None:
             values["block_reference_mv"] = np.float64(os_.block[2])
+        if os_.held is not None:
+            values |= {k: np.float64(v) for k, v in zip(HELD, os_.held, strict=True)}
     else:
         def coordinates(theta):
             return {"phi": np.asarray(lap.directions @ ((theta - prior_means(priors)) / prior_sds(priors)))}
@@ -165,14 +196,20 @@ def model_data(design: Design, priors: list[Prior], lap: Laplace, *, hierarchica
 
 
 def _start_scale(coordinates, lap: Laplace, priors: list[Prior]) -> np.ndarray:
-    """Cholesky factor of the Laplace covariance carried into the start coordinates (``coordinates``: theta -> dict,
-    linearised by central differences at the mode), so that each chain can start at a draw of the Laplace
-    approximation: a uniform jitter of 1 in every coordinate started chains hundreds of log-density units out
-    (rectifying-kir: 1,000 below the mode), from where one in four settled in a local mode."""
+    """Cholesky factor of the Laplace covariance carried into the start coordinates (:func:`_start_covariance`), so
+    that each chain can start at a draw of the Laplace approximation: a uniform jitter of 1 in every coordinate
+    started chains hundreds of log-density units out (rectifying-kir: 1,000 below the mode), from where one in four
+    settled in a local mode."""
+    return cholesky_factor(_start_covariance(coordinates, lap, priors))
+
+
+def _start_covariance(coordinates, lap: Laplace, priors: list[Prior]) -> np.ndarray:
+    """The Laplace covariance carried into the start coordinates (``coordinates``: theta -> dict, linearised by
+    central differences at the mode; flattened in its key order)."""
     step = 1e-4 * prior_sds(priors)
     flat = lambda theta: flat_start(coordinates(theta))
     jac = np.column_stack([(flat(lap.theta + h) - flat(lap.theta - h)) / (2 * h[j]) for j, h in enumerate(np.diag(step))])
-    return cholesky_factor(jac @ lap.cov @ jac.T)
+    return jac @ lap.cov @ jac.T
 
 
 def flat_start(start: dict) -> np.ndarray:
@@ -201,7 +238,8 @@ def _offset_share_start(os_: OffsetShare, priors: list[Prior], model: str, theta
     params = natural(priors, theta)
     if get_model(model).leak is not None:
         g_lin, e_lin = leak(model, **(os_.reference | params))
-        start["c"] = float(e_lin - theta[os_.pump] / g_lin)
+        v_r, alpha, g_0 = os_.held
+        start["c"] = float(v_r - (v_r - (e_lin - theta[os_.pump] / g_lin)) * (g_lin / g_0) ** alpha)
     else:
         params["pump_mv"] = 0.0
         start["c"] = float(predict(model, **os_.reference, **params)) - theta[os_.pump]

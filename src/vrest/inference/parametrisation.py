@@ -16,7 +16,7 @@ import numpy as np
 
 from ..backend import is_symbolic, namespace
 from ..models import get_model
-from .model_data import ModelData, leak, prior_means, prior_sds
+from .model_data import HELD, ModelData, leak, prior_means, prior_sds
 
 
 def direction_labels(spec: ModelData) -> list[str]:
@@ -118,9 +118,10 @@ def _from_offset_share(spec: ModelData, coords: dict, data: dict) -> list:
     if pump is not None:
         passive = {p.name: p.to_natural(theta[j]) for j, p in enumerate(priors) if j != pump}
         reference = inputs_named(data, "ref_") | passive
-        if get_model(spec.model).leak is not None:  # the pump current that moves the leak's reversal to c
+        if get_model(spec.model).leak is not None:  # the pump current that moves the leak's reversal to c_leak
             g_lin, e_lin = leak(spec.model, **reference)
-            theta[pump] = g_lin * (e_lin - coords["c"])
+            v_r = data["held_reference_mv"]
+            theta[pump] = g_lin * (e_lin - v_r) + (v_r - coords["c"]) * _held_scale(g_lin, data)
         else:
             theta[pump] = _voltage(spec.model, **reference, pump_mv=0.0) - coords["c"]
     return theta
@@ -129,7 +130,7 @@ def _from_offset_share(spec: ModelData, coords: dict, data: dict) -> list:
 def log_jacobian(spec: ModelData, theta_pop: list, data: dict):
     """log |d theta / d coordinates| at the population's ``theta_pop`` (:func:`thetas`): 0 for the rotation and
     plain offset-share; with a block, + log slope (d midpoint / d u = -slope); with a pump current through the
-    model's leak, + log g_lin at the reference row (i_pump = g_lin (e_lin - c))."""
+    model's leak, + log d i_pump / d c at the reference row (:func:`.model_data.leak_coordinate`)."""
     if spec.share is None:
         return 0.0
     _, _, pump, block = spec.share
@@ -138,7 +139,14 @@ def log_jacobian(spec: ModelData, theta_pop: list, data: dict):
         return log_j
     passive = {p.name: p.to_natural(theta_pop[j]) for j, p in enumerate(spec.priors) if j != pump}
     g_lin, _ = leak(spec.model, **inputs_named(data, "ref_"), **passive)
-    return log_j + namespace(g_lin).log(g_lin)
+    return log_j + namespace(g_lin).log(_held_scale(g_lin, data))
+
+
+def _held_scale(g_lin, data: dict):
+    """d i_pump / d c = g_0^alpha g_lin^(1 - alpha) of a leak's pump coordinate (:func:`.model_data.leak_coordinate`)."""
+    xp = namespace(g_lin)
+    alpha = data["held_exponent"]
+    return xp.exp(alpha * xp.log(data["held_reference_g"]) + (1.0 - alpha) * xp.log(g_lin))
 
 
 def coordinates(spec: ModelData) -> str:
@@ -147,8 +155,12 @@ def coordinates(spec: ModelData) -> str:
         return "rotation onto the design's singular directions (see structure)"
     if get_model(spec.model).leak is not None:
         block = "" if spec.share[3] is None else ", the block's log-odds u at a reference depolarisation"
-        return ("offset-share: total leak conductance S, share rho, the leak's reversal with the pump c at a "
-                f"reference row{block} (see structure)")
+        pump = ""
+        if HELD[0] in spec.values:
+            v_r, alpha, _ = (float(spec.values[k]) for k in HELD)
+            pump = (", the leak's reversal with the pump c at a reference row, rescaled to the mode's leak about "
+                    f"V_r = {v_r:.1f} mV with exponent {alpha:.2f}")
+        return f"offset-share: total leak conductance S, share rho{pump}{block} (see structure)"
     return "offset-share: total non-K permeability S, share rho, V_m c at a reference row (see structure)"
 
 

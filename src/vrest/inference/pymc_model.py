@@ -23,12 +23,17 @@ unidentified share is sampled from its prior, not along a ridge.
 Where the pump is a current through a linear leak (the record's ``leak``: ``rectifying-kir``,
 whose g_na and g_cl add to g_lin with reversal e_lin), the weights are 1, S = log g_lin, and
 
-    c   = e_lin(reference) - i_pump / g_lin   the reversal of the leak with the pump, in mV
+    c_leak = e_lin(reference) - i_pump / g_lin            the reversal of the leak with the pump, in mV
+    c      = V_r - (V_r - c_leak) (g_lin / g_0)^alpha     sampled (mV)
 
-so i_pump = g_lin (e_lin(reference) - c), with |Jacobian| = g_lin (its log joins the prior). The data
-identify the leak's current g_lin (V - c) (the depolarised branch sits near c, where the rectifier
-is blocked); in (log g_na, log g_cl, i_pump) the same information is a curved ridge along which
-NUTS mixed poorly (R-hat up to 1.2 on synthetic data). A Boltzmann block (the record's ``block``:
+so i_pump = g_lin (e_lin(reference) - V_r) + (V_r - c) g_0^alpha g_lin^(1 - alpha), with |Jacobian|
+g_0^alpha g_lin^(1 - alpha) (its log joins the prior). The data identify the leak's current
+g_lin (V - c_leak): where states on the depolarised branch sit near c_leak (the rectifier blocked), they
+pin c_leak itself (alpha = 0); where the leak is small and the rectifier holds V near V_r, they pin the
+current at V_r, and c_leak runs along a hyperbola in S (alpha = 1). V_r, the model's V at the reference
+row at the Laplace mode, g_0 the mode's g_lin, and alpha in [0, 1] chosen to make c uncorrelated with S
+under the Laplace fit (:func:`.model_data.leak_coordinate`). In (log g_na, log g_cl, i_pump) the same
+information is a curved ridge along which NUTS mixed poorly (R-hat up to 1.2 on synthetic data). A Boltzmann block (the record's ``block``:
 v_half, k_slope) is sampled as its log-odds at the depolarisation y_ref the Laplace fit finds
 best informed (:func:`.model_data.block_reference`),
 
