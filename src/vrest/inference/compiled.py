@@ -25,8 +25,8 @@ integer containers (cell numbers) are stored exactly as floats.
 All of this uses private names: nutpie's ``compile_pymc`` internals (``_make_functions``,
 ``_prepare_dims_and_coords``, the fields of ``CompiledPyMCModel``), PyTensor's compiled
 function internals (``vm.jit_fn``, ``maker.fgraph``, a rewrite registered in its Numba
-mode) and Numba's cache machinery (:mod:`vrest.cache`). :func:`compiled_model` is the one
-seam: with ``VREST_PUBLIC_COMPILE=1``, or once any of those is missing or fails (a newer
+mode, the cap on fused operands: :func:`_numba_fusion`) and Numba's cache machinery
+(:mod:`vrest.cache`). :func:`compiled_model` is the one seam: with ``VREST_PUBLIC_COMPILE=1``, or once any of those is missing or fails (a newer
 library; vrest then warns once, :class:`.nutpie_import.PublicCompileWarning`), every model
 is compiled by the public ``nutpie.compile_pymc_model`` instead: the same PyMC model, so
 the same posterior (not the same draws), compiled afresh for every fit, with no cache in
@@ -217,9 +217,11 @@ def _compile(spec: ModelData, key: str) -> Compiled:
     with warnings.catch_warnings(), pytensor.config.change_flags(cxx="", **PYTENSOR_FLAGS):
         warnings.simplefilter("ignore", UserWarning)  # numba object mode for the steady-state solver
         point_fn = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)
-        n_dim, _, logp_pt, _, _, shape_info, reparameterized = _make_functions(
-            model, mode=_numba_mode(), compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn, var_names=[],
-        )  # fmt: skip
+        with _numba_fusion():
+            n_dim, _, logp_pt, _, _, shape_info, reparameterized = _make_functions(
+                model, mode=_numba_mode(), compute_grad=True, join_expanded=True, pymc_initial_point_fn=point_fn,
+                var_names=[],
+            )  # fmt: skip
         point = point_fn(0)
     unsupported = [n for n in reparameterized if not n.endswith("_log__")]
     if unsupported:  # parametrisation.named_posterior undoes log transforms only
@@ -277,6 +279,26 @@ def _numba_mode():
     from pytensor.tensor.rewriting.basic import topo_constant_folding
 
     return get_mode("NUMBA").register((topo_constant_folding, 100.5))
+
+
+@contextlib.contextmanager
+def _numba_fusion():
+    """Elemwise fusion as PyTensor does it with a C compiler (up to 1024 operands per fused operation) while
+    ``cxx=""`` keeps the other functions in Python. Without a compiler PyTensor caps a fusion at the 32 operands of
+    a NumPy ufunc, which only its Python ``perform`` needs; in a Numba-compiled log-density the cap split the
+    rectifier's graph into many loops: 59 us per log-density and gradient of rectifying-kir on the Gelband data
+    against 24 us with it lifted (as in ``nutpie.compile_pymc_model``). A PyTensor without that function: no change."""
+    from pytensor.tensor.rewriting import elemwise
+
+    cap = getattr(elemwise, "elemwise_max_operands_fct", None)
+    if cap is None:
+        yield
+        return
+    elemwise.elemwise_max_operands_fct = lambda node: 1024
+    try:
+        yield
+    finally:
+        elemwise.elemwise_max_operands_fct = cap
 
 
 def _calls_python(function) -> bool:
