@@ -185,22 +185,43 @@ def locked(out: str | os.PathLike, flag: str = "--out") -> Iterator[None]:
 def _lock(lock: Path, out: Path, flag: str) -> None:
     """Create ``lock`` exclusively (with this process's pid); take over a dead process's lock."""
     for _ in range(2):
+        if _create(lock):
+            return
+        try:
+            pid = int(lock.read_text().strip() or 0)
+        except FileNotFoundError:  # released meanwhile
+            continue
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _alive(pid):
+            raise OutputExistsError(f"{flag}: another vrest command (pid {pid}) is writing {out}; "
+                                    "wait for it or choose another folder") from None  # fmt: skip
+        lock.unlink(missing_ok=True)  # left by a killed run
+    raise OutputExistsError(f"{flag}: {out} is locked by another vrest command; try again")
+
+
+def _create(lock: Path) -> bool:
+    """Create ``lock`` holding this process's pid; False if it exists. The lock appears with its pid in it (a hard
+    link to a file written first): created empty and then written, a second command could read it empty in between,
+    take it for a killed run's and start writing too (two simultaneous fits both succeeded). Where the file system
+    has no hard links: created exclusively, then written."""
+    mine = lock.with_name(f"{lock.name}-{os.getpid()}")
+    mine.write_text(str(os.getpid()))
+    try:
+        os.link(mine, lock)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links here
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and _alive(pid):
-                raise OutputExistsError(f"{flag}: another vrest command (pid {pid}) is writing {out}; "
-                                        "wait for it or choose another folder") from None  # fmt: skip
-            lock.unlink(missing_ok=True)  # left by a killed run
-            continue
+            return False
         with os.fdopen(fd, "w") as f:
             f.write(str(os.getpid()))
-        return
-    raise OutputExistsError(f"{flag}: {out} is locked by another vrest command; try again")
+        return True
+    finally:
+        mine.unlink(missing_ok=True)
 
 
 def write_folder(out: Path, fill: Callable[[Path], None], kind: str, force: bool = True) -> Path:
