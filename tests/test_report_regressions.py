@@ -209,3 +209,24 @@ def test_the_advice_to_rerun_asks_for_more_draws_than_the_fit_had(run):
     assert more_draws(fit) == "--draws 2000 --tune 2000"  # the fixture's 100 draws
     longer = dataclasses.replace(fit, info=fit.info | {"sampler": fit.info["sampler"] | {"draws": 2000}})
     assert more_draws(longer) == "--draws 4000 --tune 2000"
+
+
+def test_a_best_model_that_misses_the_data_is_set_beside_the_fits_that_follow_them():
+    """Issue 18 item 7: where the PSIS-LOO winner is flagged for systematic misfit (Gelband: ghk) and a ranked fit
+    follows the data (rectifying-kir, 3.9 +- 2.1 elpd behind), the first screen says so and the next step points to
+    the adequate fit rather than asking for a model that was already fitted."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from vrest.report.content import _ranked_and_adequate, _rivals_text
+
+    fits = [SimpleNamespace(label=name, info={"adequacy": {"flagged": flagged}})
+            for name, flagged in (("ghk", True), ("rectifying-kir", False), ("chord", True), ("slow", False))]
+    comparison = pd.DataFrame({"fit": ["ghk", "rectifying-kir", "chord", "slow"], "elpd_diff": [0.0, -3.9, -7.6, -1.0],
+                               "dse": [0.0, 2.1, 4.0, 1.0], "converged": [True, True, True, False]})  # fmt: skip
+    rivals = _ranked_and_adequate(fits, comparison)
+    assert [f.label for f in rivals] == ["rectifying-kir"]  # adequate and ranked; "slow" did not converge
+    text = _rivals_text(fits[0], rivals, comparison)
+    assert "ghk ranks first by PSIS-LOO but misses the data systematically" in text
+    assert "rectifying-kir (3.9 +- 2.1 elpd behind, within twice the standard error)" in text

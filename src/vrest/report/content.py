@@ -108,7 +108,36 @@ def _headline(fits: list[FitRun], comparison: pd.DataFrame | None, levels: dict[
     if misses:
         blocks.append(Verdict("amber", adequacy_text([f.label for f in fits], misses)))
     blocks += _unranked_but_adequate(fits, comparison)
-    return blocks + [Para(f"Next step: {h.next_step}")]
+    step = h.next_step
+    rivals = _ranked_and_adequate(fits, comparison) if best.info.get("adequacy", {}).get("flagged") else []
+    if rivals:
+        blocks.append(Verdict("amber", _rivals_text(best, rivals, comparison)))
+        step = (f"Read the parameters of {rivals[0].label} for what the data say (its curve follows them); to "
+                f"separate it from {best.label}, add the measurement the design advice ranks first and compare again.")  # fmt: skip
+    return blocks + [Para(f"Next step: {step}")]
+
+
+def _ranked_and_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[FitRun]:
+    """The fits ranked by PSIS-LOO (converged) whose curve follows the data (no adequacy finding), best first."""
+    if comparison is None:
+        return []
+    table = comparison.set_index("fit")
+    ranked = [f for f in table.index if "converged" not in table or bool(table.at[f, "converged"])]
+    return [f for name in ranked for f in fits
+            if f.label == name and f.info.get("adequacy", {}).get("flagged") is False]  # fmt: skip
+
+
+def _rivals_text(best: FitRun, rivals: list[FitRun], comparison: pd.DataFrame) -> str:
+    """Where the best model by PSIS-LOO misses the data and others follow them: which, and how far behind."""
+    table = comparison.set_index("fit")
+    parts = []
+    for fit in rivals:
+        behind, dse = -float(table.at[fit.label, "elpd_diff"]), float(table.at[fit.label, "dse"])
+        within = "within" if behind <= 2 * dse else "more than"
+        parts.append(f"{fit.label} ({behind:.1f} +- {dse:.1f} elpd behind, {within} twice the standard error)")
+    return (f"{best.label} ranks first by PSIS-LOO but misses the data systematically; the fit(s) whose curve follows "
+            f"the data: {', '.join(parts)}. PSIS-LOO rewards the simpler curve when a wider sigma absorbs its misfit "
+            "and there are few points: read the rank as predictive accuracy, not as which model explains the data.")
 
 
 def _unranked_but_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[Block]:
