@@ -136,8 +136,9 @@ def _rivals_text(best: FitRun, rivals: list[FitRun], comparison: pd.DataFrame) -
         within = "within" if behind <= 2 * dse else "more than"
         parts.append(f"{fit.label} ({behind:.1f} +- {dse:.1f} elpd behind, {within} twice the standard error)")
     return (f"{best.label} ranks first by PSIS-LOO but misses the data systematically; the fit(s) whose curve follows "
-            f"the data: {', '.join(parts)}. PSIS-LOO rewards the simpler curve when a wider sigma absorbs its misfit "
-            "and there are few points: read the rank as predictive accuracy, not as which model explains the data.")
+            f"the data: {', '.join(parts)}. PSIS-LOO measures predictive accuracy point by point, not whether the "
+            "residuals follow a pattern: with few points a simpler curve can rank first while missing the data "
+            "systematically.")
 
 
 def _unranked_but_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[Block]:
