@@ -187,7 +187,7 @@ def test_the_leak_s_pump_coordinate_follows_what_the_data_pin():
                                   settings=settings, conditions={})  # fmt: skip
             return offset_share(design, priors, laplace_fit(design, priors)).held
 
-    loop, lower = _hysteresis_loop_recordings(seed=0)
+    loop, _lower = _hysteresis_loop_recordings(seed=0)
     v_r, alpha, g_0 = held(loop.drop(columns="order"), "mammalian_neuron", {})
     assert alpha < 0.1 and g_0 == pytest.approx(0.07, rel=0.3) and -95 < v_r < -75
     gelband = Path(__file__).resolve().parents[1] / "data" / "gelband1972_human_atrium_fig6.csv"
