@@ -26,8 +26,8 @@ All of this uses private names: nutpie's ``compile_pymc`` internals (``_make_fun
 ``_prepare_dims_and_coords``, the fields of ``CompiledPyMCModel``), PyTensor's compiled
 function internals (``vm.jit_fn``, ``maker.fgraph``, a rewrite registered in its Numba
 mode, the cap on fused operands: :func:`_numba_fusion`) and Numba's cache machinery
-(:mod:`vrest.cache`). :func:`compiled_model` is the one seam: with ``VREST_PUBLIC_COMPILE=1``, or once any of those is missing or fails (a newer
-library; vrest then warns once, :class:`.nutpie_import.PublicCompileWarning`), every model
+(:mod:`vrest.cache`). :func:`compiled_model` is the one seam: with ``VREST_PUBLIC_COMPILE=1``,
+or once any of those is missing or fails (a newer library; vrest then warns once, :class:`.nutpie_import.PublicCompileWarning`), every model
 is compiled by the public ``nutpie.compile_pymc_model`` instead: the same PyMC model, so
 the same posterior (not the same draws), compiled afresh for every fit, with no cache in
 memory or on disk. ``VREST_NO_CACHE=1`` keeps the private path but without the disk

@@ -96,9 +96,9 @@ def leak_coordinate(os_: OffsetShare, design: Design, priors: list[Prior], lap: 
     v_r = float(predict(design.model, **os_.reference, **natural(priors, lap.theta)))
     plain = replace(os_, held=(v_r, 0.0, g_0))
     cov = _start_covariance(lambda theta: _offset_share_start(plain, priors, design.model, theta), lap, priors)
-    keys = list(_offset_share_start(plain, priors, design.model, lap.theta))
-    s, c = keys.index("S"), keys.index("c")
-    c_leak = float(_offset_share_start(plain, priors, design.model, lap.theta)["c"])
+    at_mode = _offset_share_start(plain, priors, design.model, lap.theta)  # scalars only: key index = flat index
+    s, c = list(at_mode).index("S"), list(at_mode).index("c")
+    c_leak = float(at_mode["c"])
     slope = cov[c, s] / cov[s, s] if cov[s, s] > 0 else 0.0
     gap = v_r - c_leak
     alpha = float(np.clip(slope / gap, 0.0, 1.0)) if abs(gap) > 1.0 and np.isfinite(slope) else 0.0

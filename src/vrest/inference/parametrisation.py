@@ -120,8 +120,8 @@ def _from_offset_share(spec: ModelData, coords: dict, data: dict) -> list:
         reference = inputs_named(data, "ref_") | passive
         if get_model(spec.model).leak is not None:  # the pump current that moves the leak's reversal to c_leak
             g_lin, e_lin = leak(spec.model, **reference)
-            v_r = data["held_reference_mv"]
-            theta[pump] = g_lin * (e_lin - v_r) + (v_r - coords["c"]) * _held_scale(g_lin, data)
+            v_r = data[HELD[0]]
+            theta[pump] = g_lin * (e_lin - v_r) + (v_r - coords["c"]) * xp.exp(_log_held_scale(g_lin, data))
         else:
             theta[pump] = _voltage(spec.model, **reference, pump_mv=0.0) - coords["c"]
     return theta
@@ -139,14 +139,15 @@ def log_jacobian(spec: ModelData, theta_pop: list, data: dict):
         return log_j
     passive = {p.name: p.to_natural(theta_pop[j]) for j, p in enumerate(spec.priors) if j != pump}
     g_lin, _ = leak(spec.model, **inputs_named(data, "ref_"), **passive)
-    return log_j + namespace(g_lin).log(_held_scale(g_lin, data))
+    return log_j + _log_held_scale(g_lin, data)
 
 
-def _held_scale(g_lin, data: dict):
-    """d i_pump / d c = g_0^alpha g_lin^(1 - alpha) of a leak's pump coordinate (:func:`.model_data.leak_coordinate`)."""
+def _log_held_scale(g_lin, data: dict):
+    """log d i_pump / d c = alpha log g_0 + (1 - alpha) log g_lin of a leak's pump coordinate
+    (:func:`.model_data.leak_coordinate`)."""
+    _, alpha, g_0 = (data[k] for k in HELD)
     xp = namespace(g_lin)
-    alpha = data["held_exponent"]
-    return xp.exp(alpha * xp.log(data["held_reference_g"]) + (1.0 - alpha) * xp.log(g_lin))
+    return alpha * xp.log(g_0) + (1.0 - alpha) * xp.log(g_lin)
 
 
 def coordinates(spec: ModelData) -> str:

@@ -33,8 +33,8 @@ pin c_leak itself (alpha = 0); where the leak is small and the rectifier holds V
 current at V_r, and c_leak runs along a hyperbola in S (alpha = 1). V_r, the model's V at the reference
 row at the Laplace mode, g_0 the mode's g_lin, and alpha in [0, 1] chosen to make c uncorrelated with S
 under the Laplace fit (:func:`.model_data.leak_coordinate`). In (log g_na, log g_cl, i_pump) the same
-information is a curved ridge along which NUTS mixed poorly (R-hat up to 1.2 on synthetic data). A Boltzmann block (the record's ``block``:
-v_half, k_slope) is sampled as its log-odds at the depolarisation y_ref the Laplace fit finds
+information is a curved ridge along which NUTS mixed poorly (R-hat up to 1.2 on synthetic data).
+A Boltzmann block (the record's ``block``: v_half, k_slope) is sampled as its log-odds at the depolarisation y_ref the Laplace fit finds
 best informed (:func:`.model_data.block_reference`),
 
     u   = (y_ref - v_half) / k_slope       so v_half = y_ref - u k_slope, |Jacobian| k_slope

@@ -129,14 +129,14 @@ def kir_branches_of_terms(terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return tuple(o.reshape(shape) for o in out)
 
 
-def kir_symbolic_branches(named: dict) -> dict:
+def kir_symbolic_branches(named: dict, op: type | None = None) -> dict:
     """Both ghost-continued branches as PyTensor expressions of the model's input tensors ``named``:
     {"lower", "upper": V (mV); "margin_lower", "margin_upper": existence margins (mV,
-    :func:`branch_margins`)}."""
+    :func:`branch_margins`)}. ``op``: the Op class that finds them (default :class:`vrest.symbolic.KirBranchesOp`)."""
     from ..symbolic import KirBranchesOp
 
     terms = kir_terms(named)
-    lower, upper, a, b = KirBranchesOp()(*terms)
+    lower, upper, a, b = (op or KirBranchesOp)()(*terms)
     margin_lower, margin_upper = branch_margins(a, b, terms)
     return {"lower": lower, "upper": upper, "margin_lower": margin_lower, "margin_upper": margin_upper}
 

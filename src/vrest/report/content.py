@@ -121,10 +121,10 @@ def _ranked_and_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) ->
     """The fits ranked by PSIS-LOO (converged) whose curve follows the data (no adequacy finding), best first."""
     if comparison is None:
         return []
-    table = comparison.set_index("fit")
-    ranked = [f for f in table.index if "converged" not in table or bool(table.at[f, "converged"])]
-    return [f for name in ranked for f in fits
-            if f.label == name and f.info.get("adequacy", {}).get("flagged") is False]  # fmt: skip
+    by_label = {f.label: f for f in fits}
+    converged = comparison["converged"].astype(bool) if "converged" in comparison else True
+    ranked = [by_label[name] for name in comparison.loc[converged, "fit"] if name in by_label]
+    return [f for f in ranked if f.info.get("adequacy", {}).get("flagged") is False]
 
 
 def _rivals_text(best: FitRun, rivals: list[FitRun], comparison: pd.DataFrame) -> str:
