@@ -14,10 +14,12 @@ from scipy import stats
 
 import vrest
 from vrest.inference.branches import (
+    FOLD_BLUR_MV,
     SWITCH_PROBABILITY,
     BranchObservation,
     forward_step,
     latent_log_likelihood,
+    observed_branches,
     sequences,
 )
 from vrest.models.kir_states import branch_log_weight
@@ -55,6 +57,35 @@ def test_each_branch_is_its_stable_state_where_it_exists_and_its_ghost_continues
     assert np.all(current > 0)  # the minimum of I stays above zero: no state there
     for key in ("lower", "upper", "margin_lower", "margin_upper"):  # no jump anywhere, the folds included
         assert np.max(np.abs(np.diff(br[key]))) < 1.0, key
+
+
+def test_a_branch_is_seen_at_its_state_and_reaches_its_ghost_without_the_square_root_of_the_fold():
+    """Approaching the saddle-node where the hyperpolarised state vanishes (K_o falling to the window's lower edge),
+    the state moves as sqrt(K_o - edge): its gradient grows without bound. The branch the likelihood sees equals the
+    state to 0.01 mV beyond 5 mV from the ghost and the ghost where the state has vanished, and its compiled gradient
+    stays bounded and matches central differences down to 1e-8 of the edge."""
+    from vrest.symbolic import symbolic_branches
+
+    (low, _), = vrest.bistable_range(MODEL, 0.5, 30.0, **TRUTH)
+    k_o = low * np.concatenate([1 + np.geomspace(1e-8, 0.5, 120), 1 - np.geomspace(1e-6, 0.3, 40)])
+    k = pt.dvector("k_o")
+    raw = symbolic_branches(MODEL, k_o=k, **TRUTH)
+    seen = observed_branches(raw)["lower"]
+    with pytensor.config.change_flags(numba__fastmath=False):
+        f = pytensor.function([k], [seen, pytensor.grad(seen.sum(), k), pytensor.grad(raw["lower"].sum(), k)],
+                              mode="NUMBA")  # fmt: skip
+    v, grad, raw_grad = f(k_o)
+    br = vrest.branches(MODEL, k_o=k_o, **TRUTH)
+    exists = br["margin_lower"] > 0
+    assert exists[:120].all() and not exists[120:].any()
+    np.testing.assert_array_equal(v[~exists], br["ghost_lower"][~exists])
+    far = np.abs(br["lower"] - br["ghost_lower"]) > 5 * FOLD_BLUR_MV
+    assert far.sum() > 10 and np.max(np.abs(v - br["lower"])[far]) < 0.01
+    assert np.all(np.isfinite(grad)) and np.max(np.abs(grad)) < 200.0  # mV per mM
+    assert np.abs(raw_grad[0]) > 100 * np.max(np.abs(grad))  # the root the likelihood no longer sees
+    h = 1e-7 * k_o
+    fd = (f(k_o + h)[0] - f(k_o - h)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-4, atol=1e-4)
 
 
 def _enumerated(lp: dict, lw: dict) -> float:

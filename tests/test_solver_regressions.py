@@ -48,7 +48,7 @@ def solver_op_model():
 
 
 @pytest.mark.filterwarnings("ignore:Numba will use object mode")
-@pytest.mark.parametrize("which", ["op", "scan"])
+@pytest.mark.parametrize("which", ["op", "kernel"])
 def test_a_failed_solve_is_nan_in_compiled_code_where_python_raises_or_gives_nan(which, solver_op_model):
     """No exception from object mode inside compiled code: a failed solve is NaN there (the SteadyStateOp of a
     registered model, and rectifying-ghk's own compiled Newton)."""
@@ -67,7 +67,7 @@ def test_a_failed_solve_is_nan_in_compiled_code_where_python_raises_or_gives_nan
         assert np.isnan(values).all() and np.isnan(grads).all()
         with pytest.raises(SolverError), np.errstate(invalid="ignore"):
             python(bad)
-    else:  # the Newton iterates row by row: NaN where there is no zero, the other rows as before
+    else:  # the Newton kernel iterates row by row: NaN where there is no zero, the other rows as before
         assert np.isnan(values[0]) and np.isnan(grads[0])
         np.testing.assert_allclose(values[1:], numba(good)[0][1:], rtol=1e-12)
 

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .models import ForwardModel, call_with, get_model, modifiers
+from .models import BRANCH_VOLTAGES, ForwardModel, call_with, get_model, modifiers
 from .models.nernst import nernst_gradient, nernst_mv
 from .models.solver import SteadyStates, all_zeros
 from .parameters import PARAMS, PUMP_TERMS, check, check_valence
@@ -118,15 +118,16 @@ def gradient(model: str, *, preset: str = DEFAULT_PRESET, branch: str = "hyperpo
 def branches(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> dict[str, np.ndarray]:
     """Both branches of a multistable model at the (broadcast) inputs: {"lower", "upper": V (mV) of the
     hyperpolarized and depolarized stable state, each continued past the saddle-node where it vanishes by its
-    ghost; "margin_lower", "margin_upper": mV, positive exactly where that state exists}. ValueError for a model
-    without branches (see the model record's ``branches``)."""
+    ghost; "ghost_lower", "ghost_upper": V (mV) of those ghosts, the extrema of the net current where each state
+    meets its saddle; "margin_lower", "margin_upper": mV, positive exactly where that state exists}. ValueError
+    for a model without branches (see the model record's ``branches``)."""
     m, values, _, offsets = _resolve(model, inputs, preset)
     if m.branches is None:
         raise ValueError(f"model: {m.name!r} has no branches (not a multistable model)")
     shape = np.broadcast_shapes(*(np.shape(v) for v in values.values()))
     out = m.branches({k: np.broadcast_to(v, shape) for k, v in values.items()})
     shift = modifiers.offset(offsets)
-    return out | {b: out[b] + shift for b in ("lower", "upper")}
+    return out | {b: out[b] + shift for b in BRANCH_VOLTAGES}
 
 
 def nernst_gradient_mv(c_out, c_in, z: int = 1, temp_k=310.15) -> dict[str, np.ndarray]:

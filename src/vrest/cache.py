@@ -123,6 +123,14 @@ def register(function, key: str) -> None:
     _KEYS[function] = key
 
 
+@cache
+def mark_kernel(key: str, kind: str) -> None:
+    """Once per process: write (or mark as used) the entry of a compiled kernel cached under ``key`` (``kind``: what
+    it is), so that the cache folder counts it and prunes it like a compiled model."""
+    if cache_root() is not None and read_meta(key) is None:
+        write_meta(key, {"kind": kind})
+
+
 def read_meta(key: str) -> dict | None:
     """``model.json`` of a cached model; None if absent or not readable, and if damaged (the entry is dropped)."""
     root = cache_root()

@@ -35,8 +35,9 @@ from pytensor.link.numba.dispatch.basic import (
     register_funcify_default_op_cache_key,
 )
 
+from . import cache as disk_cache
 from .api import MultipleSteadyStatesWarning, solve_root
-from .models import ForwardModel, call_with, get_model, modifiers
+from .models import BRANCH_VOLTAGES, ForwardModel, call_with, get_model, modifiers
 from .models.kir_states import branch_margins, kir_branches_of_terms, kir_state_of_terms
 from .models.rectifying import kir_curvature, kir_net_current, y2_residual
 from .models.solver import check_branch
@@ -179,6 +180,53 @@ def _kir_state_in_numba(op, node=None, **kwargs):
     return kir_state, int(CACHE_KEY[:12], 16)
 
 
+class GhkLeakNewtonOp(Op):
+    """The Newton iterate u* = V/V_T of ``rectifying-ghk``'s steady state from (a_in, a_out, c) (broadcast to one
+    shape): :func:`vrest.models.ghk_leak_kernel.newton_points`. Not differentiated: the model's graph takes one
+    exact Newton step from u* (see :func:`vrest.models.rectifying.rectifying_ghk_symbolic_state`). Inside a
+    Numba-compiled function the kernel runs without Python."""
+
+    __props__ = ()
+
+    def make_node(self, *terms) -> Apply:
+        terms = [pt.as_tensor_variable(x, dtype="float64") for x in terms]
+        return Apply(self, terms, [terms[0].type()])
+
+    def perform(self, node, inputs, output_storage) -> None:
+        from .models.ghk_leak_kernel import CACHE_KEY, KIND, newton_points
+
+        disk_cache.mark_kernel(CACHE_KEY, KIND)
+        flat = [np.ascontiguousarray(a, dtype=float).ravel() for a in np.broadcast_arrays(*inputs)]
+        u = np.empty(flat[0].size)
+        newton_points(*flat, u)
+        output_storage[0][0] = u.reshape(np.shape(inputs[0]))
+
+    def connection_pattern(self, node) -> list:
+        return [[False] for _ in node.inputs]
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [DisconnectedType()() for _ in inputs]
+
+
+@register_funcify_default_op_cache_key(GhkLeakNewtonOp)
+def _ghk_leak_newton_in_numba(op, node=None, **kwargs):
+    """GhkLeakNewtonOp in a Numba-compiled function: the kernel called directly (no Python, no GIL)."""
+    import numba
+
+    from .models.ghk_leak_kernel import CACHE_KEY, KIND, newton_points
+
+    disk_cache.mark_kernel(CACHE_KEY, KIND)
+    _flat = _flat_jit()
+
+    @numba.njit
+    def ghk_leak_newton(a_in, a_out, c):
+        u = np.empty(a_in.size)
+        newton_points(_flat(a_in), _flat(a_out), _flat(c), u)
+        return u.reshape(a_in.shape)
+
+    return ghk_leak_newton, int(CACHE_KEY[:12], 16)
+
+
 class KirBranchesOp(Op):
     """Both ghost-continued branches of ``rectifying-kir`` and the extrema of its net current, from
     its lumped terms (as :class:`KirStateOp`): outputs (V_lower, V_upper, A, B) in mV, see
@@ -260,13 +308,14 @@ def symbolic_voltage(model: str, *, preset: str = DEFAULT_PRESET, branch: str = 
 def symbolic_branches(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> dict:
     """Both ghost-continued branches of a multistable ``model`` (its record's ``symbolic_branches``) as
     PyTensor expressions of the given inputs (as :func:`symbolic_voltage`, modifiers included):
-    {"lower", "upper": V (mV); "margin_lower", "margin_upper": existence margins (mV)}."""
+    {"lower", "upper": V (mV); "ghost_lower", "ghost_upper": their ghosts (mV); "margin_lower", "margin_upper":
+    existence margins (mV)}."""
     m, values, shift = _resolve(model, preset, inputs)
     if m.symbolic_branches is None:
         raise ValueError(f"model: {m.name!r} has no branches (not a multistable model)")
     tensors = pt.broadcast_arrays(*(pt.as_tensor_variable(v, dtype="float64") for v in values.values()))
     out = m.symbolic_branches(dict(zip(values, tensors, strict=True)))
-    return out | {b: out[b] + shift for b in ("lower", "upper")}
+    return out | {b: out[b] + shift for b in BRANCH_VOLTAGES}
 
 
 def symbolic_leak(model: str, *, preset: str = DEFAULT_PRESET, **inputs) -> tuple:

@@ -56,6 +56,7 @@ class FitSettings:
     g_tot_ns: float | None = None  # total conductance, for the pump current and ATP rate
     progress: bool = True
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
+    exact_loo: bool = True  # refit rows whose Pareto k > 0.7 exactly; False: PSIS-LOO only (simulation studies)
 
     def __post_init__(self) -> None:
         """Check every setting's type and range (one-line ValueError naming the setting); the model's draws where
@@ -71,8 +72,9 @@ class FitSettings:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        if not isinstance(self.no_pump, bool):
-            raise ValueError(f"no_pump: expected true or false, got {self.no_pump!r}")
+        for name in ("no_pump", "exact_loo"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         if self.g_tot_ns is not None and not (isinstance(self.g_tot_ns, int | float) and 0 < self.g_tot_ns < np.inf):
             raise ValueError(f"g_tot_ns: expected a positive total conductance in nS, got {self.g_tot_ns!r}")
         if self.target_accept is not None and not 0.5 <= self.target_accept < 1:
@@ -175,7 +177,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
 
     idata, timings, sampler, fitted_mean = _sample(design, priors, lap, hierarchical, settings)
     notes.extend([sampler["restarted"]] if sampler["restarted"] else [])
-    if not hierarchical:  # a hierarchical refit would lose a cell with a single row: PSIS-LOO only there
+    if settings.exact_loo and not hierarchical:  # a hierarchical refit would lose a cell with a single row
         t_loo = time.perf_counter()
         note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, obs))
         notes.extend([note] if note else [])

@@ -21,6 +21,7 @@ from scipy.optimize import least_squares
 
 from ..api import branches, gradient, predict
 from ..models import MULTISTABLE, get_model
+from .branches import observed_branches
 from .design import Design
 from .priors import Prior
 
@@ -65,7 +66,7 @@ def forward(design: Design, priors: list[Prior], theta: np.ndarray, upper: np.nd
     if get_model(design.model).branches is None:
         return predict(design.model, **design.inputs, **params)
     with np.errstate(all="ignore"):
-        both = branches(design.model, **design.inputs, **params)
+        both = observed_branches(branches(design.model, **design.inputs, **params))
     return np.where(_nearer_upper(design, both) if upper is None else upper, both["upper"], both["lower"])
 
 

@@ -62,7 +62,7 @@ import pytensor.tensor as pt
 
 from ..models.kir_states import branch_log_weight
 from ..symbolic import symbolic_branches, symbolic_voltage
-from .branches import BRANCHES, forward_step, latent_log_likelihood
+from .branches import BRANCHES, forward_step, latent_log_likelihood, observed_branches
 from .model_data import ModelData
 from .parametrisation import direction_labels, inputs_named, log_jacobian, model_inputs, named_parameters, thetas
 from .priors import SIGMA_PRIOR_SD_MV
@@ -131,7 +131,8 @@ def _branch_log_likelihood(spec: ModelData, data: dict, params: dict, scale, nu)
     def observation(mu):
         return pm.Normal.dist(mu=mu, sigma=scale) if nu is None else pm.StudentT.dist(nu=nu, mu=mu, sigma=scale)
 
-    lp = [pm.logp(observation(branches[b]), v_obs) for b in BRANCHES]
+    seen = observed_branches(branches)
+    lp = [pm.logp(observation(seen[b]), v_obs) for b in BRANCHES]
     lw = [branch_log_weight(branches[f"margin_{b}"]) for b in BRANCHES]
     if not spec.ordered:
         return latent_log_likelihood(*lp, *lw).sum()

@@ -54,6 +54,9 @@ CONCENTRATIONS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k")
 
 CLOSED_FORM, MONOTONE, MULTISTABLE = "closed form", "monotone fixed point", "multistable"
 KINDS = (CLOSED_FORM, MONOTONE, MULTISTABLE)
+
+BRANCH_VOLTAGES = ("lower", "upper", "ghost_lower", "ghost_upper")
+"""The entries of a multistable model's ``branches`` that are membrane potentials (mV: offsets of V apply)."""
 """What a model's V is: a formula, the single zero of its net current, or one of several zeros."""
 
 
@@ -81,7 +84,8 @@ class ForwardModel:
       tensors (broadcast to one shape); default :class:`vrest.symbolic.SteadyStateOp`;
     * ``branches(values)`` (NumPy) and ``symbolic_branches(tensors)`` (PyTensor), multistable models:
       {"lower", "upper": V (mV) of the hyperpolarised and depolarised branch, each continued through
-      the saddle-node where it vanishes by its ghost; "margin_lower", "margin_upper": existence
+      the saddle-node where it vanishes by its ghost; "ghost_lower", "ghost_upper": V (mV) of those ghosts
+      (where each state meets its saddle); "margin_lower", "margin_upper": existence
       margins (mV), positive exactly where that stable state exists}, for a likelihood continuous
       across the bistable window (:mod:`vrest.inference.branches`).
 
@@ -281,7 +285,9 @@ conductances relative to g_K1 (g_k = 1), from the I_K1 of atrial and ventricular
   I_K1 = g (V - E_K)/(1 + exp(0.07 (V + 80))), has v_half 6.8 mV at K_o 5.4 mM (E_K -86.8 mV) and
   k = 1/0.07 = 14.3 mV; a Boltzmann fitted to the Luo-Rudy gate x_K1(V - E_K) has v_half about 6 mV and k
   about 9 mV (vrest's fit, not a published number).
-* ``k_slope`` log-normal, median 11 mV, log-sd 0.35 (95 % 5.5-22 mV): spans those 9 and 14.3 mV.
+* ``k_slope`` log-normal, median 11 mV, log-sd 0.35 (95 % 5.5-22 mV): spans those 9 and 14.3 mV. (The human
+  atrial model of Nygren et al. 1998, Circ Res 82:63, has k = RT/1.5F = 17.6 mV at 33 C, and v_half -3.6 mV;
+  a prior centred nearer it is the next step: see analyses/real_data/README.md.)
 * ``g_na`` (all background inward current) log-normal, median 0.01, log-sd 1.2 (95 % 0.001-0.1): g_Nab/g_K1 is
   0.0019 in Luo-Rudy 1994, 0.0017 in Grandi 2010 (ventricle) and 0.011 in Grandi 2011 (atrium).
 * ``g_cl`` log-normal, median 0.05, log-sd 1.5 (95 % 0.003-0.9): g_ClB/g_K1 is 0.026 (Grandi 2010) to 0.17

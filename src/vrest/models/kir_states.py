@@ -24,7 +24,6 @@ mark, errors) and gives the model's symbolic steady state.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
 
 import numpy as np
 
@@ -131,14 +130,16 @@ def kir_branches_of_terms(terms: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
 
 def kir_symbolic_branches(named: dict, op: type | None = None) -> dict:
     """Both ghost-continued branches as PyTensor expressions of the model's input tensors ``named``:
-    {"lower", "upper": V (mV); "margin_lower", "margin_upper": existence margins (mV,
-    :func:`branch_margins`)}. ``op``: the Op class that finds them (default :class:`vrest.symbolic.KirBranchesOp`)."""
+    {"lower", "upper": V (mV); "ghost_lower", "ghost_upper": the extrema A, B of I(V) that stand in for them where
+    they vanish (mV); "margin_lower", "margin_upper": existence margins (mV, :func:`branch_margins`)}. ``op``: the
+    Op class that finds them (default :class:`vrest.symbolic.KirBranchesOp`)."""
     from ..symbolic import KirBranchesOp
 
     terms = kir_terms(named)
     lower, upper, a, b = (op or KirBranchesOp)()(*terms)
     margin_lower, margin_upper = branch_margins(a, b, terms)
-    return {"lower": lower, "upper": upper, "margin_lower": margin_lower, "margin_upper": margin_upper}
+    return {"lower": lower, "upper": upper, "ghost_lower": a, "ghost_upper": b,
+            "margin_lower": margin_lower, "margin_upper": margin_upper}
 
 
 def kir_branches(values: dict) -> dict:
@@ -146,7 +147,8 @@ def kir_branches(values: dict) -> dict:
     terms = [np.asarray(t, dtype=float) for t in kir_terms(values)]
     lower, upper, a, b = kir_branches_of_terms(terms)
     margin_lower, margin_upper = branch_margins(a, b, tuple(np.broadcast_arrays(*terms)))
-    return {"lower": lower, "upper": upper, "margin_lower": margin_lower, "margin_upper": margin_upper}
+    return {"lower": lower, "upper": upper, "ghost_lower": a, "ghost_upper": b,
+            "margin_lower": margin_lower, "margin_upper": margin_upper}
 
 
 def kir_state_of_terms(terms: list[np.ndarray], branch: str) -> np.ndarray:
@@ -180,15 +182,12 @@ def _raise_if_any_failed(count: np.ndarray) -> None:
         )
 
 
-@cache
 def _mark_kernel_cached() -> None:
-    """Once per process: write (or mark as used) the cache entry of the compiled kernel, so
-    that vrest's cache folder counts it and prunes it like a compiled model."""
+    """Mark the compiled kernel's cache entry as used (:func:`vrest.cache.mark_kernel`)."""
     from .. import cache as disk_cache
     from .kir_kernel import CACHE_KEY
 
-    if disk_cache.cache_root() is not None and disk_cache.read_meta(CACHE_KEY) is None:
-        disk_cache.write_meta(CACHE_KEY, {"kind": "rectifying-kir steady-state kernel"})
+    disk_cache.mark_kernel(CACHE_KEY, "rectifying-kir steady-state kernel")
 
 
 def _flat_readonly(a, size: int) -> np.ndarray:

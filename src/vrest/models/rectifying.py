@@ -71,11 +71,6 @@ def rectifying_ghk_partials(v_mv, k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, p_na
     }
 
 
-NEWTON_STEPS = 20
-"""At most this many Newton steps in :func:`rectifying_ghk_symbolic_state` (from the pump-free zero the step is below
-1e-9 V_T after 15, over a_out/a_in from 1e-6 to 1e6 and |i_pump/perm_k| up to 1e3 x the sums)."""
-
-
 def _leak_f(u, a_in, a_out, c):
     """(f(u), f'(u)) with f(u) = a_in B(-u) - a_out B(u) + c: the rectifying-ghk current over perm_k at u = V/V_T
     (c = i_pump/perm_k). NumPy or PyTensor."""
@@ -84,36 +79,23 @@ def _leak_f(u, a_in, a_out, c):
 
 
 def rectifying_ghk_symbolic_state(named: dict, branch: str):
-    """The steady state (mV) of rectifying-ghk as a PyTensor expression (no solver Op, no Python in compiled code).
+    """The steady state (mV) of rectifying-ghk as a PyTensor expression (no Python in compiled code).
 
-    Newton on f (:func:`_leak_f`) from the pump-free zero ln(a_out/a_in), as a scan that stops once every row's step
-    is below 1e-12: f' = a_in + (a_in - a_out) B'(u) lies between a_in and a_out (-1 < B' < 0) and
-    f'' = (a_in - a_out) B''(u) has one sign (B'' > 0), so f is monotone and convex or concave everywhere and Newton
-    converges from anywhere, monotonically after at most one overshoot. Its iterate u* is then held constant for one
-    exact Newton step u* - f(u*)/f'(u*) with f' held constant, whose value is the zero and whose gradient is the
-    implicit function theorem's -(df/dx)/f'."""
-    import pytensor
+    Newton on f (:func:`_leak_f`) from the pump-free zero ln(a_out/a_in), point by point until its step is below
+    1e-12 (:class:`vrest.symbolic.GhkLeakNewtonOp`, a compiled kernel): f' = a_in + (a_in - a_out) B'(u) lies
+    between a_in and a_out (-1 < B' < 0) and f'' = (a_in - a_out) B''(u) has one sign (B'' > 0), so f is monotone
+    and convex or concave everywhere and Newton converges from anywhere, monotonically after at most one
+    overshoot. Its iterate u* is then held constant for one exact Newton step u* - f(u*)/f'(u*) with f' held
+    constant, whose value is the zero and whose gradient is the implicit function theorem's -(df/dx)/f'."""
     import pytensor.tensor as pt
     from pytensor.gradient import disconnected_grad
-    from pytensor.scan.utils import until
+
+    from ..symbolic import GhkLeakNewtonOp
 
     a_out, a_in = permeant_sums(*(named[k] for k in ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "p_na", "p_cl")))
     c = named["i_pump"] / named["perm_k"]
-
-    def step(u, a_in, a_out, c):
-        # B(u) = u/(e^u - 1) without its series near 0 (a smaller graph to compile): u is kept 1e-6 away from 0,
-        # an error of order 1e-6 in the iterate that the exact Newton step below removes (quadratic convergence)
-        u_safe = pt.switch(pt.abs(u) < 1e-6, 1e-6, u)
-        e = pt.exp(u_safe)
-        b = u_safe / (e - 1.0)
-        db = (e - 1.0 - u_safe * e) / (e - 1.0) ** 2
-        delta = (a_in * b * e - a_out * b + c) / (a_in * (1.0 + db) - a_out * db)
-        return u - delta, until(pt.all(pt.abs(delta) < 1e-12))
-
-    fixed = [disconnected_grad(x) for x in (a_in, a_out, c)]
-    iterates = pytensor.scan(step, outputs_info=[pt.log(fixed[1]) - pt.log(fixed[0])], non_sequences=fixed,
-                             n_steps=NEWTON_STEPS, return_updates=False)  # fmt: skip
-    u = disconnected_grad(iterates[-1])
+    a_in, a_out, c = pt.broadcast_arrays(a_in, a_out, c)
+    u = disconnected_grad(GhkLeakNewtonOp()(*(disconnected_grad(x) for x in (a_in, a_out, c))))
     f, slope = _leak_f(u, a_in, a_out, c)
     return thermal_voltage_mv(named["temp_k"]) * (u - f / disconnected_grad(slope))
 
