@@ -130,7 +130,7 @@ def test_a_model_with_the_python_steady_state_solver_is_never_cached_on_disk():
 
 @pytest.mark.parametrize("model", ["rectifying-kir", "rectifying-ghk"])
 def test_the_fixed_point_models_solve_their_state_in_compiled_code_and_are_cached_on_disk(model):
-    """Their steady states have compiled forms (the kir kernel; the Newton iteration in the graph), so no Python runs
+    """Their steady states have compiled forms (the kir kernel; the rectifying-ghk Newton kernel), so no Python runs
     in the log-density and the compiled model can be stored."""
     source, stored = _compile_fixed_point_fit(model)
     assert source == "compiled" and stored

@@ -12,7 +12,7 @@ Each round uses new caches; the best of --repeat rounds is reported, with every 
 
 The paths compared, per model:
 
-* rectifying-ghk, compiled: its registered ``symbolic_state`` (a Newton iteration in the PyTensor graph);
+* rectifying-ghk, compiled: its registered ``symbolic_state`` (GhkLeakNewtonOp: a Newton kernel called from compiled code);
   Python solver: a copy of the record with ``symbolic_state=None``, so the generic ``SteadyStateOp`` runs
   the NumPy Newton solve (``newton_setup``) in Numba's object mode inside the log-density;
 * rectifying-kir, compiled: its registered ``symbolic_branches`` (KirBranchesOp: the branch kernel called from the
@@ -102,7 +102,7 @@ class Case:
 
 
 CASES = (
-    Case("rectifying-ghk", "compiled", "Newton iteration in the graph (symbolic_state)", "rectifying-ghk"),
+    Case("rectifying-ghk", "compiled", "GhkLeakNewtonOp: Newton kernel called from compiled code", "rectifying-ghk"),
     Case(
         "rectifying-ghk",
         "Python solver",

@@ -7,11 +7,12 @@ The coordinates themselves are described in :mod:`vrest.inference.pymc_model`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..api import gradient, predict, resolve_inputs
+from ..api import MultipleSteadyStatesWarning, gradient, predict, resolve_inputs
 from ..backend import is_symbolic
 from ..models import get_model
 from ..parameters import PUMP_TERMS
@@ -93,7 +94,9 @@ def leak_coordinate(os_: OffsetShare, design: Design, priors: list[Prior], lap: 
     c_leak = V_r - j / g_lin (Gelband et al. 1972: posterior sd of c_leak 42 mV, from +58 to -65 mV as log g_lin went
     from -3.5 to -1.1; NUTS took 500 leapfrog steps per draw). V_r is the model's V at the reference row at the mode;
     alpha, in [0, 1], makes c uncorrelated with S under the Laplace fit: alpha (V_r - c_leak) = d c_leak / d S."""
-    v_r = float(predict(design.model, **os_.reference, **natural(priors, lap.theta)))
+    with warnings.catch_warnings():  # a bistable reference row: V_r is its hyperpolarised state, as predict's
+        warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
+        v_r = float(predict(design.model, **os_.reference, **natural(priors, lap.theta)))
     plain = replace(os_, held=(v_r, 0.0, g_0))
     cov = _start_covariance(lambda theta: _offset_share_start(plain, priors, design.model, theta), lap, priors)
     at_mode = _offset_share_start(plain, priors, design.model, lap.theta)  # scalars only: key index = flat index
