@@ -230,3 +230,21 @@ def test_a_best_model_that_misses_the_data_is_set_beside_the_fits_that_follow_th
     text = _rivals_text(fits[0], rivals, comparison)
     assert "ghk ranks first by PSIS-LOO but misses the data systematically" in text
     assert "rectifying-kir (3.9 +- 2.1 elpd behind, within twice the standard error)" in text
+
+
+def test_the_next_step_points_to_a_fitted_model_that_follows_the_data_instead_of_asking_for_one():
+    """The PSIS-LOO winner misses the data (Gelband: ghk): with a ranked fit that follows them the next step points to
+    its parameters; with only an unranked one (rectifying-kir, 1 divergence in 8000 draws) it asks to rerun that fit
+    with more draws; with neither, the headline's own advice stands."""
+    from types import SimpleNamespace
+
+    from vrest.report.content import _next_step
+
+    def fit(name, flagged):
+        return SimpleNamespace(label=name, info={"adequacy": {"flagged": flagged}, "sampler": {"draws": 2000}})
+
+    ghk, kir = fit("ghk", True), fit("rectifying-kir", False)
+    assert _next_step(ghk, "default", [kir], []).startswith("Read the parameters of rectifying-kir")
+    assert _next_step(ghk, "default", [], [kir]).startswith("Rerun rectifying-kir with more draws (--draws 4000")
+    assert _next_step(ghk, "default", [], []) == "default"
+    assert _next_step(fit("ghk", False), "default", [], [kir]) == "default"

@@ -107,14 +107,24 @@ def _headline(fits: list[FitRun], comparison: pd.DataFrame | None, levels: dict[
                            Verdict(h.colour, text)]  # fmt: skip
     if misses:
         blocks.append(Verdict("amber", adequacy_text([f.label for f in fits], misses)))
-    blocks += _unranked_but_adequate(fits, comparison)
-    step = h.next_step
+    pending = _unranked_but_adequate(fits, comparison)
+    blocks += [_pending_text(fit) for fit in pending]
     rivals = _ranked_and_adequate(fits, comparison) if best.info.get("adequacy", {}).get("flagged") else []
     if rivals:
         blocks.append(Verdict("amber", _rivals_text(best, rivals, comparison)))
-        step = (f"Read the parameters of {rivals[0].label} for what the data say (its curve follows them); to "
-                f"separate it from {best.label}, add the measurement the design advice ranks first and compare again.")  # fmt: skip
-    return blocks + [Para(f"Next step: {step}")]
+    return blocks + [Para(f"Next step: {_next_step(best, h.next_step, rivals, pending)}")]
+
+
+def _next_step(best: FitRun, default: str, rivals: list[FitRun], pending: list[FitRun]) -> str:
+    """Where the best model by PSIS-LOO misses the data: point to a ranked fit that follows them (``rivals``), else to
+    an unranked one to rerun (``pending``), rather than ask for a model that was already fitted; else ``default``."""
+    if rivals:
+        return (f"Read the parameters of {rivals[0].label} for what the data say (its curve follows them); to "
+                f"separate it from {best.label}, add the measurement the design advice ranks first and compare again.")
+    if pending and best.info.get("adequacy", {}).get("flagged"):
+        return (f"Rerun {pending[0].label} with more draws ({more_draws(pending[0])}): its curve follows the data; "
+                "then compare it by PSIS-LOO.")
+    return default
 
 
 def _ranked_and_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[FitRun]:
@@ -141,21 +151,22 @@ def _rivals_text(best: FitRun, rivals: list[FitRun], comparison: pd.DataFrame) -
             "systematically.")
 
 
-def _unranked_but_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[Block]:
-    """A fit left out of the ranking because its sampling did not converge, whose curve nevertheless follows the data
-    (no adequacy finding): said on the first screen, since it may be the model the data favour."""
+def _unranked_but_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[FitRun]:
+    """The fits left out of the ranking because their sampling did not converge whose curve nevertheless follows the
+    data (no adequacy finding): said on the first screen, since one may be the model the data favour."""
     if comparison is None or "converged" not in comparison:
         return []
     unranked = set(comparison.loc[~comparison["converged"].astype(bool), "fit"])
-    out = []
-    for fit in fits:
-        if fit.label in unranked and not fit.info.get("adequacy", {}).get("flagged", True):
-            d = fit.info["diagnostics"]
-            out.append(Verdict("amber", f"Not ranked: {fit.label} follows the data (no systematic misfit found), but its "
-                                        f"sampling has not converged (max R-hat {d['max_r_hat']:.3f}, min bulk ESS "
-                                        f"{d['min_ess_bulk']:.0f}, {d['divergences']} divergent transition(s)); rerun it "
-                                        f"with more draws ({more_draws(fit)}) before comparing it."))  # fmt: skip
-    return out
+    return [f for f in fits if f.label in unranked and not f.info.get("adequacy", {}).get("flagged", True)]
+
+
+def _pending_text(fit: FitRun) -> Verdict:
+    """An unranked fit that follows the data: its diagnostics and what to rerun."""
+    d = fit.info["diagnostics"]
+    return Verdict("amber", f"Not ranked: {fit.label} follows the data (no systematic misfit found), but its sampling "
+                            f"has not converged (max R-hat {d['max_r_hat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}, "
+                            f"{d['divergences']} divergent transition(s)); rerun it with more draws ({more_draws(fit)}) "
+                            "before comparing it.")  # fmt: skip
 
 
 def _data(fits: list[FitRun], obs: Observations) -> list[Block]:
