@@ -123,6 +123,15 @@ def register(function, key: str) -> None:
     _KEYS[function] = key
 
 
+def njit(function, key: str, **options):
+    """``numba.njit(**options)`` of ``function``, its machine code cached under ``models/<key>/`` (not cached at all
+    where the cache folder cannot be written)."""
+    import numba
+
+    register(function, key)
+    return numba.njit(cache=cache_root() is not None, **options)(function)
+
+
 @cache
 def mark_kernel(key: str, kind: str) -> None:
     """Once per process: write (or mark as used) the entry of a compiled kernel cached under ``key`` (``kind``: what

@@ -54,10 +54,10 @@ CONCENTRATIONS = ("k_o", "k_i", "na_o", "na_i", "cl_o", "cl_i", "temp_k")
 
 CLOSED_FORM, MONOTONE, MULTISTABLE = "closed form", "monotone fixed point", "multistable"
 KINDS = (CLOSED_FORM, MONOTONE, MULTISTABLE)
+"""What a model's V is: a formula, the single zero of its net current, or one of several zeros."""
 
 BRANCH_VOLTAGES = ("lower", "upper", "ghost_lower", "ghost_upper")
 """The entries of a multistable model's ``branches`` that are membrane potentials (mV: offsets of V apply)."""
-"""What a model's V is: a formula, the single zero of its net current, or one of several zeros."""
 
 
 def call_with(fn: Callable, values: dict):

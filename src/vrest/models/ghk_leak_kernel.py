@@ -10,9 +10,8 @@ a key that covers vrest's source and the numerical stack.
 
 from __future__ import annotations
 
+import functools
 import math
-
-import numba
 
 from .. import cache as disk_cache
 
@@ -32,12 +31,7 @@ NEAR_ZERO = 1e-6
 which the graph's exact Newton step removes (quadratic convergence)."""
 
 
-def _kernel(fn):
-    disk_cache.register(fn, CACHE_KEY)
-    return numba.njit(cache=disk_cache.cache_root() is not None, error_model="numpy")(fn)
-
-
-@_kernel
+@functools.partial(disk_cache.njit, key=CACHE_KEY, error_model="numpy")
 def newton_points(a_in, a_out, c, u):
     """Store in ``u`` (flat array) the Newton iterate u* = V/V_T of each point of the flat arrays ``a_in``, ``a_out``
     (mM, permeability-weighted sums) and ``c`` (mM, i_pump/perm_k)."""

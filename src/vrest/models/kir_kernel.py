@@ -14,7 +14,6 @@ machine, and within about 1e-13 mV of a build without them.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba.extending import overload, register_jitable
 
@@ -43,9 +42,7 @@ def _jit(function=None, *, nogil: bool = False):
     cached under CACHE_KEY (not cached at all where vrest's cache folder cannot be written)."""
 
     def compile_(fn):
-        disk_cache.register(fn, CACHE_KEY)
-        cache = disk_cache.cache_root() is not None
-        return numba.njit(cache=cache, nogil=nogil, error_model="numpy", fastmath={"arcp", "contract"})(fn)
+        return disk_cache.njit(fn, CACHE_KEY, nogil=nogil, error_model="numpy", fastmath={"arcp", "contract"})
 
     return compile_ if function is None else compile_(function)
 
