@@ -235,6 +235,29 @@ def test_both_branches_and_margins_match_central_differences_in_compiled_code():
         assert np.max(err[:4]) < 1e-3, (name, err[:4])
 
 
+def test_a_small_leak_against_an_inward_pump_term_has_its_depolarised_state_far_above_a_volt_and_it_is_found():
+    """A leak of 0.15 % of g_K1 against a pump term of -8 g_K1 mV (a corner the Gelband posterior reaches) has its
+    depolarised state at E_lin - i_pump/g_lin, above +5 V. It is a zero of I, not NaN (NaN made the log-density
+    NaN there: every divergence of the Gelband fit), and the compiled branches and their gradients are finite."""
+    from vrest.symbolic import symbolic_branches
+
+    corner = {"g_na": 0.00125, "g_cl": 0.00028, "i_pump": -8.16, "v_half": 28.4, "k_slope": 25.3, "kir_n": 0.37}
+    k_o = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    br = vrest.branches(MODEL, preset="atrial_myocyte", k_o=k_o, **corner)
+    assert np.all(br["upper"] > 5000.0) and np.all(br["margin_upper"] > 0)
+    _, inputs = vrest.resolve_inputs(MODEL, {"k_o": k_o, **corner}, preset="atrial_myocyte")
+    current, slope = vrest.get_model(MODEL).current(br["upper"], **inputs)
+    np.testing.assert_allclose(current / slope, 0.0, atol=1e-6)  # within 1e-6 mV of the zero
+    names = tuple(corner)
+    symbols = [pt.dscalar(n) for n in names]
+    out = symbolic_branches(MODEL, preset="atrial_myocyte", k_o=k_o, **dict(zip(names, symbols, strict=True)))
+    total = sum(out[k].sum() for k in ("lower", "upper", "margin_lower", "margin_upper"))
+    f = pytensor.function(symbols, [out["upper"], *pytensor.grad(total, symbols)], mode="NUMBA")
+    upper, *grads = f(*corner.values())
+    np.testing.assert_allclose(upper, br["upper"], rtol=1e-12)
+    assert np.all(np.isfinite(grads))
+
+
 def test_an_order_column_is_read_and_kept_with_the_design(tmp_path):
     """A "time (min)" column is the order the solutions were applied: the design keeps it per row."""
     from vrest.inference.design import build_design

@@ -189,6 +189,7 @@ BAD_STUDIES = [
     ('out = "../../somewhere"\n', "climbs out of the study's folder"),
     ("[sensitivity]\nscenario = ['hypokalaemia']\n", "unknown key 'scenario'; did you mean 'scenarios'?"),
     ("[data_options]\nerror_kind = \"SD\"\n", "error_kind: expected one of sem, sd"),
+    ("[priors.k_slope]\nmedian = 16.0\n", "priors: k_slope: 'k_slope' is not fitted by any of the study's models (ghk)"),
 ]
 
 
@@ -239,6 +240,16 @@ def test_sensitivity_n_beyond_memory_is_refused(tmp_path, capsys):
 def test_model_is_required_and_says_so(tmp_path, capsys):
     assert main(["fit", str(GELBAND), "--out", str(tmp_path / "o")]) == 2
     assert "--model: required" in capsys.readouterr().err
+
+
+def test_a_study_prior_goes_to_the_fits_of_the_models_that_fit_that_parameter(tmp_path):
+    from vrest.study import fit_settings, load_study
+
+    study = load_study(_study(tmp_path, 'models = ["ghk", "rectifying-kir"]\n[priors.k_slope]\nmedian = 16.0\n'
+                                       "log_sd = 0.35\n[priors.sigma_mv]\nsd = 5.0\n"))
+    assert fit_settings(study, "ghk").priors == {"sigma_mv": {"sd": 5.0}}
+    assert fit_settings(study, "rectifying-kir").priors == {"k_slope": {"median": 16.0, "log_sd": 0.35},
+                                                           "sigma_mv": {"sd": 5.0}}
 
 
 def test_study_paths_are_relative_to_the_study_file(tmp_path, monkeypatch):

@@ -17,7 +17,8 @@ optionally a ``[sensitivity]`` table for ``vrest run``::
                      (see vrest.inference.conditions)
     [conditions.<label>]   the same keys, for rows of one condition
     [solutions.<name>]     a recipe: salts or ions in mM (NaCl = 205, KCl = 5.4, ...), ph, titrated_with
-    [priors.<name>]  median/log_sd (log-scale parameters) or mean/sd
+    [priors.<name>]  median/log_sd (log-scale parameters) or mean/sd, for a parameter one of the study's
+                     models fits (each of their fits takes the priors of its own parameters)
     [sensitivity]    model, scenarios, n, seed, k_o_grid, second_order, posterior
 
 Every key is checked for type and range when the file is read, with a one-line error
@@ -128,6 +129,22 @@ def fittable_models() -> list[str]:
     return [m.name for m in MODELS.values() if m.fitted]
 
 
+def fitted_by(model: str) -> tuple[str, ...]:
+    """The parameters ``model`` fits, and sigma_mv (which every fit has)."""
+    from .models import get_model
+
+    return (*get_model(model).fitted, "sigma_mv")
+
+
+def _check_priors_fitted(priors: Table, models: tuple[str | None, ...]) -> None:
+    """Each ``[priors.<name>]`` must be a parameter one of the study's models fits (a study with several models gives
+    each fit the priors of its own parameters: :func:`fit_settings`). Unchecked when the study names no model."""
+    named = [m for m in models if m is not None]
+    for key in priors.values if named else ():
+        if not any(key in fitted_by(m) for m in named):
+            raise ValueError(f"{priors.at(key)}: {key!r} is not fitted by any of the study's models ({', '.join(named)})")
+
+
 def kelvin(temp_c: float, where: str) -> float:
     """Degrees C -> K; ValueError naming ``where`` at or below absolute zero."""
     if not math.isfinite(temp_c) or temp_c <= -ZERO_CELSIUS_K:
@@ -236,6 +253,7 @@ def load_study(path: str | Path) -> Study:
         prior = Table(spec, f"{name}: priors.{key}", ("median", "log_sd", "mean", "sd"))
         for k in prior.values:
             prior.number(k, positive=k != "mean")
+    _check_priors_fitted(priors, (top.text("model"), *models))
     given = raw.get("conditions", {})
     conditions = Table(given, f"{name}: conditions", set(given) if isinstance(given, dict) else set())
     solutions = _solutions(raw.get("solutions", {}), f"{name}: solutions")
@@ -490,6 +508,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
     fixed = dict(study.fixed) | given.pop("fixed", {})
     if given.pop("k_replaces_na", False):
         fixed["k_replaces_na"] = True
+    named = (study.model, *study.models)  # their fits get the priors of their own parameters only
     pick = lambda key, default: given.pop(key) if key in given else (
         getattr(study, key) if getattr(study, key) is not None else default)  # fmt: skip
     settings = FitSettings(
@@ -505,7 +524,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
         conditions={k: dict(v) for k, v in study.conditions.items()},
         solutions={k: dict(v) for k, v in study.solutions.items()},
         uncertain=tuple(pick("uncertain", ())),
-        priors={k: dict(v) for k, v in study.priors.items()},
+        priors={k: dict(v) for k, v in study.priors.items() if k in fitted_by(model) or model not in named},
         hierarchical=pick("hierarchical", "auto"),
         g_tot_ns=pick("g_tot_ns", None),
         **given,

@@ -287,7 +287,7 @@ conductances relative to g_K1 (g_k = 1), from the I_K1 of atrial and ventricular
   about 9 mV (vrest's fit, not a published number).
 * ``k_slope`` log-normal, median 11 mV, log-sd 0.35 (95 % 5.5-22 mV): spans those 9 and 14.3 mV. (The human
   atrial model of Nygren et al. 1998, Circ Res 82:63, has k = RT/1.5F = 17.6 mV at 33 C, and v_half -3.6 mV;
-  a prior centred nearer it is the next step: see analyses/real_data/README.md.)
+  the human atrial study data/studies/gelband1972_atrium.toml sets median 16 mV from it and Courtemanche's.)
 * ``g_na`` (all background inward current) log-normal, median 0.01, log-sd 1.2 (95 % 0.001-0.1): g_Nab/g_K1 is
   0.0019 in Luo-Rudy 1994, 0.0017 in Grandi 2010 (ventricle) and 0.011 in Grandi 2011 (atrium).
 * ``g_cl`` log-normal, median 0.05, log-sd 1.5 (95 % 0.003-0.9): g_ClB/g_K1 is 0.026 (Grandi 2010) to 0.17

@@ -246,25 +246,30 @@ def rectifying_kir_partials(
 
 
 def kir_voltage_range(e_k, g_max, g_lin, e_lin, i_pump, v_half, k_slope):
-    """(lo, hi) in mV: a range containing every zero of :func:`kir_net_current` (pass
-    e_lin = E_K where g_lin = 0).
+    """(lo, hi) in mV: a range containing every zero of :func:`kir_net_current` (g_lin > 0).
 
     For V <= E_K the K+ block is at least f_K = 1/(1 + exp(-v_half/k)), so I < 0 below
     the zero of the linear bound (g_max f_K + g_lin)(V - ...) - ...; above
-    max(E_K, E_lin - I_pump/g_lin) every term is positive.
+    max(E_K, E_lin - I_pump/g_lin) every term is positive. That can be far above any recording (a small leak
+    against an inward pump term: E_lin - I_pump/g_lin above +1 V), and the depolarised state with it.
     """
     g_low = g_max * logistic_block(-v_half / k_slope) + g_lin
     lo = np.minimum(e_k, (g_low * e_k + g_lin * (e_lin - e_k) - i_pump) / g_low) - 1.0
-    reach = np.minimum(np.abs(np.minimum(i_pump, 0.0)) / np.maximum(g_lin, 1e-300), 1e3)
-    return lo, np.maximum(e_k, e_lin) + reach + 1.0
+    return lo, np.maximum(e_k, e_lin) + np.abs(np.minimum(i_pump, 0.0)) / g_lin + 1.0
+
+
+SCAN_REACH_MV = 1e3
+"""How far (mV) above E_K and E_lin :func:`rectifying_kir_bounds` lets a voltage scan look for a depolarised
+state: the scan steps a quarter of k_slope, so it needs a finite range; the compiled kernel has no such limit."""
 
 
 def rectifying_kir_bounds(
     k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, v_half, k_slope, k_ref=5.4, kir_n=0.5, i_pump=0.0,
 ):  # fmt: skip
     """(lo, hi, step) in mV: a range containing every zero of :func:`rectifying_kir_current`
-    (:func:`kir_voltage_range`) and a scan step that resolves its two extrema (a quarter of
-    the block slope factor)."""
+    (:func:`kir_voltage_range`, to at most SCAN_REACH_MV above the reversals) and a scan step that resolves its
+    two extrema (a quarter of the block slope factor)."""
     e_k, g_max, g_lin, e_lin = kir_lumped_terms(k_o, k_i, na_o, na_i, cl_o, cl_i, temp_k, g_k, g_na, g_cl, k_ref, kir_n)
-    lo, hi = kir_voltage_range(e_k, g_max, g_lin, np.where(g_lin > 0, e_lin, e_k), i_pump, v_half, k_slope)
-    return lo, hi, np.clip(k_slope / 4.0, 0.05, 2.0)
+    e_lin = np.where(g_lin > 0, e_lin, e_k)
+    lo, hi = kir_voltage_range(e_k, g_max, np.maximum(g_lin, 1e-300), e_lin, i_pump, v_half, k_slope)
+    return lo, np.minimum(hi, np.maximum(e_k, e_lin) + SCAN_REACH_MV + 1.0), np.clip(k_slope / 4.0, 0.05, 2.0)
