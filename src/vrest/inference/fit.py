@@ -179,7 +179,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     notes.extend([sampler["restarted"]] if sampler["restarted"] else [])
     if settings.exact_loo and not hierarchical:  # a hierarchical refit would lose a cell with a single row
         t_loo = time.perf_counter()
-        note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, obs))
+        note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, lap, obs))
         notes.extend([note] if note else [])
         timings["exact_loo_s"] = time.perf_counter() - t_loo
     names = [p.name for p in priors] + ["sigma_mv"]
@@ -408,9 +408,11 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
             + (f" ({dropped} divergent transition(s) went with the replaced draws)" if dropped else ""))
 
 
-def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, row: int) -> np.ndarray:
+def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, lap: Laplace,
+                             row: int) -> np.ndarray:  # fmt: skip
     """log p(V_m of ``row`` | theta) at every draw (chain, draw) of the fit without that row (same design, priors
-    and seed): one exact leave-one-out refit (:mod:`.reloo`)."""
+    and seed): one exact leave-one-out refit (:mod:`.reloo`). Its Laplace search starts at the full fit's mode
+    ``lap`` alone (one row moves the mode a little; the full fit's search has already chosen among local modes)."""
     from dataclasses import replace
 
     held = replace(design, v_obs=design.v_obs.copy())
@@ -418,7 +420,8 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
     _say(settings, f"exact leave-one-out: refitting without row {row} (Pareto k > 0.7) ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-        post = _sample(held, priors, laplace_fit(held, priors), False, replace(settings, progress=False))[0].posterior
+        post = _sample(held, priors, laplace_fit(held, priors, start=lap.theta), False,
+                       replace(settings, progress=False))[0].posterior  # fmt: skip
     measured = observation_model(design, post, _row_draws(post, priors, None), row, settings.likelihood)
     return measured.logpdf(design.v_obs[[row]])[..., 0]
 

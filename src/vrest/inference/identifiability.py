@@ -60,9 +60,10 @@ def natural(priors: list[Prior], theta: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def forward(design: Design, priors: list[Prior], theta: np.ndarray, upper: np.ndarray | None = None) -> np.ndarray:
-    """Model V (mV) for every design row at theta. A two-branch model gives each observed row the branch nearer its
-    observation (or the upper one where ``upper``, a mask over rows, says so), each other row the lower one."""
-    params = natural(priors, theta)
+    """Model V (mV) for every design row at theta (its last axis the parameters; V's last axis the rows). A two-branch
+    model gives each observed row the branch nearer its observation (or the upper one where ``upper``, a mask over
+    rows, says so), each other row the lower one."""
+    params = {k: np.asarray(v)[..., None] for k, v in natural(priors, theta).items()}
     if get_model(design.model).branches is None:
         return predict(design.model, **design.inputs, **params)
     with np.errstate(all="ignore"):
@@ -83,8 +84,9 @@ def jacobian(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarr
             both = branches(design.model, **design.inputs, **natural(priors, theta))
         upper = _nearer_upper(design, both)
         h = 1e-6 * np.maximum(1.0, np.abs(theta))
-        step = lambda j, sign: forward(design, priors, theta + sign * h[j] * np.eye(theta.size)[j], upper)
-        return np.stack([(step(j, 1.0) - step(j, -1.0)) / (2.0 * h[j]) for j in range(theta.size)], axis=1)
+        steps = np.diag(h)
+        v = forward(design, priors, np.concatenate([theta + steps, theta - steps]), upper)  # one call for all steps
+        return ((v[: theta.size] - v[theta.size :]) / (2.0 * h[:, None])).T
     grad = gradient(design.model, **design.inputs, **natural(priors, theta))
     cols = []
     for j, p in enumerate(priors):
