@@ -329,6 +329,30 @@ def test_a_laplace_mode_on_a_saddle_node_is_said_to_be_one_instead_of_not_identi
     assert any(line.startswith("NOT identifiable") for line in describe(lap, priors))
 
 
+def test_the_laplace_jacobian_of_a_two_branch_model_steps_every_parameter_in_one_call_with_the_same_result():
+    """jacobian() evaluates all its central-difference steps in one call of the forward model (with each row on
+    the branch nearer its observation at theta); each column must be the same as stepping that parameter alone."""
+    from vrest.inference.design import build_design
+    from vrest.inference.identifiability import forward, jacobian, natural
+    from vrest.inference.priors import fitted_priors
+
+    table, _ = _hysteresis_loop_recordings(seed=3)
+    priors = fitted_priors(MODEL)
+    design = build_design(vrest.load_recordings(table.drop(columns="order")), MODEL, [p.name for p in priors],
+                          preset="mammalian_neuron")  # fmt: skip
+    theta = np.array([p.mean for p in priors]) + 0.1
+    jac = jacobian(design, priors, theta)
+    both = vrest.branches(MODEL, **design.inputs, **natural(priors, theta))
+    upper = np.abs(design.v_obs - both["upper"]) < np.abs(design.v_obs - both["lower"])
+    for j in range(theta.size):
+        h = np.zeros_like(theta)
+        h[j] = 1e-6 * max(1.0, abs(theta[j]))
+        one = (forward(design, priors, theta + h, upper) - forward(design, priors, theta - h, upper)) / (2 * h[j])
+        np.testing.assert_allclose(jac[:, j], one, rtol=1e-12, atol=1e-12)
+    assert jac.shape == (design.n_rows, theta.size) and np.all(np.isfinite(jac))
+    assert np.abs(jac).max() > 0.1  # V moves with the parameters
+
+
 def test_the_bistability_notes_say_which_branch_the_rows_of_each_level_are_on():
     """Per K_o level with two stable states in enough draws: the share of draws and the rows' branch, in words."""
     from vrest.inference.fit import bistable_rows
