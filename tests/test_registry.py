@@ -227,3 +227,11 @@ def test_a_registered_model_s_formulas_are_part_of_its_compiled_model_s_cache_ke
 
     a, b = without_file("nernst_mv(k_o, k_i, 1, temp_k) - offset_mv"), without_file("nernst_mv(k_o, k_i, 1, temp_k) + offset_mv")
     assert a.source_digest() != b.source_digest()
+
+
+def test_every_fittable_model_states_its_assumption_and_its_shape_parameters_are_fitted():
+    """The report says what separates a fit that follows the data from one that misses them from these fields."""
+    for model in vrest.models.MODELS.values():
+        if model.fitted:
+            assert model.assumes, model.name
+            assert set(model.shape) <= set(model.fitted), model.name

@@ -221,7 +221,9 @@ def test_a_best_model_that_misses_the_data_is_set_beside_the_fits_that_follow_th
 
     from vrest.report.content import _ranked_and_adequate, _rivals_text
 
-    fits = [SimpleNamespace(label=name, info={"adequacy": {"flagged": flagged}})
+    kir_shape = pd.DataFrame({"parameter": ["kir_n", "k_slope", "v_half"], "q50": [0.38, 34.2, 9.45],
+                              "q5": [0.25, 23.7, -3.7], "q95": [0.59, 48.5, 22.9], "contraction": [0.39, 0.58, -0.02]})
+    fits = [SimpleNamespace(label=name, info={"model": name, "adequacy": {"flagged": flagged}}, summary=kir_shape)
             for name, flagged in (("ghk", True), ("rectifying-kir", False), ("chord", True), ("slow", False))]
     comparison = pd.DataFrame({"fit": ["ghk", "rectifying-kir", "chord", "slow"], "elpd_diff": [0.0, -3.9, -7.6, -1.0],
                                "dse": [0.0, 2.1, 4.0, 1.0], "converged": [True, True, True, False]})  # fmt: skip
@@ -230,6 +232,11 @@ def test_a_best_model_that_misses_the_data_is_set_beside_the_fits_that_follow_th
     text = _rivals_text(fits[0], rivals, comparison)
     assert "ghk ranks first by PSIS-LOO but misses the data systematically" in text
     assert "rectifying-kir (3.9 +- 2.1 elpd behind, within twice the standard error)" in text
+    # what separates them, from the registry records, with the posterior of the parameters that carry it
+    assert ("What separates them: rectifying-kir assumes an inward-rectifier K+ conductance (I_K1) that grows with "
+            "K_o and is blocked on depolarisation (fitted, median and 90 % interval: kir_n 0.38 (0.25 to 0.59), "
+            "k_slope 34.2 (23.7 to 48.5 mV), v_half 9.45 (-3.7 to 22.9 mV; about its prior)); ghk assumes constant "
+            "permeabilities (GHK currents), so a K+ permeability that does not change with K_o or V.") in text
 
 
 def test_the_next_step_points_to_a_fitted_model_that_follows_the_data_instead_of_asking_for_one():

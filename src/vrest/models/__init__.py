@@ -104,6 +104,9 @@ class ForwardModel:
     (for coordinates that stay correlated in the posterior) instead of a diagonal one; ``draws``: draws per chain
     after tuning for a bulk ESS of about 400 (a fit's own draws win).
     ``optional`` inputs may be left out; ``zero_only`` are accepted, as 0 only.
+    ``assumes``: what the model assumes about the membrane's conductances, as a phrase ("constant ion
+    permeabilities"); ``shape``: the fitted parameters that carry that assumption. The report uses both to say
+    what separates a fit that follows the data from one that misses them.
     """
 
     name: str
@@ -131,9 +134,11 @@ class ForwardModel:
     target_accept: float = 0.95
     low_rank_mass_matrix: bool = False
     draws: int = 1000
+    assumes: str = ""
+    shape: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("inputs", "optional", "zero_only", "fitted"):
+        for name in ("inputs", "optional", "zero_only", "fitted", "shape"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("defaults", "priors"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
@@ -315,6 +320,7 @@ for _model in (
         zero_only=("i_pump",),
         fitted=("p_na", "p_cl", "pump_mv"),
         offset_share=True,
+        assumes="constant permeabilities (GHK currents), so a K+ permeability that does not change with K_o or V",
     ),
     _m(
         "mullins-noda",
@@ -327,6 +333,7 @@ for _model in (
         zero_only=("i_pump",),
         fitted=("p_na", "p_cl"),
         offset_share=True,
+        assumes="constant permeabilities (GHK currents) and a pump moving 3 Na+ for 2 K+",
     ),
     _m(
         "chord",
@@ -339,6 +346,7 @@ for _model in (
         optional=("g_tot",),
         fitted=("g_na", "g_cl", "pump_mv"),
         offset_share=True,
+        assumes="constant (ohmic) conductances",
     ),
     _m(
         "rectifying-ghk",
@@ -352,6 +360,7 @@ for _model in (
         symbolic_state=rectifying_ghk_symbolic_state,
         zero_only=("pump_mv",),
         fitted=("p_na", "p_cl", "i_pump"),
+        assumes="constant permeabilities whose GHK currents rectify with V (a fixed point, not a closed form)",
     ),
     _m(
         "rectifying-kir",
@@ -382,6 +391,8 @@ for _model in (
         offset_share=True,
         leak=kir_leak,
         block=("v_half", "k_slope"),
+        assumes="an inward-rectifier K+ conductance (I_K1) that grows with K_o and is blocked on depolarisation",
+        shape=("kir_n", "k_slope", "v_half"),
         # near its fold the state moves tens of mV per prior sd: smaller steps (0.95 left 1-6 divergences per 4000
         # draws on bistable synthetic data, 0.98 none), and a low-rank mass matrix for the correlation of the leak
         # with the shape (about 4x fewer gradient evaluations than a diagonal one at equal R-hat)
@@ -405,5 +416,7 @@ register_model(
         defaults={**MODELS["ghk"].defaults, "p_ca": 0.01},
         fitted=("p_na", "p_cl", "p_ca", "pump_mv"),
         priors={"p_ca": (True, float(np.log(0.01)), 2.0)},  # vrest convention: weakly informative, 95 % 2e-4 to 0.5
+        assumes="constant permeabilities (GHK currents), Ca2+ among the permeant ions",
+        shape=("p_ca",),
     )
 )

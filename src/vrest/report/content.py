@@ -146,9 +146,31 @@ def _rivals_text(best: FitRun, rivals: list[FitRun], comparison: pd.DataFrame) -
         within = "within" if behind <= 2 * dse else "more than"
         parts.append(f"{fit.label} ({behind:.1f} +- {dse:.1f} elpd behind, {within} twice the standard error)")
     return (f"{best.label} ranks first by PSIS-LOO but misses the data systematically; the fit(s) whose curve follows "
-            f"the data: {', '.join(parts)}. PSIS-LOO measures predictive accuracy point by point, not whether the "
-            "residuals follow a pattern: with few points a simpler curve can rank first while missing the data "
-            "systematically.")
+            f"the data: {', '.join(parts)}. {_what_separates(rivals[0], best)}PSIS-LOO measures predictive accuracy "
+            "point by point, not whether the residuals follow a pattern: with few points a simpler curve can rank "
+            "first while missing the data systematically.")
+
+
+def _what_separates(follows: FitRun, misses: FitRun) -> str:
+    """A sentence (with a trailing space) on the assumption that separates a fit that follows the data from one that
+    misses them, from their registry records, with the posterior of the parameters that carry it; "" where a record
+    states no assumption."""
+    from ..models import get_model
+
+    a, b = get_model(follows.info["model"]), get_model(misses.info["model"])
+    if not (a.assumes and b.assumes):
+        return ""
+    from ..inference.diagnostics import CONTRACTION_MIN
+    from ..parameters import PARAMS
+
+    units = {n: "" if PARAMS[n].unit in ("", "1") else f" {PARAMS[n].unit}" for n in a.shape}
+    rows = follows.summary.set_index("parameter")
+    values = [f"{n} {rows.at[n, 'q50']:.3g} ({rows.at[n, 'q5']:.3g} to {rows.at[n, 'q95']:.3g}{units[n]}"
+              + ("; about its prior" if rows.at[n, "contraction"] < CONTRACTION_MIN else "") + ")"
+              for n in a.shape if n in rows.index]  # fmt: skip
+    fitted = f" (fitted, median and 90 % interval: {', '.join(values)})" if values else ""
+    return (f"What separates them: {follows.info['model']} assumes {a.assumes}{fitted}; {misses.info['model']} assumes "
+            f"{b.assumes}. ")
 
 
 def _unranked_but_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) -> list[FitRun]:
