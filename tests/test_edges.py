@@ -250,6 +250,7 @@ def test_a_study_prior_goes_to_the_fits_of_the_models_that_fit_that_parameter(tm
     assert fit_settings(study, "ghk").priors == {"sigma_mv": {"sd": 5.0}}
     assert fit_settings(study, "rectifying-kir").priors == {"k_slope": {"median": 16.0, "log_sd": 0.35},
                                                            "sigma_mv": {"sd": 5.0}}
+    assert fit_settings(study, "chord").priors == {"sigma_mv": {"sd": 5.0}}  # a model the study does not name
 
 
 def test_study_paths_are_relative_to_the_study_file(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ optionally a ``[sensitivity]`` table for ``vrest run``::
     [conditions.<label>]   the same keys, for rows of one condition
     [solutions.<name>]     a recipe: salts or ions in mM (NaCl = 205, KCl = 5.4, ...), ph, titrated_with
     [priors.<name>]  median/log_sd (log-scale parameters) or mean/sd, for a parameter one of the study's
-                     models fits (each of their fits takes the priors of its own parameters)
+                     models fits (a fit of any model takes the priors of its own parameters)
     [sensitivity]    model, scenarios, n, seed, k_o_grid, second_order, posterior
 
 Every key is checked for type and range when the file is read, with a one-line error
@@ -137,8 +137,8 @@ def fitted_by(model: str) -> tuple[str, ...]:
 
 
 def _check_priors_fitted(priors: Table, models: tuple[str | None, ...]) -> None:
-    """Each ``[priors.<name>]`` must be a parameter one of the study's models fits (a study with several models gives
-    each fit the priors of its own parameters: :func:`fit_settings`). Unchecked when the study names no model."""
+    """Each ``[priors.<name>]`` must be a parameter one of the study's models fits (a fit of any model takes the
+    priors of its own parameters: :func:`fit_settings`). Unchecked when the study names no model."""
     named = [m for m in models if m is not None]
     for key in priors.values if named else ():
         if not any(key in fitted_by(m) for m in named):
@@ -508,7 +508,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
     fixed = dict(study.fixed) | given.pop("fixed", {})
     if given.pop("k_replaces_na", False):
         fixed["k_replaces_na"] = True
-    named = (study.model, *study.models)  # their fits get the priors of their own parameters only
+    named = [m for m in (study.model, *study.models) if m]  # the priors are checked against these (load_study)
     pick = lambda key, default: given.pop(key) if key in given else (
         getattr(study, key) if getattr(study, key) is not None else default)  # fmt: skip
     settings = FitSettings(
@@ -524,7 +524,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
         conditions={k: dict(v) for k, v in study.conditions.items()},
         solutions={k: dict(v) for k, v in study.solutions.items()},
         uncertain=tuple(pick("uncertain", ())),
-        priors={k: dict(v) for k, v in study.priors.items() if k in fitted_by(model) or model not in named},
+        priors={k: dict(v) for k, v in study.priors.items() if k in fitted_by(model) or not named},
         hierarchical=pick("hierarchical", "auto"),
         g_tot_ns=pick("g_tot_ns", None),
         **given,
