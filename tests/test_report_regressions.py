@@ -222,7 +222,8 @@ def test_a_best_model_that_misses_the_data_is_set_beside_the_fits_that_follow_th
     from vrest.report.content import _ranked_and_adequate, _rivals_text
 
     kir_shape = pd.DataFrame({"parameter": ["kir_n", "k_slope", "v_half"], "q50": [0.38, 34.2, 9.45],
-                              "q5": [0.25, 23.7, -3.7], "q95": [0.59, 48.5, 22.9], "contraction": [0.39, 0.58, -0.02]})
+                              "q5": [0.25, 23.7, -3.7], "q95": [0.59, 48.5, 22.9], "contraction": [0.39, 0.58, -0.02],
+                              "prior_z": [-0.7, 2.2, 0.3]})
     fits = [SimpleNamespace(label=name, info={"model": name, "adequacy": {"flagged": flagged}}, summary=kir_shape)
             for name, flagged in (("ghk", True), ("rectifying-kir", False), ("chord", True), ("slow", False))]
     comparison = pd.DataFrame({"fit": ["ghk", "rectifying-kir", "chord", "slow"], "elpd_diff": [0.0, -3.9, -7.6, -1.0],

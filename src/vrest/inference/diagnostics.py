@@ -64,6 +64,12 @@ def strongly_correlated(r: float) -> bool:
     return bool(abs(r) > CORRELATION_MAX)
 
 
+def about_the_prior(contraction: float, prior_z: float) -> bool:
+    """Whether a posterior is about its prior: contracted by less than CONTRACTION_MIN of the prior's variance and
+    shifted by no more than one prior sd (a larger shift is the data speaking, even without contraction)."""
+    return bool(np.isfinite(contraction) and contraction < CONTRACTION_MIN and not abs(prior_z) > 1)
+
+
 def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int, n_draws: int,
              priors: list | None = None) -> list[str]:  # fmt: skip
     """Problems in plain words (empty when everything is fine). ``priors``: the fitted parameters' priors, to flag
@@ -86,7 +92,7 @@ def messages(summary: pd.DataFrame, correlations: pd.DataFrame, divergences: int
                 f"{r['parameter']}: the posterior sits {z:+.1f} prior sds from the prior's centre: prior-data "
                 "conflict (the data pull it where the prior says it is implausible); check the priors and assumptions"
             )
-        elif np.isfinite(r["contraction"]) and r["contraction"] < CONTRACTION_MIN and not abs(z) > 1:
+        elif about_the_prior(r["contraction"], z):
             out.append(
                 f"{r['parameter']}: posterior is about the prior (contraction {r['contraction']:.2f}, shift "
                 f"{z:+.1f} prior sd): the data do not inform it; its interval reflects the prior"

@@ -160,13 +160,13 @@ def _what_separates(follows: FitRun, misses: FitRun) -> str:
     a, b = get_model(follows.info["model"]), get_model(misses.info["model"])
     if not (a.assumes and b.assumes):
         return ""
-    from ..inference.diagnostics import CONTRACTION_MIN
+    from ..inference.diagnostics import about_the_prior
     from ..parameters import PARAMS
 
     units = {n: "" if PARAMS[n].unit in ("", "1") else f" {PARAMS[n].unit}" for n in a.shape}
     rows = follows.summary.set_index("parameter")
     values = [f"{n} {rows.at[n, 'q50']:.3g} ({rows.at[n, 'q5']:.3g} to {rows.at[n, 'q95']:.3g}{units[n]}"
-              + ("; about its prior" if rows.at[n, "contraction"] < CONTRACTION_MIN else "") + ")"
+              + ("; about its prior" if about_the_prior(rows.at[n, "contraction"], rows.at[n, "prior_z"]) else "") + ")"
               for n in a.shape if n in rows.index]  # fmt: skip
     fitted = f" (fitted, median and 90 % interval: {', '.join(values)})" if values else ""
     return (f"What separates them: {follows.info['model']} assumes {a.assumes}{fitted}; {misses.info['model']} assumes "
