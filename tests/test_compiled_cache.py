@@ -242,3 +242,21 @@ def test_a_damaged_cache_entry_is_dropped_with_one_warning_and_compiled_afresh(c
     assert len(said) == 1 and disk_cache.structure_key(spec.key) in str(said[0].message)
     assert sources == ["compiled", "disk cache"]  # compiled afresh once, then loaded from the repaired entry
     assert json.loads((entry / "model.json").read_text())["model"] == "ghk"
+
+
+def test_a_scalar_broadcast_to_the_rows_is_filled_from_a_one_element_vector_with_the_same_values():
+    """The compiled mode's rewrite (``compiled._fill_from_vector``) takes 0-d values out of every fill (their Numba
+    code compiles an error formatter: seconds of every cold fit) and leaves the numbers as they were."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.tensor.basic import Alloc
+
+    x, rows = pt.dscalar("x"), pt.dvector("rows")
+    fill = pt.broadcast_arrays(pt.exp(x), rows)[0]
+    with pytensor.config.change_flags(cxx=""):
+        f = pytensor.function([x, rows], [fill, pytensor.grad(fill.sum(), x)], mode=compiled._numba_mode())
+    values = np.array([1.0, -2.0, 3.5])
+    out, grad = f(0.3, values)
+    assert np.array_equal(out, np.full(3, np.exp(0.3))) and grad == pytest.approx(3 * np.exp(0.3), rel=1e-15)
+    allocs = [n for n in f.maker.fgraph.apply_nodes if isinstance(n.op, Alloc)]
+    assert allocs and all(n.inputs[0].type.ndim >= 1 for n in allocs)

@@ -193,3 +193,12 @@ def test_the_leak_s_pump_coordinate_follows_what_the_data_pin():
     gelband = Path(__file__).resolve().parents[1] / "data" / "gelband1972_human_atrium_fig6.csv"
     v_r, alpha, _ = held(gelband, "atrial_myocyte", {"k_replaces_na": True, "k_o_reference": 2.68})
     assert alpha > 0.5 and -80 < v_r < -60
+
+
+def test_the_rotation_is_the_matrix_product_for_one_point_and_for_stacked_draws():
+    from vrest.inference.parametrisation import _rotate
+
+    rng = np.random.default_rng(0)
+    directions = np.linalg.qr(rng.standard_normal((4, 4)))[0]
+    for phi in (rng.standard_normal(4), rng.standard_normal((3, 5, 4))):
+        assert np.allclose(_rotate(phi, directions), phi @ directions, rtol=0, atol=1e-14)

@@ -267,7 +267,8 @@ def _compile_callbacks(meta: dict, logp_fn, key: str | None) -> tuple:
 
 
 def _numba_mode():
-    """PyTensor's Numba mode, with constants folded after its scalarisation (which runs at position 100).
+    """PyTensor's Numba mode, with constants folded after its scalarisation (which runs at position 100), and then
+    every fill by a 0-d value made a fill by its one-element vector (:func:`_fill_from_vector`).
 
     Scalarising leaves conversions of constants (scalar from tensor, squeezes of constant arrays) as
     operations, each a function for Numba to compile; folded, the GHK + pump log-density has 150
@@ -276,9 +277,28 @@ def _numba_mode():
     reproduces its draws bit for bit either way (tests/test_compiled_cache.py).
     """
     from pytensor.compile.mode import get_mode
+    from pytensor.graph.rewriting.basic import in2out
     from pytensor.tensor.rewriting.basic import topo_constant_folding
 
-    return get_mode("NUMBA").register((topo_constant_folding, 100.5))
+    return get_mode("NUMBA").register((topo_constant_folding, 100.5), (in2out(_fill_from_vector()), 100.6))
+
+
+def _fill_from_vector():
+    """A rewrite of ``Alloc(value, *shape)`` with a 0-d ``value`` (a scalar parameter broadcast to the rows) into
+    ``Alloc(value[None], *shape)``: the same array, filled from the vector's one element. PyTensor's Numba code for
+    the 0-d case assigns a 0-d array (``res[...] = value``), whose shape check makes Numba compile an error-message
+    formatter: about 2 s of every cold compile of a model with such a fill (rectifying-ghk, rectifying-kir)."""
+    from pytensor.graph.rewriting.basic import node_rewriter
+    from pytensor.tensor.basic import Alloc, alloc
+
+    @node_rewriter([Alloc])
+    def fill_from_vector(fgraph, node):
+        value, *shape = node.inputs
+        if value.type.ndim != 0 or not shape:
+            return None
+        return [alloc(value[None], *shape)]
+
+    return fill_from_vector
 
 
 @contextlib.contextmanager

@@ -87,7 +87,7 @@ def build_model(spec: ModelData) -> pm.Model:
     if spec.hierarchical:
         coords["cell"] = np.arange(spec.cells.size)
     with pm.Model(coords=coords) as model:
-        data = {k: pm.Data(k, v) if k in spec.values else v for k, v in model_inputs(spec).items()}
+        data = {k: pm.Data(k, v, **_static(k, v)) if k in spec.values else v for k, v in model_inputs(spec).items()}
         if spec.share is not None:  # flat coordinates; the prior enters as a potential below
             free = {k: pm.Flat(k, initval=v) for k, v in spec.start.items()}
             kinds = {k: ("log" if k.startswith("log_") else k if k in TAU_PRIOR_SD else "c") for k in spec.start}
@@ -119,6 +119,12 @@ def build_model(spec: ModelData) -> pm.Model:
         else:
             pm.Normal("v_m", mu=mu, sigma=scale, observed=data["v_obs"])
     return model
+
+
+def _static(name: str, value) -> dict:
+    """The static shape of a data container whose shape the structure fixes (the rotation's directions: one row and
+    column per parameter), so that no run-time shape check is compiled for it; other containers vary by data set."""
+    return {"shape": np.shape(value)} if name == "directions" else {}
 
 
 def _branch_log_likelihood(spec: ModelData, data: dict, params: dict, scale, nu):
