@@ -24,6 +24,7 @@ def test_an_outlier_is_refitted_exactly_and_its_elpd_replaces_the_psis_estimate(
     data = vrest.load_recordings(tmp_path / "data.csv")
     result = vrest.fit(data, "ghk", fixed={"k_replaces_na": True, "k_o_reference": 0.0}, progress=False)
     assert any("exact leave-one-out by refitting without observation(s) 13" in n for n in result.notes)
+    assert not any("did not converge" in p for p in result.problems)  # the refit's own diagnostics are checked
     tree = result.posterior
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -53,3 +54,13 @@ def test_the_comparison_in_words_separates_by_twice_the_standard_error_of_the_di
     lines = verdict(table)
     assert lines[1] == "not separable from it (elpd difference within 2 standard errors): b (-1.0 +/- 1.5)"
     assert lines[2] == "clearly worse (more than 2 standard errors): c (-15.0 +/- 4.0)"
+
+
+def test_a_refit_that_did_not_converge_is_a_warning_naming_its_row_and_why():
+    from vrest.inference.reloo import refit_problem
+
+    assert refit_problem(4, 0, 1.004) is None
+    assert refit_problem(4, 3, 1.004) == ("exact leave-one-out: the refit without observation 4 did not converge (3 "
+                                          "divergent transition(s)): its elpd, and the model comparison, are uncertain")
+    assert "R-hat 1.030 > 1.01" in refit_problem(0, 0, 1.03) and "observation 0" in refit_problem(0, 0, 1.03)
+    assert "R-hat nan" in refit_problem(0, 0, float("nan"))  # a refit whose R-hat cannot be computed is not trusted

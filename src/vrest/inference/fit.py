@@ -27,7 +27,7 @@ from .diagnostics import low_mode_chains, messages, mode_share, posterior_correl
 from .identifiability import Laplace, advise, describe, laplace_fit, saddle_levels
 from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
-from .reloo import refit_influential
+from .reloo import refit_influential, refit_problem
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 
@@ -177,9 +177,11 @@ def fit(recordings, settings: FitSettings) -> FitResult:
 
     idata, timings, sampler, fitted_mean = _sample(design, priors, lap, hierarchical, settings)
     notes.extend([sampler["restarted"]] if sampler["restarted"] else [])
+    refit_problems: list[str] = []
     if settings.exact_loo and not hierarchical:  # a hierarchical refit would lose a cell with a single row
         t_loo = time.perf_counter()
-        note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, lap, obs))
+        note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, lap, obs,
+                                                                             refit_problems))  # fmt: skip
         notes.extend([note] if note else [])
         timings["exact_loo_s"] = time.perf_counter() - t_loo
     names = [p.name for p in priors] + ["sigma_mv"]
@@ -191,6 +193,7 @@ def fit(recordings, settings: FitSettings) -> FitResult:
     branches = row_branches(design, priors, idata, hierarchical, settings.likelihood)
     problems += bistable_rows(branches, settings.model)
     problems += separate_modes(idata.sample_stats["logp"].values)
+    problems += refit_problems
     predictive = predictive_grid(design, priors, idata, settings)
     derived = derived_quantities(design, priors, idata, settings)
     timings["total_s"] = time.perf_counter() - t0
@@ -409,10 +412,11 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
 
 
 def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, lap: Laplace,
-                             row: int) -> np.ndarray:  # fmt: skip
+                             row: int, problems: list[str]) -> np.ndarray:  # fmt: skip
     """log p(V_m of ``row`` | theta) at every draw (chain, draw) of the fit without that row (same design, priors
     and seed): one exact leave-one-out refit (:mod:`.reloo`). Its Laplace search starts at the full fit's mode
-    ``lap`` alone (one row moves the mode a little; the full fit's search has already chosen among local modes)."""
+    ``lap`` alone (one row moves the mode a little; the full fit's search has already chosen among local modes).
+    A refit that did not converge adds a warning to ``problems`` (:func:`.reloo.refit_problem`)."""
     from dataclasses import replace
 
     held = replace(design, v_obs=design.v_obs.copy())
@@ -420,8 +424,13 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
     _say(settings, f"exact leave-one-out: refitting without row {row} (Pareto k > 0.7) ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
-        post = _sample(held, priors, laplace_fit(held, priors, start=lap.theta), False,
-                       replace(settings, progress=False))[0].posterior  # fmt: skip
+        refit = _sample(held, priors, laplace_fit(held, priors, start=lap.theta), False,
+                        replace(settings, progress=False))[0]  # fmt: skip
+    post = refit.posterior
+    names = [p.name for p in priors] + ["sigma_mv"]
+    problem = refit_problem(row, int(refit.sample_stats["diverging"].sum()),
+                            float(summary_table(refit, names, priors)["r_hat"].max()))  # fmt: skip
+    problems.extend([problem] if problem else [])
     measured = observation_model(design, post, _row_draws(post, priors, None), row, settings.likelihood)
     return measured.logpdf(design.v_obs[[row]])[..., 0]
 
