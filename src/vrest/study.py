@@ -43,6 +43,7 @@ from typing import Any
 from .constants import ZERO_CELSIUS_K
 from .inference.choices import DESIGN_MINIMA, HIERARCHY, LIKELIHOODS, SAMPLER_LIMITS
 from .inference.conditions import OPTIONS as SOLUTION_OPTIONS
+from .inference.priors import prior_names
 from .models import fixable_inputs
 from .models.modifiers import SCALABLE
 from .parameters import PARAMS
@@ -129,19 +130,12 @@ def fittable_models() -> list[str]:
     return [m.name for m in MODELS.values() if m.fitted]
 
 
-def fitted_by(model: str) -> tuple[str, ...]:
-    """The parameters ``model`` fits, and sigma_mv (which every fit has)."""
-    from .models import get_model
-
-    return (*get_model(model).fitted, "sigma_mv")
-
-
 def _check_priors_fitted(priors: Table, models: tuple[str | None, ...]) -> None:
     """Each ``[priors.<name>]`` must be a parameter one of the study's models fits (a fit of any model takes the
     priors of its own parameters: :func:`fit_settings`). Unchecked when the study names no model."""
     named = [m for m in models if m is not None]
     for key in priors.values if named else ():
-        if not any(key in fitted_by(m) for m in named):
+        if not any(key in prior_names(m) for m in named):
             raise ValueError(f"{priors.at(key)}: {key!r} is not fitted by any of the study's models ({', '.join(named)})")
 
 
@@ -524,7 +518,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
         conditions={k: dict(v) for k, v in study.conditions.items()},
         solutions={k: dict(v) for k, v in study.solutions.items()},
         uncertain=tuple(pick("uncertain", ())),
-        priors={k: dict(v) for k, v in study.priors.items() if k in fitted_by(model) or not named},
+        priors={k: dict(v) for k, v in study.priors.items() if k in prior_names(model) or not named},
         hierarchical=pick("hierarchical", "auto"),
         g_tot_ns=pick("g_tot_ns", None),
         **given,

@@ -107,6 +107,11 @@ FITTED: Mapping[str, tuple[str, ...]] = _Fitted()
 """Parameters each fittable model fits by default (the pump term is dropped by ``--no-pump``)."""
 
 
+def prior_names(model: str) -> tuple[str, ...]:
+    """The parameters a fit of ``model`` takes priors for: those it fits, and sigma_mv (which every fit has)."""
+    return (*FITTED[model], "sigma_mv")
+
+
 def default_prior(model: str, name: str) -> Prior:
     """The default prior of the fitted parameter ``name`` of ``model``: the model's own
     (its record's ``priors``), else :data:`DEFAULT_PRIORS`; ValueError if there is none."""
@@ -132,7 +137,7 @@ def fitted_priors(model: str, *, no_pump: bool = False, overrides: dict | None =
         if spec:
             prior = override(prior, spec)
         priors.append(prior)
-    unknown = set(overrides or {}) - set(FITTED[model]) - {"sigma_mv"}
+    unknown = set(overrides or {}) - set(prior_names(model))
     if unknown:
         raise ValueError(f"priors: {min(unknown)!r} is not fitted by model {model!r} (fitted: {', '.join(FITTED[model])})")
     return priors
