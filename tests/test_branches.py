@@ -17,11 +17,11 @@ from vrest.inference.branches import (
     FOLD_BLUR_MV,
     SWITCH_PROBABILITY,
     BranchObservation,
-    forward_step,
     latent_log_likelihood,
     observed_branches,
     sequences,
 )
+from vrest.inference.sequence_kernel import sequence_pass
 from vrest.models.kir_states import branch_log_weight
 
 MODEL = "rectifying-kir"
@@ -110,16 +110,57 @@ def test_the_ordered_likelihood_is_the_sum_over_branch_paths_and_follows_hystere
     lw = {b: branch_log_weight(br[f"margin_{b}"]) for b in ("lower", "upper")}
 
     def forward(rows) -> float:
-        alpha, total = 0.5, 0.0
-        for t, r in enumerate(rows):
-            alpha, ll = forward_step(alpha, float(t == 0), lw["lower"][r], lw["upper"][r], lp["lower"][r], lp["upper"][r])
-            total += ll
-        return total
+        return _pass(np.eye(1, rows.size)[0], *(d[b][rows] for d in (lw, lp) for b in ("lower", "upper")))[0].sum()
 
     rows = np.arange(LOOP.size)
     assert forward(rows) == pytest.approx(_enumerated(lp, lw), rel=1e-12)
     assert forward(rows) > forward(rows[::-1]) + 5
     assert forward(rows) > latent_log_likelihood(lp["lower"], lp["upper"], lw["lower"], lw["upper"]).sum()
+
+
+def _pass(start, lw_lower, lw_upper, lp_lower, lp_upper) -> tuple[np.ndarray, ...]:
+    """sequence_pass's outputs: (row log-likelihoods, P(lower), d total / d lw_lower, d total / d lw_upper)."""
+    out = [np.empty(start.size) for _ in range(4)]
+    sequence_pass(*(np.ascontiguousarray(x, dtype=float) for x in (start, lw_lower, lw_upper, lp_lower, lp_upper)),
+                  *out)  # fmt: skip
+    return tuple(out)
+
+
+def test_the_ordered_pass_gives_the_smoothed_branches_and_the_gradient_of_the_sum_over_paths():
+    """Two sequences of random log weights (some branches all but vanished) and log-densities: the total equals the
+    brute-force sum over paths of each sequence, each row's P(lower) its marginal over those paths, and the gradient
+    (P(lower) and 1 - P(lower) for the log-densities) matches central differences."""
+    rng = np.random.default_rng(5)
+    n = 9
+    start = np.zeros(n)
+    start[[0, 4]] = 1.0
+    lw_lower, lw_upper = -rng.exponential(1.0, n), -rng.exponential(1.0, n)
+    lw_lower[2], lw_upper[6] = -40.0, -300.0
+    lp_lower, lp_upper = rng.normal(-2.0, 2.0, n), rng.normal(-2.0, 2.0, n)
+    x = [lw_lower, lw_upper, lp_lower, lp_upper]
+    row_ll, p_lower, grad_lw_lower, grad_lw_upper = _pass(start, *x)
+
+    def enumerated(x, part) -> float:
+        return _enumerated({"lower": x[2][part], "upper": x[3][part]}, {"lower": x[0][part], "upper": x[1][part]})
+
+    parts = [slice(0, 4), slice(4, n)]
+    assert row_ll.sum() == pytest.approx(sum(enumerated(x, part) for part in parts), rel=1e-12)
+    for t in range(n):  # P(lower at t | its sequence) = d log p / d lp_lower,t, by exact enumeration
+        part = parts[t >= 4]
+        h = 1e-6
+        up, down = [v.copy() for v in x], [v.copy() for v in x]
+        up[2][t] += h
+        down[2][t] -= h
+        assert p_lower[t] == pytest.approx((enumerated(up, part) - enumerated(down, part)) / (2 * h), abs=1e-7)
+    grads = [grad_lw_lower, grad_lw_upper, p_lower, 1.0 - p_lower]
+    for j, grad in enumerate(grads):
+        for t in range(n):
+            h = 1e-6
+            up, down = [v.copy() for v in x], [v.copy() for v in x]
+            up[j][t] += h
+            down[j][t] -= h
+            fd = (_pass(start, *up)[0].sum() - _pass(start, *down)[0].sum()) / (2 * h)
+            assert grad[t] == pytest.approx(fd, abs=1e-7), (j, t)
 
 
 def test_each_row_s_branch_from_its_own_observation_or_the_whole_sequence():

@@ -50,7 +50,7 @@ def simulate(truth: dict, rng: np.random.Generator, ordered: bool) -> tuple[pd.D
     p_first = np.exp(lw_lower - np.logaddexp(lw_lower, lw_upper))  # P(lower) with nothing before
     lower = np.empty(K_O.size, dtype=bool)
     for t in range(K_O.size):
-        p = p_first[t] if t == 0 or not ordered else moved_lower(float(lower[t - 1]), lw_lower[t], lw_upper[t])
+        p = p_first[t] if t == 0 or not ordered else moved_lower(float(lower[t - 1]), np.exp(lw_lower[t]), np.exp(lw_upper[t]))
         lower[t] = rng.random() < p
     seen = observed_branches(br)
     v = np.where(lower, seen["lower"], seen["upper"]) + rng.normal(0.0, truth["sigma_mv"], K_O.size)

@@ -25,7 +25,8 @@ two continuous derivatives at the fold (d^5 ~ margin^2.5) and moves V by less th
   to the other: the branch reached from the previous solution. A cell switches against that rule with
   probability :data:`SWITCH_PROBABILITY` (noise-driven transitions across a shallow barrier, a missed
   solution change), which also keeps the log-density and its gradient bounded as a branch vanishes. The
-  likelihood is the forward algorithm's; :func:`branch_probabilities` smooths (forward-backward).
+  likelihood is the forward algorithm's, and :meth:`BranchObservation.p_lower` smooths (forward-backward), both
+  in one compiled pass (:mod:`.sequence_kernel`) that the PyMC model calls as one operation (:mod:`.sequence_op`).
 
 The same formulas serve the PyMC model (PyTensor) and the posterior summaries here (NumPy).
 """
@@ -66,27 +67,12 @@ def latent_log_likelihood(lp_lower, lp_upper, lw_lower, lw_upper):
     return xp.logaddexp(lw_lower + lp_lower, lw_upper + lp_upper) - xp.logaddexp(lw_lower, lw_upper)
 
 
-def moved_lower(alpha_lower, lw_lower, lw_upper):
-    """P(lower branch at this row | rows before it in the sequence), not its first row: ``alpha_lower`` is P(lower)
-    at the previous row given the rows up to it. NumPy or PyTensor."""
-    xp = namespace(alpha_lower, lw_lower, lw_upper)
-    w_lower, w_upper = xp.exp(lw_lower), xp.exp(lw_upper)
-    follow = alpha_lower * w_lower + (1.0 - alpha_lower) * (1.0 - w_upper)  # hysteresis: stay while it exists
+def moved_lower(lower_before, w_lower, w_upper):
+    """P(lower branch at a row) given P(lower) = ``lower_before`` at the previous row of its sequence and the
+    branches' weights ``w_*`` at this row: the hysteresis rule (stay while the state exists) with switches against it
+    (:data:`SWITCH_PROBABILITY`). Plain arithmetic: NumPy, or compiled in :mod:`.sequence_kernel`."""
+    follow = lower_before * w_lower + (1.0 - lower_before) * (1.0 - w_upper)
     return SWITCH_PROBABILITY + (1.0 - 2.0 * SWITCH_PROBABILITY) * follow
-
-
-def forward_step(alpha_lower, start, lw_lower, lw_upper, lp_lower, lp_upper):
-    """One step of the ordered likelihood's forward algorithm: (P(lower | rows so far), log-likelihood of this
-    row given the rows before it). NumPy or PyTensor. A sequence's first row takes log(w_b / sum w) directly (in log
-    space: a vanished branch's weight may underflow to 0), the others log P(branch), which lies in
-    [log SWITCH_PROBABILITY, 0]."""
-    xp = namespace(alpha_lower, start, lw_lower, lw_upper, lp_lower, lp_upper)
-    moved = moved_lower(alpha_lower, lw_lower, lw_upper)
-    log_lower = xp.where(start > 0, lw_lower - xp.logaddexp(lw_lower, lw_upper), xp.log(moved))
-    log_upper = xp.where(start > 0, lw_upper - xp.logaddexp(lw_lower, lw_upper), xp.log1p(-moved))
-    joint_lower, joint_upper = log_lower + lp_lower, log_upper + lp_upper
-    row = xp.logaddexp(joint_lower, joint_upper)
-    return xp.exp(joint_lower - row), row
 
 
 def sequences(order: np.ndarray, cell: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -126,17 +112,18 @@ class BranchObservation:
         return self._forward(lp)[1]
 
     def _forward(self, lp: dict) -> tuple[np.ndarray, np.ndarray]:
-        """(filtered P(lower) per row, log-density of each row given the rows before), in row order."""
+        """(P(lower) given the whole sequence, log-density of each row given the rows before), each (..., rows) in
+        row order: :func:`.sequence_kernel.sequence_pass` at every draw."""
+        from .sequence_kernel import sequence_passes
+
         index, start = self.sequence
         shape = np.broadcast_shapes(lp["lower"].shape, self.lw["lower"].shape)
-        alpha, rows = np.zeros(shape), np.zeros(shape)
-        previous = np.zeros(shape[:-1])
-        for t, r in enumerate(index):
-            at = lambda d, r=r: np.broadcast_to(d, shape)[..., r]
-            previous, rows[..., r] = forward_step(previous, start[t], at(self.lw["lower"]), at(self.lw["upper"]),
-                                                  at(lp["lower"]), at(lp["upper"]))  # fmt: skip
-            alpha[..., r] = previous
-        return alpha, rows
+        flat = [np.ascontiguousarray(np.broadcast_to(x, shape).reshape(-1, shape[-1])[:, index])
+                for x in (self.lw["lower"], self.lw["upper"], lp["lower"], lp["upper"])]  # fmt: skip
+        rows, p_lower = np.empty_like(flat[0]), np.empty_like(flat[0])
+        sequence_passes(np.ascontiguousarray(start, dtype=float), *flat, rows, p_lower)
+        back = np.argsort(index)
+        return p_lower[:, back].reshape(shape), rows[:, back].reshape(shape)
 
     def p_lower(self, y: np.ndarray) -> np.ndarray:
         """P(the row is on the lower branch | the observations): its own (latent) or the whole sequence's
@@ -145,24 +132,7 @@ class BranchObservation:
         if self.sequence is None:
             joint = self.lw["lower"] + lp["lower"]
             return np.exp(joint - np.logaddexp(joint, self.lw["upper"] + lp["upper"]))
-        alpha, _ = self._forward(lp)
-        index, start = self.sequence
-        shape = alpha.shape
-        smoothed = alpha.copy()
-        for t in range(index.size - 2, -1, -1):  # the next row's smoothed P, back through the transition
-            if start[t + 1]:
-                continue
-            r, nxt = index[t], index[t + 1]
-            lw = {b: np.broadcast_to(self.lw[b], shape)[..., nxt] for b in BRANCHES}
-            from_lower = moved_lower(1.0, lw["lower"], lw["upper"])  # P(lower next | lower now)
-            from_upper = moved_lower(0.0, lw["lower"], lw["upper"])
-            a = alpha[..., r]
-            to_lower = a * from_lower + (1.0 - a) * from_upper
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ratio_lower = np.where(to_lower > 0, smoothed[..., nxt] / to_lower, 0.0)
-                ratio_upper = np.where(to_lower < 1, (1.0 - smoothed[..., nxt]) / (1.0 - to_lower), 0.0)
-            smoothed[..., r] = a * (from_lower * ratio_lower + (1.0 - from_lower) * ratio_upper)
-        return smoothed
+        return self._forward(lp)[0]
 
     def replicate(self, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(replicated measurements, the noise-free V each is drawn around): per draw and row, the branch drawn

@@ -57,15 +57,15 @@ from __future__ import annotations
 
 import numpy as np
 import pymc as pm
-import pytensor
 import pytensor.tensor as pt
 
 from ..models.kir_states import branch_log_weight
 from ..symbolic import symbolic_branches, symbolic_voltage
-from .branches import BRANCHES, forward_step, latent_log_likelihood, observed_branches
+from .branches import BRANCHES, latent_log_likelihood, observed_branches
 from .model_data import ModelData
 from .parametrisation import direction_labels, inputs_named, log_jacobian, model_inputs, named_parameters, thetas
 from .priors import SIGMA_PRIOR_SD_MV
+from .sequence_op import OrderedLikelihoodOp
 
 STUDENT_NU_PRIOR = (2.0, 0.1)
 """Gamma(alpha, beta) prior of the Student-t degrees of freedom (mean 20)."""
@@ -142,11 +142,5 @@ def _branch_log_likelihood(spec: ModelData, data: dict, params: dict, scale, nu)
     lw = [branch_log_weight(branches[f"margin_{b}"]) for b in BRANCHES]
     if not spec.ordered:
         return latent_log_likelihood(*lp, *lw).sum()
-    row, start = pt.as_tensor_variable(data["sequence_row"]), pt.as_tensor_variable(data["sequence_start"])
-    _, per_row = pytensor.scan(
-        lambda start, lw_lower, lw_upper, lp_lower, lp_upper, alpha: forward_step(alpha, start, lw_lower, lw_upper,
-                                                                                  lp_lower, lp_upper),
-        sequences=[start, lw[0][row], lw[1][row], lp[0][row], lp[1][row]],
-        outputs_info=[pt.constant(0.5, dtype="float64"), None], return_updates=False,
-    )  # fmt: skip
-    return per_row.sum()
+    row = pt.as_tensor_variable(data["sequence_row"])
+    return OrderedLikelihoodOp()(data["sequence_start"], lw[0][row], lw[1][row], lp[0][row], lp[1][row])[0]

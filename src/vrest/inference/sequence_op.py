@@ -1,0 +1,60 @@
+"""The ordered branch likelihood as one PyTensor operation (its log-likelihood and gradient from
+:func:`.sequence_kernel.sequence_pass`), run by the compiled kernel inside a Numba-compiled log-density."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+
+
+class OrderedLikelihoodOp(Op):
+    """Inputs (start, lw_lower, lw_upper, lp_lower, lp_upper): vectors over the rows in sequence order (see
+    :func:`.sequence_kernel.sequence_pass`). Outputs: the total log-likelihood and its gradient with respect to
+    lw_lower, lw_upper, lp_lower and lp_upper (the gradient outputs are not differentiated again)."""
+
+    __props__ = ()
+
+    def make_node(self, *inputs) -> Apply:
+        inputs = [pt.as_tensor_variable(x, dtype="float64") for x in inputs]
+        return Apply(self, inputs, [pt.dscalar()] + [x.type() for x in inputs[1:]])
+
+    def perform(self, node, inputs, output_storage) -> None:
+        from .. import cache as disk_cache
+        from .sequence_kernel import CACHE_KEY, KIND, sequence_pass
+
+        disk_cache.mark_kernel(CACHE_KEY, KIND)
+        flat = [np.ascontiguousarray(x, dtype=float) for x in inputs]
+        row_ll, p_lower, grad_lower, grad_upper = (np.empty(flat[0].size) for _ in range(4))
+        sequence_pass(*flat, row_ll, p_lower, grad_lower, grad_upper)
+        values = (np.array(row_ll.sum()), grad_lower, grad_upper, p_lower, 1.0 - p_lower)
+        for storage, value in zip(output_storage, values, strict=True):
+            storage[0] = value
+
+    def pullback(self, inputs, outputs, output_grads):
+        g = output_grads[0]
+        return [pt.zeros_like(inputs[0])] + [g * d for d in outputs[1:]]
+
+
+@register_funcify_default_op_cache_key(OrderedLikelihoodOp)
+def _ordered_likelihood_in_numba(op, node=None, **kwargs):
+    """OrderedLikelihoodOp in a Numba-compiled function: the kernel called directly (no Python, no GIL)."""
+    import numba
+
+    from .. import cache as disk_cache
+    from .sequence_kernel import CACHE_KEY, KIND, sequence_pass
+
+    disk_cache.mark_kernel(CACHE_KEY, KIND)
+
+    @numba.njit
+    def ordered_likelihood(start, lw_lower, lw_upper, lp_lower, lp_upper):
+        n = start.size
+        row_ll, p_lower, grad_lower, grad_upper = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        sequence_pass(np.ascontiguousarray(start), np.ascontiguousarray(lw_lower), np.ascontiguousarray(lw_upper),
+                      np.ascontiguousarray(lp_lower), np.ascontiguousarray(lp_upper), row_ll, p_lower, grad_lower,
+                      grad_upper)  # fmt: skip
+        return np.asarray(row_ll.sum()), grad_lower, grad_upper, p_lower, 1.0 - p_lower
+
+    return ordered_likelihood, int(CACHE_KEY[:12], 16)
