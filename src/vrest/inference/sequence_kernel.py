@@ -47,12 +47,13 @@ def _logaddexp(a: float, b: float) -> float:
 
 @_jit
 def sequence_pass(start, lw_lower, lw_upper, lp_lower, lp_upper, row_ll, p_lower, grad_lw_lower, grad_lw_upper):
-    """Fill, for rows given in sequence order (``start`` > 0 at the first row of each cell's sequence, and the first
-    row always starts one; ``lw_*`` the
-    branches' log weights, ``lp_*`` the log-densities of each row's observation on each branch): ``row_ll`` the
-    log-likelihood of each row given the rows before it in its sequence, ``p_lower`` the probability that the row is
-    on the lower branch given the whole sequence (also d total / d lp_lower; 1 - p_lower is d total / d lp_upper),
-    and ``grad_lw_*`` d total / d lw_* (total: the sum of ``row_ll``)."""
+    """Fill, for rows given in sequence order (``start`` > 0 at the first row of each cell's sequence; the first row
+    always starts one), with ``lw_*`` the branches' log weights and ``lp_*`` the log-densities of each row's
+    observation on each branch: ``row_ll`` the log-likelihood of each row given the rows before it in its sequence,
+    ``p_lower`` the probability that the row is on the lower branch given its whole sequence (also d total /
+    d lp_lower; 1 - p_lower is d total / d lp_upper), and ``grad_lw_*`` d total / d lw_* (total: the sum of
+    ``row_ll``). Scaled forward-backward: alpha filtered, beta the backward variables over p(observation | rows
+    before), so that P(lower) = alpha beta."""
     n = start.size
     keep = 1.0 - 2.0 * SWITCH_PROBABILITY  # d moved_lower / d w_lower, and -d moved_lower / d w_upper, per P(before)
     alpha = np.empty(n)  # filtered P(lower at t | rows of its sequence up to t)
