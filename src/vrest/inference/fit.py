@@ -428,7 +428,8 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
                         replace(settings, progress=False))[0]  # fmt: skip
     post = refit.posterior
     names = [p.name for p in priors] + ["sigma_mv"]
-    problem = refit_problem(row, int(refit.sample_stats["diverging"].sum()),
+    diverging = refit.sample_stats["diverging"]
+    problem = refit_problem(row, int(diverging.sum()), int(diverging.size),
                             float(summary_table(refit, names, priors)["r_hat"].max()))  # fmt: skip
     problems.extend([problem] if problem else [])
     measured = observation_model(design, post, _row_draws(post, priors, None), row, settings.likelihood)

@@ -39,17 +39,18 @@ def influential(loo) -> np.ndarray:
     return k["obs"].values[k.values > PARETO_K]
 
 
-def refit_problem(row: int, divergences: int, max_r_hat: float) -> str | None:
-    """A warning when the refit without ``row`` did not converge (divergent transitions, or R-hat above
-    :data:`.diagnostics.RHAT_MAX` for some parameter): its exact elpd, and every comparison using it, is uncertain."""
+def refit_problem(row: int, divergences: int, draws: int, max_r_hat: float) -> str | None:
+    """A warning when the refit without ``row`` was not sampled cleanly (divergent transitions among its ``draws``,
+    or R-hat above :data:`.diagnostics.RHAT_MAX` for some parameter): its exact elpd, and every comparison using it,
+    may be off, as a fit's intervals may be with the same signs."""
     from .diagnostics import RHAT_MAX
 
-    signs = ([f"{divergences} divergent transition(s)"] if divergences else []) + (
-        [f"R-hat {max_r_hat:.3f} > {RHAT_MAX}"] if not max_r_hat <= RHAT_MAX else [])  # fmt: skip
+    signs = ([f"{divergences} divergent transition(s) in {draws} draws"] if divergences else []) + (
+        [f"R-hat {max_r_hat:.3f} > {RHAT_MAX} (chains disagree)"] if not max_r_hat <= RHAT_MAX else [])  # fmt: skip
     if not signs:
         return None
-    return (f"exact leave-one-out: the refit without observation {row} did not converge ({'; '.join(signs)}): its "
-            "elpd, and the model comparison, are uncertain")  # fmt: skip
+    return (f"exact leave-one-out: the refit without observation {row} had {'; '.join(signs)}: its elpd, and the "
+            "model comparison, may be off")  # fmt: skip
 
 
 def refit_influential(tree, refit: Callable[[int], np.ndarray]) -> str | None:
