@@ -78,10 +78,10 @@ def _nearer_upper(design: Design, both: dict) -> np.ndarray:
 
 def jacobian(design: Design, priors: list[Prior], theta: np.ndarray) -> np.ndarray:
     """dV/dtheta (rows x parameters) from the analytic gradient; central differences (on the branches chosen at
-    theta) for a two-branch model, whose ghosts have no NumPy gradient."""
+    theta, as :func:`forward` chooses them) for a two-branch model, whose ghosts have no NumPy gradient."""
     if get_model(design.model).branches is not None:
         with np.errstate(all="ignore"):
-            both = branches(design.model, **design.inputs, **natural(priors, theta))
+            both = observed_branches(branches(design.model, **design.inputs, **natural(priors, theta)))
         upper = _nearer_upper(design, both)
         h = 1e-6 * np.maximum(1.0, np.abs(theta))
         steps = np.diag(h)
