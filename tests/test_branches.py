@@ -163,6 +163,23 @@ def test_the_ordered_pass_gives_the_smoothed_branches_and_the_gradient_of_the_su
             assert grad[t] == pytest.approx(fd, abs=1e-7), (j, t)
 
 
+def test_the_ordered_operation_takes_integer_start_flags_and_refuses_vectors_of_different_lengths():
+    from vrest.inference.sequence_op import OrderedLikelihoodOp
+
+    rng = np.random.default_rng(2)
+    lw, lp = -rng.exponential(1.0, (2, 5)), rng.normal(-2.0, 1.0, (2, 5))
+    start = pt.constant(np.array([1, 0, 0, 1, 0]))  # integers, as a data container may hold them
+    x = pt.dvector("lp_lower")
+    total = OrderedLikelihoodOp()(start, lw[0], lw[1], x, lp[1])[0]
+    f = pytensor.function([x], [total, pytensor.grad(total, x)], mode="NUMBA")
+    value, grad = f(lp[0])
+    expected = _pass(np.array([1.0, 0, 0, 1, 0]), lw[0], lw[1], lp[0], lp[1])
+    assert value == pytest.approx(expected[0].sum(), rel=1e-14)
+    np.testing.assert_allclose(grad, expected[1], rtol=1e-14)
+    with pytest.raises(TypeError, match="5 vectors"):
+        OrderedLikelihoodOp()(start, lw[0], lw[1], x[None, :], lp[1])
+
+
 def test_each_row_s_branch_from_its_own_observation_or_the_whole_sequence():
     """At the truth, rows on the hyperpolarised branch get P ~ 1 and the others P ~ 0, latent or ordered (the
     forward-backward marginals sum to the forward algorithm's at the last row); sequences start at each cell."""

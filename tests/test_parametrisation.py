@@ -195,10 +195,16 @@ def test_the_leak_s_pump_coordinate_follows_what_the_data_pin():
     assert alpha > 0.5 and -80 < v_r < -60
 
 
-def test_the_rotation_is_the_matrix_product_for_one_point_and_for_stacked_draws():
+def test_the_rotation_in_a_graph_is_the_matrix_product_for_one_point_and_for_stacked_draws():
+    """In a PyTensor graph phi @ directions is a sum of products (cheaper to compile); the same numbers."""
+    import pytensor.tensor as pt
+
     from vrest.inference.parametrisation import _rotate
 
     rng = np.random.default_rng(0)
     directions = np.linalg.qr(rng.standard_normal((4, 4)))[0]
     for phi in (rng.standard_normal(4), rng.standard_normal((3, 5, 4))):
-        assert np.allclose(_rotate(phi, directions), phi @ directions, rtol=0, atol=1e-14)
+        symbol = pt.tensor("phi", shape=(None,) * phi.ndim)
+        graph = _rotate(symbol, pt.constant(directions))
+        np.testing.assert_allclose(graph.eval({symbol: phi}), phi @ directions, rtol=0, atol=1e-14)
+        np.testing.assert_array_equal(_rotate(phi, directions), phi @ directions)

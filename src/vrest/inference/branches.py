@@ -114,8 +114,10 @@ class BranchObservation:
     def _forward(self, lp: dict) -> tuple[np.ndarray, np.ndarray]:
         """(P(lower) given the whole sequence, log-density of each row given the rows before), each (..., rows) in
         row order: :func:`.sequence_kernel.sequence_pass` at every draw."""
-        from .sequence_kernel import sequence_passes
+        from .. import cache as disk_cache
+        from .sequence_kernel import CACHE_KEY, KIND, sequence_passes
 
+        disk_cache.mark_kernel(CACHE_KEY, KIND)
         index, start = self.sequence
         shape = np.broadcast_shapes(lp["lower"].shape, self.lw["lower"].shape)
         flat = [np.ascontiguousarray(np.broadcast_to(x, shape).reshape(-1, shape[-1])[:, index])

@@ -27,6 +27,7 @@ from .diagnostics import low_mode_chains, messages, mode_share, posterior_correl
 from .identifiability import Laplace, advise, describe, laplace_fit, saddle_levels
 from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
+from .reloo import GROUP as REFITS
 from .reloo import refit_influential, refit_problem
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
@@ -183,6 +184,8 @@ def fit(recordings, settings: FitSettings) -> FitResult:
         note = refit_influential(idata, lambda obs: _held_out_log_likelihood(design, priors, settings, lap, obs,
                                                                              refit_problems))  # fmt: skip
         notes.extend([note] if note else [])
+        if REFITS not in idata.children:  # the refits were not used (one failed): their warnings do not apply
+            refit_problems.clear()
         timings["exact_loo_s"] = time.perf_counter() - t_loo
     names = [p.name for p in priors] + ["sigma_mv"]
     log_scale = {p.name: p.log_scale for p in priors} | {"sigma_mv": False}
@@ -430,7 +433,7 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
     names = [p.name for p in priors] + ["sigma_mv"]
     diverging = refit.sample_stats["diverging"]
     problem = refit_problem(row, int(diverging.sum()), int(diverging.size),
-                            float(summary_table(refit, names, priors)["r_hat"].max()))  # fmt: skip
+                            float(np.max(summary_table(refit, names, priors)["r_hat"].to_numpy())))  # fmt: skip
     problems.extend([problem] if problem else [])
     measured = observation_model(design, post, _row_draws(post, priors, None), row, settings.likelihood)
     return measured.logpdf(design.v_obs[[row]])[..., 0]

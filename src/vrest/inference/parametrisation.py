@@ -100,9 +100,11 @@ def _theta(spec: ModelData, coords: dict, data: dict) -> list:
 
 
 def _rotate(phi, directions):
-    """``phi @ directions`` (phi: (..., n); directions: (n, n)) as a sum of products: for the few parameters of a
-    model the same numbers, and in a compiled log-density elementwise work that Numba compiles in a fraction of
-    the seconds a matrix product (with its gradient's) takes."""
+    """``phi @ directions`` (phi: (..., n); directions: (n, n)). In a PyTensor graph as a sum of products: for the
+    few parameters of a model the same numbers, and in a compiled log-density elementwise work that Numba compiles in
+    a fraction of the seconds a matrix product (with its gradient's) takes. In NumPy (draws) the matrix product."""
+    if not is_symbolic(phi):
+        return phi @ directions
     return namespace(phi, directions).sum(phi[..., :, None] * directions, axis=-2)
 
 

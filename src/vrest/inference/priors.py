@@ -109,7 +109,7 @@ FITTED: Mapping[str, tuple[str, ...]] = _Fitted()
 
 def prior_names(model: str) -> tuple[str, ...]:
     """The parameters a fit of ``model`` takes priors for: those it fits, and sigma_mv (which every fit has)."""
-    return (*FITTED[model], "sigma_mv")
+    return (*get_model(model).fitted, "sigma_mv")
 
 
 def default_prior(model: str, name: str) -> Prior:

@@ -38,7 +38,9 @@ def _jit(function):
 
 @_jit
 def _logaddexp(a: float, b: float) -> float:
-    """log(e^a + e^b), exact where either is -inf."""
+    """log(e^a + e^b), exact where either is -inf; NaN where either is NaN (as NumPy's)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
     top = max(a, b)
     if top == -math.inf:
         return -math.inf

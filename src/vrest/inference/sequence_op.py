@@ -18,7 +18,9 @@ class OrderedLikelihoodOp(Op):
     __props__ = ()
 
     def make_node(self, *inputs) -> Apply:
-        inputs = [pt.as_tensor_variable(x, dtype="float64") for x in inputs]
+        inputs = [pt.as_tensor_variable(x).astype("float64") for x in inputs]  # data may come as integers
+        if len(inputs) != 5 or any(x.type.ndim != 1 for x in inputs):
+            raise TypeError("OrderedLikelihoodOp: expected 5 vectors over the rows in sequence order")
         return Apply(self, inputs, [pt.dscalar()] + [x.type() for x in inputs[1:]])
 
     def perform(self, node, inputs, output_storage) -> None:
@@ -27,6 +29,8 @@ class OrderedLikelihoodOp(Op):
 
         disk_cache.mark_kernel(CACHE_KEY, KIND)
         flat = [np.ascontiguousarray(x, dtype=float) for x in inputs]
+        if len({x.size for x in flat}) != 1:
+            raise ValueError("OrderedLikelihoodOp: the five vectors differ in length")
         row_ll, p_lower, grad_lower, grad_upper = (np.empty(flat[0].size) for _ in range(4))
         sequence_pass(*flat, row_ll, p_lower, grad_lower, grad_upper)
         values = (np.array(row_ll.sum()), grad_lower, grad_upper, p_lower, 1.0 - p_lower)
@@ -51,6 +55,8 @@ def _ordered_likelihood_in_numba(op, node=None, **kwargs):
     @numba.njit
     def ordered_likelihood(start, lw_lower, lw_upper, lp_lower, lp_upper):
         n = start.size
+        if lw_lower.size != n or lw_upper.size != n or lp_lower.size != n or lp_upper.size != n:
+            raise ValueError("OrderedLikelihoodOp: the five vectors differ in length")
         row_ll, p_lower, grad_lower, grad_upper = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
         sequence_pass(np.ascontiguousarray(start), np.ascontiguousarray(lw_lower), np.ascontiguousarray(lw_upper),
                       np.ascontiguousarray(lp_lower), np.ascontiguousarray(lp_upper), row_ll, p_lower, grad_lower,
