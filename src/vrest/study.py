@@ -130,10 +130,14 @@ def fittable_models() -> list[str]:
     return [m.name for m in MODELS.values() if m.fitted]
 
 
-def _check_priors_fitted(priors: Table, models: tuple[str | None, ...]) -> None:
-    """Each ``[priors.<name>]`` must be a parameter one of the study's models fits (a fit of any model takes the
-    priors of its own parameters: :func:`fit_settings`). Unchecked when the study names no model."""
-    named = [m for m in models if m is not None]
+def _named(model: str | None, models: tuple[str, ...]) -> list[str]:
+    """The models a study names (its ``model`` and ``models``); its priors are checked against these."""
+    return [m for m in (model, *models) if m]
+
+
+def _check_priors_fitted(priors: Table, named: list[str]) -> None:
+    """Each ``[priors.<name>]`` must be a parameter one of the study's ``named`` models fits (a fit of any model takes
+    the priors of its own parameters: :func:`fit_settings`). Unchecked when the study names no model."""
     for key in priors.values if named else ():
         if not any(key in prior_names(m) for m in named):
             raise ValueError(f"{priors.at(key)}: {key!r} is not fitted by any of the study's models ({', '.join(named)})")
@@ -247,7 +251,7 @@ def load_study(path: str | Path) -> Study:
         prior = Table(spec, f"{name}: priors.{key}", ("median", "log_sd", "mean", "sd"))
         for k in prior.values:
             prior.number(k, positive=k != "mean")
-    _check_priors_fitted(priors, (top.text("model"), *models))
+    _check_priors_fitted(priors, _named(top.text("model"), models))
     given = raw.get("conditions", {})
     conditions = Table(given, f"{name}: conditions", set(given) if isinstance(given, dict) else set())
     solutions = _solutions(raw.get("solutions", {}), f"{name}: solutions")
@@ -502,7 +506,7 @@ def fit_settings(study: Study | None, model: str, **overrides: Any):
     fixed = dict(study.fixed) | given.pop("fixed", {})
     if given.pop("k_replaces_na", False):
         fixed["k_replaces_na"] = True
-    named = [m for m in (study.model, *study.models) if m]  # the priors are checked against these (load_study)
+    named = _named(study.model, study.models)
     pick = lambda key, default: given.pop(key) if key in given else (
         getattr(study, key) if getattr(study, key) is not None else default)  # fmt: skip
     settings = FitSettings(

@@ -114,10 +114,9 @@ class BranchObservation:
     def _forward(self, lp: dict) -> tuple[np.ndarray, np.ndarray]:
         """(P(lower) given the whole sequence, log-density of each row given the rows before), each (..., rows) in
         row order: :func:`.sequence_kernel.sequence_pass` at every draw."""
-        from .. import cache as disk_cache
-        from .sequence_kernel import CACHE_KEY, KIND, sequence_passes
+        from .sequence_kernel import mark_used, sequence_passes
 
-        disk_cache.mark_kernel(CACHE_KEY, KIND)
+        mark_used()
         index, start = self.sequence
         shape = np.broadcast_shapes(lp["lower"].shape, self.lw["lower"].shape)
         flat = [np.ascontiguousarray(np.broadcast_to(x, shape).reshape(-1, shape[-1])[:, index])

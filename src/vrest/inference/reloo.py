@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .diagnostics import RHAT_MAX
+
 PARETO_K = 0.7
 """Pareto-k above which a point's PSIS-LOO estimate is unreliable (Vehtari et al. 2017)."""
 MAX_REFITS = 10
@@ -43,8 +45,6 @@ def refit_problem(row: int, divergences: int, draws: int, max_r_hat: float) -> s
     """A warning when the refit without ``row`` was not sampled cleanly (divergent transitions among its ``draws``,
     or R-hat above :data:`.diagnostics.RHAT_MAX` for some parameter): its exact elpd, and every comparison using it,
     may be off, as a fit's intervals may be with the same signs."""
-    from .diagnostics import RHAT_MAX
-
     signs = ([f"{divergences} divergent transition(s) in {draws} draws"] if divergences else []) + (
         [f"R-hat {max_r_hat:.3f} > {RHAT_MAX} (chains disagree)"] if not max_r_hat <= RHAT_MAX else [])  # fmt: skip
     if not signs:

@@ -32,6 +32,11 @@ CACHE_KEY = disk_cache.structure_key(("ordered branch likelihood kernel",))
 KIND = "ordered branch likelihood kernel"
 
 
+def mark_used() -> None:
+    """Mark the kernel's cache entry as used (:func:`vrest.cache.mark_kernel`: counted and pruned like a model)."""
+    disk_cache.mark_kernel(CACHE_KEY, KIND)
+
+
 def _jit(function):
     return disk_cache.njit(function, CACHE_KEY, nogil=True, error_model="numpy")
 

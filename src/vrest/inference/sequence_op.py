@@ -12,8 +12,9 @@ from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache
 
 class OrderedLikelihoodOp(Op):
     """Inputs (start, lw_lower, lw_upper, lp_lower, lp_upper): vectors over the rows in sequence order (see
-    :func:`.sequence_kernel.sequence_pass`). Outputs: the total log-likelihood and its gradient with respect to
-    lw_lower, lw_upper, lp_lower and lp_upper (the gradient outputs are not differentiated again)."""
+    :func:`.sequence_kernel.sequence_pass`). Outputs: the total log-likelihood, its gradient with respect to lw_lower
+    and lw_upper, and P(lower) per row, its gradient with respect to lp_lower (1 - P(lower): to lp_upper). The
+    outputs after the first are not differentiated again."""
 
     __props__ = ()
 
@@ -21,25 +22,25 @@ class OrderedLikelihoodOp(Op):
         inputs = [pt.as_tensor_variable(x).astype("float64") for x in inputs]  # data may come as integers
         if len(inputs) != 5 or any(x.type.ndim != 1 for x in inputs):
             raise TypeError("OrderedLikelihoodOp: expected 5 vectors over the rows in sequence order")
-        return Apply(self, inputs, [pt.dscalar()] + [x.type() for x in inputs[1:]])
+        return Apply(self, inputs, [pt.dscalar()] + [x.type() for x in inputs[1:4]])
 
     def perform(self, node, inputs, output_storage) -> None:
-        from .. import cache as disk_cache
-        from .sequence_kernel import CACHE_KEY, KIND, sequence_pass
+        from .sequence_kernel import mark_used, sequence_pass
 
-        disk_cache.mark_kernel(CACHE_KEY, KIND)
+        mark_used()
         flat = [np.ascontiguousarray(x, dtype=float) for x in inputs]
         if len({x.size for x in flat}) != 1:
             raise ValueError("OrderedLikelihoodOp: the five vectors differ in length")
         row_ll, p_lower, grad_lower, grad_upper = (np.empty(flat[0].size) for _ in range(4))
         sequence_pass(*flat, row_ll, p_lower, grad_lower, grad_upper)
-        values = (np.array(row_ll.sum()), grad_lower, grad_upper, p_lower, 1.0 - p_lower)
+        values = (np.array(row_ll.sum()), grad_lower, grad_upper, p_lower)
         for storage, value in zip(output_storage, values, strict=True):
             storage[0] = value
 
     def pullback(self, inputs, outputs, output_grads):
         g = output_grads[0]
-        return [pt.zeros_like(inputs[0])] + [g * d for d in outputs[1:]]
+        _, grad_lower, grad_upper, p_lower = outputs
+        return [pt.zeros_like(inputs[0]), g * grad_lower, g * grad_upper, g * p_lower, g * (1.0 - p_lower)]
 
 
 @register_funcify_default_op_cache_key(OrderedLikelihoodOp)
@@ -47,10 +48,9 @@ def _ordered_likelihood_in_numba(op, node=None, **kwargs):
     """OrderedLikelihoodOp in a Numba-compiled function: the kernel called directly (no Python, no GIL)."""
     import numba
 
-    from .. import cache as disk_cache
-    from .sequence_kernel import CACHE_KEY, KIND, sequence_pass
+    from .sequence_kernel import CACHE_KEY, mark_used, sequence_pass
 
-    disk_cache.mark_kernel(CACHE_KEY, KIND)
+    mark_used()
 
     @numba.njit
     def ordered_likelihood(start, lw_lower, lw_upper, lp_lower, lp_upper):
@@ -61,6 +61,6 @@ def _ordered_likelihood_in_numba(op, node=None, **kwargs):
         sequence_pass(np.ascontiguousarray(start), np.ascontiguousarray(lw_lower), np.ascontiguousarray(lw_upper),
                       np.ascontiguousarray(lp_lower), np.ascontiguousarray(lp_upper), row_ll, p_lower, grad_lower,
                       grad_upper)  # fmt: skip
-        return np.asarray(row_ll.sum()), grad_lower, grad_upper, p_lower, 1.0 - p_lower
+        return np.asarray(row_ll.sum()), grad_lower, grad_upper, p_lower
 
     return ordered_likelihood, int(CACHE_KEY[:12], 16)
