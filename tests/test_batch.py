@@ -78,11 +78,14 @@ def test_a_killed_batch_resumes_without_refitting_finished_recordings(tmp_path, 
     proc = subprocess.Popen([sys.executable, "-m", "vrest.cli", "fit-batch", *slow, "--scheduler", "local", "--workers", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 600
-    while len(list(out.glob("recordings/*/fit.json"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    def written() -> list[Path]:  # result folders, not one still being written (.<name>.tmp-*: glob matches it too)
+        return [p for p in out.glob("recordings/*/fit.json") if not p.parent.name.startswith(".")]
+
+    while len(written()) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("recordings/*/fit.json")}
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in written()}
     assert 2 <= len(finished) < 8, "the kill should land midway"
     assert main(["fit-batch", *slow, "--scheduler", "none"]) == 0
     err = capsys.readouterr().err
@@ -153,3 +156,16 @@ def test_a_folder_of_files_is_a_batch(tmp_path, capsys):
     assert failures["recording"].tolist() == ["empty"] and "no data rows" in failures["reason"][0]
     info = json.loads((out / "recordings" / folder_name("cell_0") / "fit.json").read_text())
     assert info["seed"] == job_seed(0, "cell_0") and info["batch"]["recording"] == "cell_0"
+
+
+def test_a_recording_folder_still_being_written_is_not_finished(tmp_path):
+    """A killed or running writer's temporary sibling (``.<name>.tmp-<pid>-*``, matched by pathlib's glob) holds a
+    fit.json too; only the folder renamed into place counts as a finished recording."""
+    from vrest.folders import BatchFolder
+
+    batch = BatchFolder(tmp_path / "out", {"settings_fingerprint": "s"}, force=False)
+    for folder, recording in (("cell_1", "cell 1"), (f".cell_2.tmp-{os.getpid()}-x", "cell 2")):
+        (batch.recordings / folder).mkdir()
+        (batch.recordings / folder / "fit.json").write_text(json.dumps({"batch": {"recording": recording,
+                                                                                  "fingerprint": "f"}}))  # fmt: skip
+    assert batch.finished() == {"cell 1": ("cell_1", "f")}

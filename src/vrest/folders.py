@@ -805,9 +805,12 @@ class BatchFolder:
         write_text(marker, json.dumps(info, indent=1, default=str))
 
     def finished(self) -> dict[str, tuple[str, str | None]]:
-        """Recording id -> (folder name, job fingerprint) of every result folder present."""
+        """Recording id -> (folder name, job fingerprint) of every result folder present (not a folder still being
+        written: a temporary ``.<name>.tmp-*``, which pathlib's glob also matches)."""
         out = {}
         for fit_json in self.recordings.glob("*/fit.json"):
+            if fit_json.parent.name.startswith("."):
+                continue
             try:
                 batch = json.loads(fit_json.read_text()).get("batch", {})
             except (OSError, ValueError):
