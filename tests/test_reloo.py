@@ -12,7 +12,7 @@ from scipy.special import logsumexp
 
 import vrest
 from vrest.inference.compare import compare_fits
-from vrest.inference.reloo import GROUP, PARETO_K, exact_loo
+from vrest.inference.reloo import GROUP, PARETO_K, REFIT_CHAINS, exact_loo
 
 
 def test_an_outlier_is_refitted_exactly_and_its_elpd_replaces_the_psis_estimate(tmp_path):
@@ -32,6 +32,7 @@ def test_an_outlier_is_refitted_exactly_and_its_elpd_replaces_the_psis_estimate(
     assert psis.pareto_k.values[13] > PARETO_K
     exact = exact_loo(tree)
     stored = tree[GROUP]["v_m"].sel(obs=13).values.ravel()
+    assert tree[GROUP].sizes["chain"] == REFIT_CHAINS < tree["posterior"].sizes["chain"]  # the refit's own chains
     # log mean p(y_13 | y_-13); arviz's and SciPy's logsumexp may differ in the last bit (it did between machines)
     assert exact.elpd_i.values[13] == pytest.approx(logsumexp(stored) - np.log(stored.size), rel=1e-14, abs=0)
     assert exact.elpd_i.values[13] < psis.elpd_i.values[13] - 5.0  # PSIS was far too optimistic here

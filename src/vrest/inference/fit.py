@@ -28,7 +28,7 @@ from .identifiability import Laplace, advise, describe, laplace_fit, saddle_leve
 from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 from .reloo import GROUP as REFITS
-from .reloo import refit_influential, refit_problem
+from .reloo import REFIT_CHAINS, refit_influential, refit_problem
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 
@@ -417,7 +417,7 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
 def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, lap: Laplace,
                              row: int, problems: list[str]) -> np.ndarray:  # fmt: skip
     """log p(V_m of ``row`` | theta) at every draw (chain, draw) of the fit without that row (same design, priors
-    and seed): one exact leave-one-out refit (:mod:`.reloo`). Its Laplace search starts at the full fit's mode
+    and seed; :data:`.reloo.REFIT_CHAINS` chains): one exact leave-one-out refit (:mod:`.reloo`). Its Laplace search starts at the full fit's mode
     ``lap`` alone (one row moves the mode a little; the full fit's search has already chosen among local modes).
     A refit that did not converge adds a warning to ``problems`` (:func:`.reloo.refit_problem`)."""
     from dataclasses import replace
@@ -428,7 +428,7 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
         refit = _sample(held, priors, laplace_fit(held, priors, start=lap.theta), False,
-                        replace(settings, progress=False))[0]  # fmt: skip
+                        replace(settings, progress=False, chains=min(settings.chains, REFIT_CHAINS)))[0]  # fmt: skip
     post = refit.posterior
     names = [p.name for p in priors] + ["sigma_mv"]
     diverging = refit.sample_stats["diverging"]
