@@ -403,6 +403,22 @@ def test_sigint_during_sampling_exits_130_with_one_line_and_writes_nothing(tmp_p
     assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_ctrl_c_is_an_interruption_even_where_nutpie_fails_to_hand_back_its_draws(monkeypatch):
+    """nutpie answers Ctrl-C by taking the draws so far; where they were already taken it raises RuntimeError ("no
+    results to take") while handling the KeyboardInterrupt. That is still Ctrl-C (exit 130), not an error (exit 2)."""
+    from vrest.inference.nutpie_import import import_nutpie
+
+    def interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("Sampler has no results to take") from None
+
+    monkeypatch.setattr(import_nutpie(), "sample", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        vrest.fit(pd.read_csv(GELBAND)[["K_o_mM", "V_m_mV"]], "ghk", chains=2, draws=100, tune=100, progress=False)
+
+
 def test_sigint_during_a_run_exits_130_and_says_what_finished(tmp_path):
     study = _study(tmp_path, "models = [\"ghk\"]\ndraws = 200000\ntune = 1000\nchains = 2\n")
     out = tmp_path / "run"

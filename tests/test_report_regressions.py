@@ -256,3 +256,27 @@ def test_the_next_step_points_to_a_fitted_model_that_follows_the_data_instead_of
     assert _next_step(ghk, "default", [], [kir]).startswith("Rerun rectifying-kir with more draws (--draws 4000")
     assert _next_step(ghk, "default", [], []) == "default"
     assert _next_step(fit("ghk", False), "default", [], [kir]) == "default"
+
+
+def test_a_pump_below_zero_with_probability_0_9_or_more_is_flagged_in_the_fit_and_the_report_alike():
+    """The Gelband GHK fit's pump_mv (median -3.9 mV, q95 +0.01): 95 % of its draws below zero. A rule on the 90 %
+    interval's upper end flagged it or not by the Monte Carlo error of the draws; P(< 0) >= 0.9 flags it every time,
+    and a pump about zero (P 0.5) is not flagged. A summary written without p_negative falls back to q95 < 0."""
+    from vrest.inference.diagnostics import PUMP_NEGATIVE_P, negative_pumps
+
+    rng = np.random.default_rng(0)
+    draws = {"pump_mv": rng.normal(-3.9, 2.4, 40_000), "i_pump": rng.normal(0.0, 2.0, 40_000)}
+    rows = [{"parameter": n, "p_negative": np.mean(d < 0), "q50": np.median(d), "q5": np.quantile(d, 0.05),
+             "q95": np.quantile(d, 0.95)} for n, d in draws.items()]  # fmt: skip
+    summary = pd.DataFrame(rows)
+    assert summary.at[0, "q95"] > 0 and summary.at[0, "p_negative"] > PUMP_NEGATIVE_P  # the boundary case
+    words = negative_pumps(summary)
+    assert len(words) == 1 and words[0].startswith("pump_mv is negative with probability 0.95 (median -3.9 mV")
+    full = summary.assign(mean=0.0, sd=1.0, r_hat=1.0, ess_bulk=4000.0, contraction=0.5, prior_z=0.0)
+    flagged = [m for m in messages(full, pd.DataFrame(), 0, 4000) if "pump" in m]
+    assert flagged == [words[0] + ": an electrogenic Na+/K+ pump hyperpolarises, so the model or the assumed "
+                       "concentrations are probably wrong for these data"]  # fmt: skip
+    legacy = summary.drop(columns="p_negative")
+    assert negative_pumps(legacy) == []  # q95 > 0
+    legacy.loc[0, "q95"] = -0.1
+    assert negative_pumps(legacy)[0].startswith("pump_mv is negative (90 % interval below zero)")

@@ -338,11 +338,16 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
     target_accept = settings.target_accept if settings.target_accept is not None else record.target_accept
 
     def run(model, chains: int, seed: int):
-        idata = import_nutpie().sample(
-            model, draws=settings.draws, tune=settings.tune, chains=chains, cores=min(chains, settings.cores),
-            seed=seed, save_warmup=False, progress_bar=settings.progress and sys.stderr.isatty(),
-            target_accept=target_accept, adaptation="low_rank" if record.low_rank_mass_matrix else "diag",
-        )  # fmt: skip
+        try:
+            idata = import_nutpie().sample(
+                model, draws=settings.draws, tune=settings.tune, chains=chains, cores=min(chains, settings.cores),
+                seed=seed, save_warmup=False, progress_bar=settings.progress and sys.stderr.isatty(),
+                target_accept=target_accept, adaptation="low_rank" if record.low_rank_mass_matrix else "diag",
+            )  # fmt: skip
+        except Exception as err:  # nutpie's own Ctrl-C handling can fail (its results already taken): still Ctrl-C
+            if isinstance(err.__context__, KeyboardInterrupt):
+                raise KeyboardInterrupt from err
+            raise
         if idata.posterior.sizes.get("draw", 0) < settings.draws:  # nutpie returns what it has when interrupted
             raise KeyboardInterrupt
         return idata

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..inference.adequacy import level_residuals
-from ..inference.priors import PUMP_TERMS, Prior
+from ..inference.diagnostics import negative_pumps
+from ..inference.priors import Prior
 from .load import FitRun, Observations, SensitivityRun, priors
 
 
@@ -104,15 +105,13 @@ class Headline:
 
 
 def implausible(fit: FitRun) -> list[str]:
-    """Physiologically implausible posteriors, in words: a pump term whose 90 % interval is below zero (an
-    electrogenic Na+/K+ pump hyperpolarises), and an uncertain input (e.g. K_i) whose posterior median lies
-    outside the central 95 % of its prior (centred on the preset or assumed value)."""
+    """Physiologically implausible posteriors, in words: a pump term below zero with posterior probability
+    :data:`.diagnostics.PUMP_NEGATIVE_P` or more (an electrogenic Na+/K+ pump hyperpolarises), and an uncertain
+    input (e.g. K_i) whose posterior median lies outside the central 95 % of its prior (centred on the preset or
+    assumed value)."""
     s = fit.summary.set_index("parameter")
-    out = []
-    for name in PUMP_TERMS:
-        if name in s.index and s.at[name, "q95"] < 0:
-            out.append(f"negative pump: {name} {s.at[name, 'q50']:.3g} [{s.at[name, 'q5']:.3g}, "
-                       f"{s.at[name, 'q95']:.3g}], where an electrogenic Na+/K+ pump hyperpolarises")  # fmt: skip
+    out = [f"negative pump: {words}, where an electrogenic Na+/K+ pump hyperpolarises"
+           for words in negative_pumps(fit.summary)]
     for p in priors(fit):
         if p.name in fit.info.get("uncertain", []) and p.name in s.index:
             lo, hi = _prior_95(p)
