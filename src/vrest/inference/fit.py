@@ -422,8 +422,9 @@ def _restart_local_modes(idata, spec, settings: FitSettings, sample) -> str | No
 def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitSettings, lap: Laplace,
                              row: int, problems: list[str]) -> np.ndarray:  # fmt: skip
     """log p(V_m of ``row`` | theta) at every draw (chain, draw) of the fit without that row (same design, priors
-    and seed; :data:`.reloo.REFIT_CHAINS` chains): one exact leave-one-out refit (:mod:`.reloo`). Its Laplace search starts at the full fit's mode
-    ``lap`` alone (one row moves the mode a little; the full fit's search has already chosen among local modes).
+    and seed; :data:`.reloo.REFIT_CHAINS` chains): one exact leave-one-out refit (:mod:`.reloo`). Its Laplace
+    search starts at the full fit's mode ``lap`` alone (one row moves the mode a little; the full fit's search
+    has already chosen among local modes).
     A refit that did not converge adds a warning to ``problems`` (:func:`.reloo.refit_problem`)."""
     from dataclasses import replace
 
