@@ -70,12 +70,13 @@ def negative_pumps(summary: pd.DataFrame) -> list[str]:
     words ("pump_mv is negative with probability 0.95 (median -3.9 mV, 90 % interval -7.2 to 0.01)"). A summary
     without p_negative (written before it was added) counts a pump whose 90 % interval lies below zero."""
     rows = summary.set_index("parameter")
+    known = "p_negative" in rows.columns
     out = []
     for name in [n for n in PUMP_TERMS if n in rows.index]:
         r = rows.loc[name]
-        p = r["p_negative"] if "p_negative" in rows.columns else float(r["q95"] < 0)
+        p = r["p_negative"] if known else float(r["q95"] < 0)
         if p >= PUMP_NEGATIVE_P:
-            share = f"with probability {p:.2f}" if "p_negative" in rows.columns else "(90 % interval below zero)"
+            share = f"with probability {p:.2f}" if known else "(90 % interval below zero)"
             out.append(f"{name} is negative {share} (median {r['q50']:.2g} {PARAMS[name].unit}, 90 % interval "
                        f"{r['q5']:.2g} to {r['q95']:.2g})")  # fmt: skip
     return out

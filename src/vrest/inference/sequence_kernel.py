@@ -27,9 +27,9 @@ from .branches import SWITCH_PROBABILITY, moved_lower
 
 register_jitable(moved_lower)
 
-CACHE_KEY = disk_cache.structure_key(("ordered branch likelihood kernel",))
-"""Where the kernel's machine code is cached: ``models/<CACHE_KEY>/`` of vrest's cache folder."""
 KIND = "ordered branch likelihood kernel"
+CACHE_KEY = disk_cache.structure_key((KIND,))
+"""Where the kernel's machine code is cached: ``models/<CACHE_KEY>/`` of vrest's cache folder."""
 
 
 def mark_used() -> None:

@@ -33,7 +33,8 @@ overload(logistic_block)(lambda x: logistic_numpy)  # the NumPy form, on a float
 for _formula in (kir_net_current, kir_curvature, y2_residual, newton_start, kir_voltage_range):
     register_jitable(_formula)
 
-CACHE_KEY = disk_cache.structure_key(("rectifying-kir steady-state kernel",))
+KIND = "rectifying-kir steady-state kernel"
+CACHE_KEY = disk_cache.structure_key((KIND,))
 """Where the kernel's machine code is cached: ``models/<CACHE_KEY>/`` of vrest's cache folder."""
 
 

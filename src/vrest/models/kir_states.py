@@ -185,9 +185,9 @@ def _raise_if_any_failed(count: np.ndarray) -> None:
 def _mark_kernel_cached() -> None:
     """Mark the compiled kernel's cache entry as used (:func:`vrest.cache.mark_kernel`)."""
     from .. import cache as disk_cache
-    from .kir_kernel import CACHE_KEY
+    from .kir_kernel import CACHE_KEY, KIND
 
-    disk_cache.mark_kernel(CACHE_KEY, "rectifying-kir steady-state kernel")
+    disk_cache.mark_kernel(CACHE_KEY, KIND)
 
 
 def _flat_readonly(a, size: int) -> np.ndarray:
