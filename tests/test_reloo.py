@@ -57,6 +57,27 @@ def test_the_comparison_in_words_separates_by_twice_the_standard_error_of_the_di
     assert lines[2] == "clearly worse (more than 2 standard errors): c (-15.0 +/- 4.0)"
 
 
+def test_a_best_ranked_fit_that_misses_the_data_yields_to_an_adequate_fit_loo_cannot_separate_from_it():
+    """Gelband (issue 18 item 7): ghk ranks first by PSIS-LOO but its curve misses the data (adequacy flagged);
+    rectifying-kir follows them 2.0 +/- 1.7 elpd behind: it is the favoured fit. Not when the adequate fit is more
+    than twice the standard error behind, nor when it did not converge, nor for a table without adequacy flags."""
+    from vrest.inference.compare import favoured, verdict
+
+    table = pd.DataFrame({"fit": ["ghk", "mullins-noda", "kir", "chord"], "elpd": [-37.6, -38.5, -39.6, -45.2],
+                          "se": [1.8, 1.7, 2.7, 5.4], "elpd_diff": [0.0, -0.9, -2.0, -7.7], "dse": [0.0, 1.5, 1.7, 4.1],
+                          "weight": [0.9, 0.1, 0.0, 0.0], "pareto_k_above_0.7": [0, 0, 0, 0],
+                          "converged": [True] * 4, "adequacy_flagged": [True, True, False, True]})  # fmt: skip
+    assert favoured(table) == "kir"
+    assert verdict(table)[-2:] == ["missing the data systematically (adequacy checks): ghk, mullins-noda, chord",
+                                   "favoured: kir, the best-ranked fit whose curve follows the data (PSIS-LOO does "
+                                   "not separate it from ghk)"]  # fmt: skip
+    assert favoured(table.assign(dse=[0.0, 1.5, 0.9, 4.1])) == "ghk"  # 2.0 behind, more than 2 x 0.9
+    assert favoured(table.assign(converged=[True, True, False, True])) == "ghk"
+    assert favoured(table.assign(adequacy_flagged=[None] * 4)) == "ghk"  # fit.json written before adequacy
+    assert favoured(table.drop(columns="adequacy_flagged")) == "ghk"
+    assert not any(line.startswith("favoured") for line in verdict(table.drop(columns="adequacy_flagged")))
+
+
 def test_a_refit_sampled_with_problems_is_a_warning_naming_its_row_and_why():
     from vrest.inference.reloo import refit_problem
 

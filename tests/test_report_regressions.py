@@ -240,6 +240,33 @@ def test_a_best_model_that_misses_the_data_is_set_beside_the_fits_that_follow_th
             "permeabilities (GHK currents), so a K+ permeability that does not change with K_o or V.") in text
 
 
+def test_the_summary_opens_with_the_favoured_fit_when_the_psis_loo_winner_misses_the_data(run):
+    """Issue 18 item 8: the first screen names the model that explains the data. Where the PSIS-LOO winner (ghk here)
+    is flagged for systematic misfit and an adequate fit is within twice the standard error, the Summary opens with
+    that fit and its key parameters, and keeps the winner's own verdict beside it."""
+    from vrest.report.content import _headline
+
+    converged = {"divergences": 0, "max_r_hat": 1.0, "min_ess_bulk": 1000.0}  # the fixture's 2 x 100 draws may not be
+
+    def as_fit(name, flagged):
+        fit = read_folder(run[name])
+        return dataclasses.replace(fit, info=fit.info | {"adequacy": {"flagged": flagged, "findings": []},
+                                                         "diagnostics": fit.info["diagnostics"] | converged})
+
+    ghk, mn = as_fit("ghk", True), as_fit("mullins-noda", False)
+    comparison = pd.DataFrame({"fit": [ghk.label, mn.label], "elpd_diff": [0.0, -1.0], "dse": [0.0, 1.5],
+                               "converged": [True, True], "adequacy_flagged": [True, False]})  # fmt: skip
+    blocks = _headline([ghk, mn], comparison, {}, [])
+    why, key = blocks[1].text, blocks[2]
+    assert why.startswith(f"Favoured model: {mn.label}, the best-ranked fit whose curve follows the data. {ghk.label} "
+                          "ranks first by PSIS-LOO, 1.0 +- 1.5 elpd ahead")
+    assert list(key.frame["parameter"]) == list(mn.summary["parameter"]) and "favoured model" in key.caption
+    assert any(getattr(b, "text", "").startswith(("Green: ", "Amber: ", "Red: ")) and f"{ghk.label}, first by "
+               "PSIS-LOO: " in b.text for b in blocks)  # fmt: skip
+    behind = comparison.assign(dse=[0.0, 0.4])  # 1.0 behind: more than twice 0.4, PSIS-LOO separates them
+    assert _headline([ghk, mn], behind, {}, [])[1].text.startswith(f"Best model: {ghk.label}, first of 2")
+
+
 def test_the_next_step_points_to_a_fitted_model_that_follows_the_data_instead_of_asking_for_one():
     """The PSIS-LOO winner misses the data (Gelband: ghk): with a ranked fit that follows them the next step points to
     its parameters; with only an unranked one (rectifying-kir, 1 divergence in 8000 draws) it asks to rerun that fit

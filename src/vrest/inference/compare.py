@@ -51,7 +51,32 @@ def compare_fits(fits: Sequence) -> pd.DataFrame:
     left_out = pd.DataFrame({"fit": [r.label for r in runs if r.label not in loos]})
     table = pd.concat([table, left_out], ignore_index=True) if len(left_out) else table
     table["converged"] = table["fit"].map(converged)
+    flagged = {r.label: r.info.get("adequacy", {}).get("flagged") for r in runs}  # None: fit.json has no adequacy
+    table["adequacy_flagged"] = table["fit"].map(flagged).astype(object)
     return table
+
+
+def _flagged(table: pd.DataFrame, value: bool) -> pd.Series:
+    """Per row, whether its fit's adequacy flag is ``value`` (False where the fit has no flag: fit.json written
+    before the adequacy checks, or a table without the column)."""
+    if "adequacy_flagged" not in table:
+        return pd.Series(False, index=table.index)
+    return table["adequacy_flagged"].map(lambda flag: isinstance(flag, (bool, np.bool_)) and bool(flag) == value)
+
+
+def favoured(table: pd.DataFrame) -> str:
+    """The fit to read first: the best by PSIS-LOO among converged fits, unless its curve misses the data
+    systematically (``adequacy_flagged``) and the best-ranked converged fit that follows them is within twice the
+    standard error of it. PSIS-LOO does not separate those two, and the curve that follows the data is the one to
+    read."""
+    ranked = table[table["converged"].astype(bool)] if table["converged"].any() else table
+    best = ranked.iloc[0]
+    if not _flagged(ranked, True).iloc[0]:
+        return str(best["fit"])
+    follows = ranked[_flagged(ranked, False)]
+    if len(follows) and -follows.iloc[0]["elpd_diff"] <= 2 * follows.iloc[0]["dse"]:
+        return str(follows.iloc[0]["fit"])
+    return str(best["fit"])
 
 
 def converged_fit(info: dict) -> bool:
@@ -81,9 +106,16 @@ def verdict(table: pd.DataFrame) -> list[str]:
                      f"{PARETO_K} (influential points; read its elpd with care)")  # fmt: skip
     if len(table) > 1 and table["weight"].max() > 0.999:
         lines.append("the stacking weights put everything on one model: the others add nothing to its predictions")
+    if _flagged(table, True).any():
+        missing = table.loc[_flagged(table, True), "fit"]
+        lines.append("missing the data systematically (adequacy checks): " + ", ".join(missing))
+        choice = favoured(table)
+        if choice != best["fit"]:
+            lines.append(f"favoured: {choice}, the best-ranked fit whose curve follows the data (PSIS-LOO does not "
+                         f"separate it from {best['fit']})")  # fmt: skip
     if len(left_out) and len(left_out) < len(table) + len(left_out):
         lines.append("not ranked (sampling not converged: divergences or R-hat > 1.01): " + ", ".join(left_out["fit"]))
     return lines
 
 
-__all__ = ["compare_fits", "verdict"]
+__all__ = ["compare_fits", "favoured", "verdict"]

@@ -10,8 +10,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..bistability import K_O_SCAN_MM, can_be_bistable
+from ..inference import compare
 from . import figures as F
-from .assess import adequacy_text, headline, methods, more_draws, residual_levels, shared_misses, verdict
+from .assess import Headline, adequacy_text, headline, methods, more_draws, residual_levels, shared_misses, verdict
 from .blocks import Block, Bullets, Fig, Heading, Para, Table, Verdict
 from .kalaemia import KALAEMIA_MM, Bistability, Inputs, bistability, kalaemia_table, v_rest
 from .load import (
@@ -76,43 +77,64 @@ def assemble(fits: list[FitRun], sens: list[SensitivityRun],
 
 def _compare(fits: list[FitRun]) -> pd.DataFrame | None:
     """The PSIS-LOO comparison (best first) when there are several fits."""
-    from ..inference.compare import compare_fits
-
-    return compare_fits([f.folder for f in fits]) if len(fits) > 1 else None
+    return compare.compare_fits([f.folder for f in fits]) if len(fits) > 1 else None
 
 
 def _headline(fits: list[FitRun], comparison: pd.DataFrame | None, levels: dict[str, pd.DataFrame | None],
               misses: list[str]) -> list[Block]:  # fmt: skip
-    """The opening: the best model, its key parameters with 90 % intervals, a verdict and the next step."""
+    """The opening: the favoured model, its key parameters with 90 % intervals, a verdict and the next step."""
     best = next(f for f in fits if f.label == comparison.iloc[0]["fit"]) if comparison is not None else fits[0]
-    if comparison is not None:
-        second = comparison.iloc[1]
-        lead, dse = -float(second["elpd_diff"]), float(second["dse"])
+    rivals = _ranked_and_adequate(fits, comparison) if best.info.get("adequacy", {}).get("flagged") else []
+    favoured = best if comparison is None else next(f for f in fits if f.label == compare.favoured(comparison))
+    if favoured is not best:
+        behind, dse = _behind(favoured.label, comparison)
+        why = (f"Favoured model: {favoured.label}, the best-ranked fit whose curve follows the data. {best.label} "
+               f"ranks first by PSIS-LOO, {behind:.1f} +- {dse:.1f} elpd ahead (less than twice its standard error: "
+               "not separable), but misses the data systematically.")  # fmt: skip
+    elif comparison is not None:
+        lead, dse = _behind(comparison.iloc[1]["fit"], comparison)
         clear = "a clear lead" if lead > 2 * dse else "less than twice its standard error: not a clear lead"
-        why = (f"Best model: {best.label}, first of {len(fits)} by PSIS-LOO (ahead of {second['fit']} by "
+        why = (f"Best model: {best.label}, first of {len(fits)} by PSIS-LOO (ahead of {comparison.iloc[1]['fit']} by "
                f"{lead:.1f} +- {dse:.1f} elpd, {clear}).")  # fmt: skip
     else:
         why = f"One model fitted: {best.label}."
-    units = {p.name: p.unit for p in priors(best)} | {"sigma_mv": "mV"}
-    key = best.summary[["parameter", "q50", "q5", "q95"]].rename(columns={"q50": "median"})
+    units = {p.name: p.unit for p in priors(favoured)} | {"sigma_mv": "mV"}
+    key = favoured.summary[["parameter", "q50", "q5", "q95"]].rename(columns={"q50": "median"})
     key.insert(1, "unit", [units.get(n, "") for n in key["parameter"]])
-    if best.info.get("hierarchical"):
+    if favoured.info.get("hierarchical"):
         why += " Hierarchical fit: the population values are below, each cell's under Parameters."
-    h = headline(best, levels.get(best.label))
-    text = f"{h.colour.capitalize()}: " + ("; ".join(h.reasons) if h.reasons else "sampling converged and the "
-                                           "curve follows the data; no implausible value") + "."  # fmt: skip
+    h = headline(favoured, levels.get(favoured.label))
     blocks: list[Block] = [Heading("Summary"), Para(why),
-                           Table(key, "Key parameters of the best model: posterior median and central 90 % "
-                                      "credible interval (q5-q95)."),
-                           Verdict(h.colour, text)]  # fmt: skip
+                           Table(key, f"Key parameters of the {'favoured' if favoured is not best else 'best'} "
+                                      "model: posterior median and central 90 % credible interval (q5-q95)."),
+                           Verdict(h.colour, _verdict_text(h))]  # fmt: skip
     if misses:
         blocks.append(Verdict("amber", adequacy_text([f.label for f in fits], misses)))
     pending = _unranked_but_adequate(fits, comparison)
     blocks += [_pending_text(fit) for fit in pending]
-    rivals = _ranked_and_adequate(fits, comparison) if best.info.get("adequacy", {}).get("flagged") else []
-    if rivals:
+    if rivals and favoured is best:
         blocks.append(Verdict("amber", _rivals_text(best, rivals, comparison)))
+    if favoured is not best:
+        blocks.append(Verdict("amber", _loo_against_adequacy(favoured, best)))
+        first = headline(best, levels.get(best.label))
+        blocks.append(Verdict(first.colour, _verdict_text(first, f"{best.label}, first by PSIS-LOO: ")))
+        return blocks + [Para(f"Next step: {h.next_step} To separate it from {best.label}, which PSIS-LOO does not, "
+                              "add the measurement the design advice ranks first and compare again.")]  # fmt: skip
     return blocks + [Para(f"Next step: {_next_step(best, h.next_step, rivals, pending)}")]
+
+
+def _verdict_text(h: Headline, whose: str = "") -> str:
+    """A headline as its verdict's sentence: its colour, ``whose`` it is (for a fit other than the favoured one), then
+    its reasons."""
+    return f"{h.colour.capitalize()}: {whose}" + ("; ".join(h.reasons) if h.reasons else "sampling converged and the curve "
+                                           "follows the data; no implausible value") + "."  # fmt: skip
+
+
+def _behind(label: str, comparison: pd.DataFrame) -> tuple[float, float]:
+    """How far the fit ``label`` is behind the first of the PSIS-LOO comparison (elpd), and that difference's
+    standard error."""
+    row = comparison.set_index("fit").loc[label]
+    return -float(row["elpd_diff"]), float(row["dse"])
 
 
 def _next_step(best: FitRun, default: str, rivals: list[FitRun], pending: list[FitRun]) -> str:
@@ -139,16 +161,21 @@ def _ranked_and_adequate(fits: list[FitRun], comparison: pd.DataFrame | None) ->
 
 def _rivals_text(best: FitRun, rivals: list[FitRun], comparison: pd.DataFrame) -> str:
     """Where the best model by PSIS-LOO misses the data and others follow them: which, and how far behind."""
-    table = comparison.set_index("fit")
     parts = []
     for fit in rivals:
-        behind, dse = -float(table.at[fit.label, "elpd_diff"]), float(table.at[fit.label, "dse"])
+        behind, dse = _behind(fit.label, comparison)
         within = "within" if behind <= 2 * dse else "more than"
         parts.append(f"{fit.label} ({behind:.1f} +- {dse:.1f} elpd behind, {within} twice the standard error)")
     return (f"{best.label} ranks first by PSIS-LOO but misses the data systematically; the fit(s) whose curve follows "
-            f"the data: {', '.join(parts)}. {_what_separates(rivals[0], best)}PSIS-LOO measures predictive accuracy "
-            "point by point, not whether the residuals follow a pattern: with few points a simpler curve can rank "
-            "first while missing the data systematically.")
+            f"the data: {', '.join(parts)}. {_loo_against_adequacy(rivals[0], best)}")
+
+
+def _loo_against_adequacy(follows: FitRun, misses: FitRun) -> str:
+    """What separates a fit that follows the data from a better-ranked one that misses them, and why PSIS-LOO can
+    rank the latter first."""
+    return (f"{_what_separates(follows, misses)}PSIS-LOO measures predictive accuracy point by point, not whether the "
+            "residuals follow a pattern: with few points a simpler curve can rank first while missing the data "
+            "systematically.")
 
 
 def _what_separates(follows: FitRun, misses: FitRun) -> str:
