@@ -175,12 +175,12 @@ def test_each_built_in_model_has_its_kind_and_the_fitted_parameters_of_before():
 
 
 def test_a_fit_takes_the_models_sampler_settings_unless_it_sets_its_own():
-    """The rectifier's record asks for 2000 draws per chain (its posterior ridge mixes slowly); the others keep
+    """The rectifier's record asks for 3000 draws per chain (its posterior ridge mixes slowly); the others keep
     1000; draws given to the fit win."""
     from vrest.inference.fit import FitSettings
 
     assert [n for n, m in MODELS.items() if m.draws != 1000] == ["rectifying-kir"]
-    assert FitSettings(model="rectifying-kir", seed=0).draws == 2000
+    assert FitSettings(model="rectifying-kir", seed=0).draws == 3000
     assert FitSettings(model="ghk", seed=0).draws == 1000
     assert FitSettings(model="rectifying-kir", seed=0, draws=300).draws == 300
 

@@ -202,7 +202,7 @@ def test_methods_name_the_model_of_a_prior_that_differs_between_models(run):
 
 
 def test_the_advice_to_rerun_asks_for_more_draws_than_the_fit_had(run):
-    """Twice the fit's own draws, at least 2000: a rectifier fit already runs 2000 by default."""
+    """Twice the fit's own draws, at least 2000: a rectifier fit already runs 3000 by default."""
     from vrest.report.assess import more_draws
 
     fit = read_folder(run["ghk"])

@@ -79,6 +79,21 @@ def test_sensitivity_json_in_a_run_names_no_temporary_folder(tmp_path):
     assert vrest.folders.is_result(out, "run")
 
 
+def test_a_run_without_a_sensitivity_model_studies_the_favoured_fit(tmp_path, monkeypatch):
+    """[sensitivity] without `model`: the posterior of the fit the comparison favours (compare.favoured; Gelband:
+    rectifying-kir, whose curve follows the data, rather than the PSIS-LOO winner ghk), not the first model."""
+    import vrest.inference.compare
+
+    monkeypatch.setattr(vrest.inference.compare, "favoured", lambda table: "chord (chord)")
+    study = tmp_path / "s.toml"
+    study.write_text(f'data = "{GELBAND}"\nmodels = ["ghk", "chord"]\npreset = "cardiac_myocyte"\nchains = 2\n'
+                     'draws = 100\ntune = 100\n[data_options]\nerror_column = "err_mV"\nerror_kind = "sem"\n[fixed]\n'
+                     'k_replaces_na = true\n[sensitivity]\nscenarios = ["hypokalaemia"]\nn = 64\nk_o_grid = []\n')  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["run", str(study), "--out", str(out)]) == 0
+    assert json.loads((out / "sensitivity" / "sensitivity.json").read_text())["posterior"]["fit_dir"] == "../fits/chord"
+
+
 def test_model_all_keeps_the_models_that_finished_when_another_fails(tmp_path, capsys):
     """--uncertain ca_o is an assumption of ghk only (its Ca2+ term): every other model refuses it."""
     out = tmp_path / "all"

@@ -5,7 +5,7 @@ Run from the project root:  python analyses/benchmarks/bench_fixed_points.py [--
 
 Each case fits the bundled Gelband et al. (1972) data (12 rows) with the study's assumptions
 (`vrest fit --study data/studies/gelband1972_atrium.toml --model MODEL --draws 1000`: rectifying-kir's own
-default is 2000), 4 chains x 1000 draws after 1000 tuning, seed 0, in a fresh process timed from start to files
+default is 3000), 4 chains x 1000 draws after 1000 tuning, seed 0, in a fresh process timed from start to files
 written (exact-LOO refits included): with empty compile caches (PyTensor's and vrest's: "cold") and again with the
 caches of that run ("warm"), as in bench_fit.py.
 Each round uses new caches; the best of --repeat rounds is reported, with every time.

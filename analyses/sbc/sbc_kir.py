@@ -13,7 +13,7 @@ from the likelihood that ``vrest.fit`` uses (:mod:`vrest.inference.branches`):
 * ``--ordered``: an ``order`` column, and the branches follow the hysteresis chain (stay on the previous row's
   branch while it exists, switch with SWITCH_PROBABILITY otherwise).
 
-Each data set is fitted with ``vrest.fit`` at its default settings but 4 x 1000 draws (the record's 2000 buy ESS for a
+Each data set is fitted with ``vrest.fit`` at its default settings but 4 x 1000 draws (the record's 3000 buy ESS for a
 report; 99 thinned draws need far fewer) and PSIS-LOO without exact refits (which do not touch the posterior), and the rank of each true value among L = 99 thinned posterior draws recorded (a data set outside the V_m range
 vrest accepts is drawn again: see V_RANGE_MV) (:mod:`calibration`). Writes
 sbc_kir[_ordered].csv, .png and a section of RESULTS.md here.

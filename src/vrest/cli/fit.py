@@ -49,7 +49,7 @@ def add_fit_options(p: argparse.ArgumentParser) -> None:
                    help='map the file\'s headers to vrest\'s names, e.g. K_o_mM="K+ (mM)" V_m_mV=Vm')  # fmt: skip
     p.add_argument("--g-tot-ns", type=float, help="total membrane conductance, nS (pump current and ATP rate)")
     p.add_argument("--chains", type=int, help="NUTS chains, 1-64 (default 4)")
-    p.add_argument("--draws", type=int, help="draws per chain after tuning, >= 10 (default 1000; 2000 for rectifying-kir)")
+    p.add_argument("--draws", type=int, help="draws per chain after tuning, >= 10 (default 1000; 3000 for rectifying-kir)")
     p.add_argument("--tune", type=int, help="tuning draws per chain, >= 10 (default 1000)")
     group = p.add_argument_group("assumed fixed values (override the preset; units in brackets)")
     for name in fixable_inputs():
@@ -173,18 +173,21 @@ def fit_models(recordings, settings: list, folder: Path, on_interrupt: Callable[
     return {"finished": finished, "failed": failed, "problems": problems}
 
 
-def compare_into(folder: Path, fits_dir: Path, models: list[str]) -> None:
-    """compare.csv of the fitted ``models`` (when there are two or more), printed with what it says."""
-    from ..inference.compare import compare_fits, verdict
+def compare_into(folder: Path, fits_dir: Path, models: list[str]) -> str | None:
+    """compare.csv of the fitted ``models`` (when there are two or more), printed with what it says; the folder name
+    of the favoured fit (:func:`vrest.inference.compare.favoured`), None with fewer than two models."""
+    from ..inference.compare import compare_fits, favoured, verdict
 
     if len(models) < 2:
-        return
+        return None
     table = compare_fits([fits_dir / m for m in models])
     table.to_csv(folder / "compare.csv", index=False)  # full precision: ranks must read consistently
     print("\nmodel comparison (PSIS-LOO; best first):")
     print(table.to_string(index=False))
     for line in verdict(table):
         print(line)
+    label = favoured(table)
+    return next(m for m in models if label.endswith(f"({m})"))
 
 
 def fit_each(recordings, settings: list, out: Path, info: dict, study: str | None = None) -> list[str]:

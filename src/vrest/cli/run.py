@@ -56,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
         print(recordings.describe())
         done = fit_models(recordings, settings, out / "fits", lambda finished: mark("interrupted", finished=finished),
                           extra, str(args.study))  # fmt: skip
-        compare_into(out, out / "fits", done["finished"])
+        first = compare_into(out, out / "fits", done["finished"]) or (done["finished"] or models)[0]
         parts = [out / "fits" / m for m in done["finished"]] + ([out / "traces.json"] if study.traces else [])
         try:
             if plan is not None:
-                parts.append(_sensitivity(plan, models[0], settings[0].seed, out))
+                parts.append(_sensitivity(plan, first, settings[0].seed, out))
             if study.design is not None and (out / "fits" / (study.model or models[0])).is_dir():
                 parts.append(_design(study.design, out / "fits" / (study.model or models[0]), settings[0].seed, out))
             if parts:
@@ -126,7 +126,8 @@ def _design(plan, fit_dir: Path, default_seed: int, run_dir: Path) -> Path:
 
 
 def _sensitivity(plan, default_model: str, default_seed: int, run_dir: Path) -> Path:
-    """Run the study's Sobol' analysis into run_dir/sensitivity, with the fit's posterior where there is one."""
+    """Run the study's Sobol' analysis into run_dir/sensitivity, with the fit's posterior where there is one; of the
+    study's model, else ``default_model`` (the favoured fit of the comparison)."""
     from ..folders import write_sensitivity
     from ..sensitivity import sobol_analysis
 

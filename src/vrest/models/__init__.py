@@ -399,8 +399,9 @@ for _model in (
         target_accept=0.98,
         low_rank_mass_matrix=True,
         # its posterior ridge (leak size against the rectifier's shape) mixes slowly: 4 x 1000 draws gave a bulk
-        # ESS of 180-615 (4 of 9 seeds of bistable synthetic data at 400 or more)
-        draws=2000,
+        # ESS of 180-615 (4 of 9 seeds of bistable synthetic data at 400 or more); 4 x 2000, 372-412 on the
+        # latent-branch data of seed 0 at three sampler seeds (v_half, R-hat 1.012-1.017); 4 x 3000, 550-680
+        draws=3000,
     ),
 ):
     register_model(_model)
