@@ -173,3 +173,24 @@ def test_batch_out_naming_a_file_is_one_line(tmp_path, capsys):
 def test_hierarchical_yes_without_a_cell_column_is_refused(tmp_path, capsys):
     assert main(["fit", str(GELBAND), "--model", "ghk", "--hierarchical", "yes", "--out", str(tmp_path / "o")]) == 2
     assert "hierarchical: 'yes' needs a cell column" in capsys.readouterr().err
+
+
+def test_a_comparison_table_is_written_whole_at_full_precision_and_force_replaces_only_vrests_own(tmp_path):
+    """compare.csv (vrest run, fit --model all) and `vrest compare --out` share one writer: full precision (a rounded
+    table made ranks look inconsistent), and --force replaces an earlier comparison table, never a user's file."""
+    from vrest._atomic import OutputExistsError
+    from vrest.folders import write_compare
+
+    table = pd.DataFrame({"fit": ["a", "b"], "rank": [0, 1], "elpd_diff": [0.0, -0.123456789012345],
+                          "converged": [True, True]})  # fmt: skip
+    out = write_compare(table, tmp_path / "c.csv", force=False)
+    assert pd.read_csv(out)["elpd_diff"].iloc[1] == -0.123456789012345
+    with pytest.raises(OutputExistsError, match="exists; use --force"):
+        write_compare(table, out, force=False)
+    write_compare(table.assign(rank=[1, 0]), out, force=True)
+    assert list(pd.read_csv(out)["rank"]) == [1, 0]
+    mine = tmp_path / "mine.csv"
+    mine.write_text("my,data\n1,2\n")
+    with pytest.raises(OutputExistsError, match="not a comparison table written by vrest"):
+        write_compare(table, mine, force=True)
+    assert mine.read_text() == "my,data\n1,2\n"

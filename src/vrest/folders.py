@@ -451,6 +451,40 @@ class SensitivityRun:
     summary: pd.DataFrame | None
 
 
+COMPARE_COLUMNS = ("fit", "rank", "elpd_diff")
+"""The first columns of a comparison table (:func:`vrest.inference.compare.compare_fits`): how one is recognised."""
+
+
+def write_compare(table: pd.DataFrame, path: str | os.PathLike, force: bool = True) -> Path:
+    """A PSIS-LOO comparison table as CSV at full precision (ranks must read consistently), written atomically.
+
+    An existing file is replaced only with ``force`` and only when it is a comparison table vrest wrote (its
+    header), never another file."""
+    path = check_compare_target(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, table.to_csv(index=False))
+    return path
+
+
+def check_compare_target(path: str | os.PathLike, force: bool) -> Path:
+    """``path`` if a comparison table may be written there (see :func:`write_compare`), else OutputExistsError."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputExistsError(f"--out: {path} is a folder; give a CSV file name")
+    if path.exists() and not (force and _is_compare_table(path)):
+        raise OutputExistsError(f"--out: {path} exists; use --force to replace it" if not force else
+                                f"--out: {path} is not a comparison table written by vrest; not replaced")  # fmt: skip
+    return path
+
+
+def _is_compare_table(path: Path) -> bool:
+    try:
+        with open(path) as f:
+            return tuple(f.readline().strip().split(",")[: len(COMPARE_COLUMNS)]) == COMPARE_COLUMNS
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def write_sensitivity(result, out: str | os.PathLike, *, force: bool = False, figures: bool = True,
                       extra: Mapping | None = None, relative_to: str | os.PathLike | None = None) -> list[str]:  # fmt: skip
     """Write a :class:`~vrest.sensitivity.results.SensitivityResult` into the folder ``out``, atomically; returns

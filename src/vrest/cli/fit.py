@@ -176,12 +176,13 @@ def fit_models(recordings, settings: list, folder: Path, on_interrupt: Callable[
 def compare_into(folder: Path, fits_dir: Path, models: list[str]) -> str | None:
     """compare.csv of the fitted ``models`` (when there are two or more), printed with what it says; the folder name
     of the favoured fit (:func:`vrest.inference.compare.favoured`), None with fewer than two models."""
+    from ..folders import write_compare
     from ..inference.compare import compare_fits, favoured, verdict
 
     if len(models) < 2:
         return None
     table = compare_fits([fits_dir / m for m in models])
-    table.to_csv(folder / "compare.csv", index=False)  # full precision: ranks must read consistently
+    write_compare(table, folder / "compare.csv")
     print("\nmodel comparison (PSIS-LOO; best first):")
     print(table.to_string(index=False))
     for line in verdict(table):
@@ -268,24 +269,20 @@ def add_compare(sub) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Print the comparison table and what it says; optionally write it as CSV."""
-    from .._atomic import OutputExistsError, write_text
-    from ..folders import read_fit
+    from ..folders import check_compare_target, read_fit, write_compare
     from ..inference.compare import compare_fits, verdict
 
     fits = [read_fit(f) for f in args.folders]
     if args.out:
-        out = Path(args.out)
-        if out.is_dir() or (out.exists() and not args.force):
-            raise OutputExistsError(f"--out: {out} exists; use --force to replace it" if not out.is_dir()
-                                    else f"--out: {out} is a folder; give a CSV file name")  # fmt: skip
-        if out.resolve() in {Path(f).resolve() for f in args.folders}:
-            raise ValueError(f"--out: {out} is one of the fit folders")
+        if Path(args.out).resolve() in {Path(f).resolve() for f in args.folders}:
+            raise ValueError(f"--out: {args.out} is one of the fit folders")
+        check_compare_target(args.out, args.force)  # before the work
     table = compare_fits(fits)
+    if args.out:
+        write_compare(table, args.out, args.force)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     for line in verdict(table):
         print(line)
-    if args.out:
-        write_text(Path(args.out), table.to_csv(index=False, float_format="%.6g"))
     return 0
 
 

@@ -28,7 +28,7 @@ from .identifiability import Laplace, advise, describe, laplace_fit, saddle_leve
 from .observation import observation_model
 from .priors import FITTED, Prior, fitted_priors, nuisance_prior
 from .reloo import GROUP as REFITS
-from .reloo import REFIT_CHAINS, refit_influential, refit_problem
+from .reloo import PARETO_K, REFIT_CHAINS, refit_influential, refit_problem
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 
@@ -57,7 +57,7 @@ class FitSettings:
     g_tot_ns: float | None = None  # total conductance, for the pump current and ATP rate
     progress: bool = True
     cores: int = 2  # chains sampled in parallel threads (the draws do not depend on it)
-    exact_loo: bool = True  # refit rows whose Pareto k > 0.7 exactly; False: PSIS-LOO only (simulation studies)
+    exact_loo: bool = True  # refit rows whose Pareto k > reloo.PARETO_K (0.7) exactly; False: PSIS-LOO only (simulation studies)
 
     def __post_init__(self) -> None:
         """Check every setting's type and range (one-line ValueError naming the setting); the model's draws where
@@ -430,7 +430,7 @@ def _held_out_log_likelihood(design: Design, priors: list[Prior], settings: FitS
 
     held = replace(design, v_obs=design.v_obs.copy())
     held.v_obs[row] = np.nan
-    _say(settings, f"exact leave-one-out: refitting without row {row} (Pareto k > 0.7) ...")
+    _say(settings, f"exact leave-one-out: refitting without row {row} (Pareto k > {PARETO_K}) ...")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MultipleSteadyStatesWarning)
         refit = _sample(held, priors, laplace_fit(held, priors, start=lap.theta), False,
