@@ -65,13 +65,19 @@ def test_a_report_refuses_a_sensitivity_study_of_another_data_sets_fit(gelband_g
     assert "another data set" in err and str(sens) in err and not (tmp_path / "r.html").exists()
 
 
-def test_sensitivity_json_in_a_run_names_no_temporary_folder(tmp_path):
+def _run_with_sensitivity(tmp_path: Path, models: list[str]) -> Path:
+    """`vrest run` of a short Gelband study of ``models`` with a [sensitivity] table without a model; its folder."""
     study = tmp_path / "s.toml"
-    study.write_text(f'data = "{GELBAND}"\nmodels = ["ghk"]\npreset = "cardiac_myocyte"\nchains = 2\ndraws = 100\n'
-                     'tune = 100\n[data_options]\nerror_column = "err_mV"\nerror_kind = "sem"\n[fixed]\n'
+    study.write_text(f'data = "{GELBAND}"\nmodels = {json.dumps(models)}\npreset = "cardiac_myocyte"\nchains = 2\n'
+                     'draws = 100\ntune = 100\n[data_options]\nerror_column = "err_mV"\nerror_kind = "sem"\n[fixed]\n'
                      'k_replaces_na = true\n[sensitivity]\nscenarios = ["hypokalaemia"]\nn = 64\nk_o_grid = []\n')  # fmt: skip
     out = tmp_path / "run"
     assert main(["run", str(study), "--out", str(out)]) == 0
+    return out
+
+
+def test_sensitivity_json_in_a_run_names_no_temporary_folder(tmp_path):
+    out = _run_with_sensitivity(tmp_path, ["ghk"])
     text = (out / "sensitivity" / "sensitivity.json").read_text() + (out / "report.md").read_text()
     assert ".tmp-" not in text
     assert json.loads((out / "sensitivity" / "sensitivity.json").read_text())["posterior"]["fit_dir"] == "../fits/ghk"
@@ -85,12 +91,7 @@ def test_a_run_without_a_sensitivity_model_studies_the_favoured_fit(tmp_path, mo
     import vrest.inference.compare
 
     monkeypatch.setattr(vrest.inference.compare, "favoured", lambda table: "chord (chord)")
-    study = tmp_path / "s.toml"
-    study.write_text(f'data = "{GELBAND}"\nmodels = ["ghk", "chord"]\npreset = "cardiac_myocyte"\nchains = 2\n'
-                     'draws = 100\ntune = 100\n[data_options]\nerror_column = "err_mV"\nerror_kind = "sem"\n[fixed]\n'
-                     'k_replaces_na = true\n[sensitivity]\nscenarios = ["hypokalaemia"]\nn = 64\nk_o_grid = []\n')  # fmt: skip
-    out = tmp_path / "run"
-    assert main(["run", str(study), "--out", str(out)]) == 0
+    out = _run_with_sensitivity(tmp_path, ["ghk", "chord"])
     assert json.loads((out / "sensitivity" / "sensitivity.json").read_text())["posterior"]["fit_dir"] == "../fits/chord"
 
 
