@@ -307,3 +307,14 @@ def test_a_pump_below_zero_with_probability_0_9_or_more_is_flagged_in_the_fit_an
     assert negative_pumps(legacy) == []  # q95 > 0
     legacy.loc[0, "q95"] = -0.1
     assert negative_pumps(legacy)[0].startswith("pump_mv is negative (90 % interval below zero)")
+
+
+def test_a_fit_whose_k_replaced_na_is_set_beside_a_scenarios_na_o_over_the_scenarios_k_o():
+    """Gelband (K+ replaced Na+, Na_o + K_o = 151.9 mM): the sensitivity table left the fit's Na_o blank (the rule is
+    not a number); it now gives the rule and its values over the scenario's K_o, and whether they leave its range."""
+    from vrest.report.content import _na_replaced_by_k
+
+    values, text = _na_replaced_by_k({"all": 151.9}, (2.0, 3.5))
+    assert text == "151.9 - K_o (all rows): 148.4-149.9 at the scenario's K_o"
+    assert sorted(values.values()) == pytest.approx([148.4, 149.9])
+    assert _na_replaced_by_k({"low Na": 40.0}, None) == ({}, "40 - K_o (condition 'low Na')")

@@ -543,10 +543,7 @@ def _sensitivity(runs: list[SensitivityRun], fits: list[FitRun], obs: Observatio
         if run.summary is not None:
             blocks.append(Table(_predictions(run), "V_rest over each scenario's input ranges (median and the "
                                                    "central 95 % of model runs)."))  # fmt: skip
-        multistable = [r for r in run.info.get("runs", []) if r.get("multistable_runs")]
-        blocks += [Bullets(tuple(f"{r['scenario']}: {r['multistable_runs']} run(s) had two stable states "
-                                 "(inside the model's bistable range); the hyperpolarised state was used"
-                                 for r in multistable) + tuple(run.info.get("findings", [])))]  # fmt: skip
+        blocks += [Bullets(tuple(run.info.get("findings", [])))]  # they say where runs had two stable states
     return blocks
 
 
@@ -580,6 +577,21 @@ def _fit_values(fit: FitRun | None, post: dict, name: str) -> dict[str, float]:
             if a["input"] == name and isinstance(a["value"], int | float)}  # fmt: skip
 
 
+def _na_replaced_by_k(na_plus_k: dict[str, float], k_o: tuple[float, float] | None) -> tuple[dict[str, float], str]:
+    """The Na_o (mM) a fit whose K+ replaced Na+ (Na_o + K_o constant per condition) assumed over a scenario's K_o
+    range ``k_o`` (mM): its values at both ends, and the rule in words."""
+    if k_o is None:
+        return {}, "; ".join(f"{total:g} - K_o ({_where(c)})" for c, total in na_plus_k.items())
+    values = {f"{c} at K_o {k:g}": total - k for c, total in na_plus_k.items() for k in k_o}
+    text = "; ".join(f"{total:g} - K_o ({_where(c)}): {total - k_o[1]:.4g}-{total - k_o[0]:.4g} at the scenario's "
+                     "K_o" for c, total in na_plus_k.items())  # fmt: skip
+    return values, text
+
+
+def _where(condition: str) -> str:
+    return "all rows" if condition == "all" else f"condition {condition!r}"
+
+
 def _scenario_inputs(run: SensitivityRun, fits: list[FitRun], obs: Observations | None) -> list[Block]:
     """For a sensitivity run drawn from a fit's posterior: each scenario's inputs (law and range, fixed values,
     preset), the fit's assumptions beside them, and where the two differ."""
@@ -610,6 +622,8 @@ def _scenario_inputs(run: SensitivityRun, fits: list[FitRun], obs: Observations 
                 used, support = "model default", None
             values = _fit_values(fit, post, name)
             text = "; ".join(f"{v:g} ({k})" for k, v in values.items())
+            if name == "na_o" and fit is not None and fit.na_plus_k and "k_o" in laws:
+                values, text = _na_replaced_by_k(fit.na_plus_k, _law(laws["k_o"])[1])
             if name in drawn:
                 text = "fitted (posterior)"
             elif name == "k_o" and obs is not None and obs.origin == "file":

@@ -276,7 +276,7 @@ def _result(
 ) -> SensitivityResult:
     indices = indices_table(blocks, opts.tolerance)
     summary = summary_table(blocks, opts.tolerance)
-    notes = findings(blocks, indices, summary, opts.tolerance, quantity)
+    notes = findings(blocks, indices, summary, opts.tolerance, quantity, extra_info.get("settings", {}).get("branch"))
     info = {
         "settings": {
             "n": opts.n,

@@ -45,7 +45,8 @@ def _convergence(name: str, s: pd.Series, rows: pd.DataFrame, tolerance: float) 
     )  # fmt: skip
 
 
-def _whole(block: Block, rows: pd.DataFrame, s: pd.Series, tolerance: float, quantity: str) -> list[str]:
+def _whole(block: Block, rows: pd.DataFrame, s: pd.Series, tolerance: float, quantity: str,
+           branch: str | None = None) -> list[str]:  # fmt: skip
     name = block.scenario
     st = rows[rows["index"] == "ST"].sort_values("value", ascending=False)
     unit, fmt = (" mV", ".1f") if quantity == "V_rest" else ("", ".4g")
@@ -67,7 +68,7 @@ def _whole(block: Block, rows: pd.DataFrame, s: pd.Series, tolerance: float, qua
             + ", ".join(f"{r.index}({r.input})" for r in spans.itertuples())
             + "."
         )
-    out += _runs(name, block, 0)
+    out += _runs(name, block, 0, branch)
     return out
 
 
@@ -102,7 +103,12 @@ def _crosscheck(name: str, rows: pd.DataFrame, jumps: bool, quantity: str) -> li
     return out
 
 
-def _runs(name: str, block: Block, level: int | None) -> list[str]:
+def _state(branch: str | None) -> str:
+    """Which stable state V is where a run has two: the analysis's ``branch``, or "the chosen branch" (a function)."""
+    return f"the {branch} state" if branch else "the chosen branch"
+
+
+def _runs(name: str, block: Block, level: int | None, branch: str | None = None) -> list[str]:
     failed = int(block.failed.sum() if level is None else block.failed[level])
     total = block.runs * (len(block.failed) if level is None else 1)
     out = []
@@ -116,7 +122,7 @@ def _runs(name: str, block: Block, level: int | None) -> list[str]:
     if multi:
         out.append(
             f"{name}: {multi} of {total} runs ({100 * multi / total:.1f}%) had two stable states; "
-            "V is the chosen branch there."
+            f"V is {_state(branch)} there."
         )
     return out
 
@@ -131,7 +137,8 @@ def _ranges(levels: list[float], labels: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _per_k_o(block: Block, rows: pd.DataFrame, summary: pd.DataFrame, tolerance: float) -> list[str]:
+def _per_k_o(block: Block, rows: pd.DataFrame, summary: pd.DataFrame, tolerance: float,
+             branch: str | None = None) -> list[str]:  # fmt: skip
     name = f"{block.scenario} per K_o"
     levels = [float(k) for k in block.k_o]
     st = rows[rows["index"] == "ST"]
@@ -156,16 +163,18 @@ def _per_k_o(block: Block, rows: pd.DataFrame, summary: pd.DataFrame, tolerance:
         peak = int(np.argmax(share))
         out.append(
             f"{name}: runs with two stable states at K_o {where[0]:g}-{where[-1]:g} mM, "
-            f"most at {levels[peak]:g} mM ({share[peak]:.0f}% of runs); V there is the chosen branch."
+            f"most at {levels[peak]:g} mM ({share[peak]:.0f}% of runs); V there is {_state(branch)}."
         )
     out += _runs(name, block, None)[:1] if block.failed.sum() else []
     return out
 
 
 def findings(
-    blocks: list[Block], indices: pd.DataFrame, summary: pd.DataFrame, tolerance: float, quantity: str = "V_rest"
+    blocks: list[Block], indices: pd.DataFrame, summary: pd.DataFrame, tolerance: float, quantity: str = "V_rest",
+    branch: str | None = None,
 ) -> list[str]:
-    """Statements for every block, in order; ``quantity`` names the output ("V_rest", in mV)."""
+    """Statements for every block, in order; ``quantity`` names the output ("V_rest", in mV); ``branch``: which
+    stable state V was where a run had two (a model's analysis), None for a function's."""
     out = []
     for b in blocks:
         mine = indices["scenario"] == b.scenario
@@ -175,9 +184,9 @@ def findings(
             & (summary["K_o_mM"].isna() if b.k_o is None else summary["K_o_mM"].notna())
         ]
         out += (
-            _whole(b, rows, srows.iloc[0], tolerance, quantity)
+            _whole(b, rows, srows.iloc[0], tolerance, quantity, branch)
             if b.k_o is None
-            else _per_k_o(b, rows, srows, tolerance)
+            else _per_k_o(b, rows, srows, tolerance, branch)
         )
     return out
 
