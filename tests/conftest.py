@@ -77,3 +77,11 @@ def run_command(argv: list[str]) -> None:
 
     args = build_parser().parse_args(argv)
     commands()[args.command][1](args)
+
+
+
+VREST_INTERRUPTIBLE = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                       "from vrest.cli import main; sys.exit(main())")  # fmt: skip
+"""``python -c`` code that runs the vrest command line as a terminal does, for tests that interrupt it with SIGINT:
+Python leaves SIGINT ignored where the test run itself was started with it ignored (a background job of a shell
+without job control, as `cmd &` or nohup start it), so the child restores the KeyboardInterrupt handler first."""

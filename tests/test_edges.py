@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import VREST_INTERRUPTIBLE
 
 import vrest
 from vrest.cli import main
@@ -355,8 +356,8 @@ def test_a_live_lock_refuses_a_second_writer_at_once_and_a_dead_one_is_taken_ove
 
 
 def _vrest(*argv: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "import sys; from vrest.cli import main; sys.exit(main())", *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", VREST_INTERRUPTIBLE, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)  # fmt: skip
 
 
 def _race(out: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import VREST_INTERRUPTIBLE
 
 import vrest
 from vrest.cli import main
@@ -110,8 +111,8 @@ def test_model_all_keeps_the_models_that_finished_when_another_fails(tmp_path, c
 
 def test_sigint_after_the_first_model_keeps_it_and_exits_130(tmp_path):
     out = tmp_path / "all"
-    proc = subprocess.Popen([sys.executable, "-m", "vrest.cli", "fit", str(GELBAND), "--model", "all", *GELBAND_ARGS,
-                             "--out", str(out), "--chains", "2", "--draws", "100", "--tune", "100"],
+    proc = subprocess.Popen([sys.executable, "-c", VREST_INTERRUPTIBLE, "fit", str(GELBAND), "--model", "all",
+                             *GELBAND_ARGS, "--out", str(out), "--chains", "2", "--draws", "100", "--tune", "100"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 300
     while not (out / "ghk" / "fit.json").exists() and time.monotonic() < deadline and proc.poll() is None:

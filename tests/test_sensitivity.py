@@ -278,8 +278,8 @@ def test_kir_multistable_runs_are_counted():
     assert level["multistable_runs"] > 0
     # the findings name the state V takes there (the report shows them and no longer repeats the counts)
     said = [f for f in res.findings if "two stable states" in f]
-    assert said and all(f.endswith("V is the hyperpolarized state there.") or f.endswith(
-        "V there is the hyperpolarized state.") for f in said), said  # fmt: skip
+    assert said and all(f.endswith(("V is the hyperpolarized state there.", "V there is the hyperpolarized state."))
+                        for f in said), said  # fmt: skip
     depolarised = sobol_analysis("rectifying-kir", "normokalaemia", seed=0, n=64, k_o_grid=[3.5], branch="depolarized")
     assert any("the depolarized state" in f for f in depolarised.findings)
 
