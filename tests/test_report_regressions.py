@@ -318,3 +318,23 @@ def test_a_fit_whose_k_replaced_na_is_set_beside_a_scenarios_na_o_over_the_scena
     assert text == "151.9 - K_o (all rows): 148.4-149.9 at the scenario's K_o"
     assert sorted(values.values()) == pytest.approx([148.4, 149.9])
     assert _na_replaced_by_k({"low Na": 40.0}, None) == ({}, "40 - K_o (condition 'low Na')")
+
+
+def test_a_green_summary_carries_the_fits_own_warnings_of_what_to_read_with_care(run):
+    """Gelband's favoured rectifying-kir fit is green (converged, follows the data, nothing implausible) while its
+    v_half is about its prior and its 1 mM row has two stable states in a fifth of the draws: the first screen says
+    so beside the green verdict, as the Diagnostics section does."""
+    from vrest.report.content import _headline
+
+    fit = read_folder(run["ghk"])
+    warned = ["v_half: posterior is about the prior (contraction -0.03, shift +0.3 prior sd): the data do not "
+              "inform it; its interval reflects the prior"]  # fmt: skip
+    clean = {"divergences": 0, "max_r_hat": 1.0, "min_ess_bulk": 1000.0, "problems": warned}
+    green = dataclasses.replace(fit, info=fit.info | {"diagnostics": fit.info["diagnostics"] | clean,
+                                                      "adequacy": {"flagged": False, "findings": []}})  # fmt: skip
+    green = dataclasses.replace(green, summary=green.summary[~green.summary["parameter"].str.contains("pump")])
+    blocks = _headline([green], None, {}, [])
+    assert blocks[3].text.startswith("Green: ")
+    assert blocks[4].text == f"Read with it (from the fit of {green.label}): {warned[0]}."
+    amber = dataclasses.replace(green, info=green.info | {"diagnostics": green.info["diagnostics"] | {"divergences": 3}})
+    assert not any(getattr(b, "text", "").startswith("Read with it") for b in _headline([amber], None, {}, []))

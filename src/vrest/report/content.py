@@ -108,6 +108,9 @@ def _headline(fits: list[FitRun], comparison: pd.DataFrame | None, levels: dict[
                            Table(key, f"Key parameters of the {'favoured' if favoured is not best else 'best'} "
                                       "model: posterior median and central 90 % credible interval (q5-q95)."),
                            Verdict(h.colour, _verdict_text(h))]  # fmt: skip
+    notes = favoured.info["diagnostics"].get("problems", []) if h.colour == "green" else []
+    if notes:  # a green fit's own warnings are of what to read with care: an uninformed parameter, two states, ...
+        blocks.append(Para(f"Read with it (from the fit of {favoured.label}): " + "; ".join(notes) + "."))
     if misses:
         blocks.append(Verdict("amber", adequacy_text([f.label for f in fits], misses)))
     pending = _unranked_but_adequate(fits, comparison)
