@@ -338,3 +338,17 @@ def test_a_green_summary_carries_the_fits_own_warnings_of_what_to_read_with_care
     assert blocks[4].text == f"Read with it (from the fit of {green.label}): {warned[0]}."
     amber = dataclasses.replace(green, info=green.info | {"diagnostics": green.info["diagnostics"] | {"divergences": 3}})
     assert not any(getattr(b, "text", "").startswith("Read with it") for b in _headline([amber], None, {}, []))
+
+
+def test_the_curve_figure_says_where_the_models_extrapolate(run):
+    """Gelband's rectifier curve climbs to a depolarised state below 1 mM, outside the recorded 1-50 mM: the caption
+    says that such a state is the model's extrapolation, untested by the data; with no data file, nothing is said."""
+    from vrest.report.content import _extrapolated
+    from vrest.report.load import observations
+
+    obs = observations(read_folder(run["ghk"]))
+    lo, hi = obs.table["K_o_mM"].min(), obs.table["K_o_mM"].max()
+    assert _extrapolated(obs).startswith(f" Outside the recorded K_o ({lo:.3g}-{hi:.3g} mM) each curve is its model's "
+                                         "extrapolation")  # fmt: skip
+    assert "extrapolation" in _section(run["md"], "V_m against log10 K_o")
+    assert _extrapolated(dataclasses.replace(obs, origin="fit")) == ""

@@ -255,6 +255,16 @@ def _assumptions(fits: list[FitRun]) -> list[Block]:
     return blocks
 
 
+def _extrapolated(obs: Observations) -> str:
+    """A caption's warning that the curves outside the recorded K_o range are extrapolations ("" without the file)."""
+    if obs.origin != "file":
+        return ""
+    lo, hi = obs.table["K_o_mM"].min(), obs.table["K_o_mM"].max()
+    return (f" Outside the recorded K_o ({lo:.3g}-{hi:.3g} mM) each curve is its model's extrapolation, which these "
+            "data do not test (a depolarised state at low K_o, for instance, is what the model predicts, not what these "
+            "cells were seen to do).")
+
+
 def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaResult | None], misses: list[str],
            figs: dict[str, Figure]) -> list[Block]:  # fmt: skip
     ranges = {(label, cond): b.median_range() for label, result in kalaemia.items() if result
@@ -269,7 +279,7 @@ def _curve(fits: list[FitRun], obs: Observations, kalaemia: dict[str, KalaemiaRe
                          "temperature. Hatched: the bistable K_o range "
                          "(posterior medians of its bounds) of a model whose posterior is bistable with "
                          "probability >= 0.5; there the curve follows the hyperpolarised state (the fit itself lets each "
-                         "row sit on either stable state: see the branch figure)."),
+                         "row sit on either stable state: see the branch figure)." + _extrapolated(obs)),
     ]  # fmt: skip
     for fit in fits:
         curves = _cell_curves(fit, obs)
