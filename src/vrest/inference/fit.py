@@ -348,7 +348,7 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
             if isinstance(err.__context__, KeyboardInterrupt):
                 raise KeyboardInterrupt from err
             raise
-        if idata.posterior.sizes.get("draw", 0) < settings.draws:  # nutpie returns what it has when interrupted
+        if _interrupted(idata, settings.draws):
             raise KeyboardInterrupt
         return idata
 
@@ -364,6 +364,14 @@ def _sample(design: Design, priors: list[Prior], lap: Laplace, hierarchical: boo
                      "target_accept": target_accept,
                      "mass_matrix": "low-rank modified" if record.low_rank_mass_matrix else "diagonal",
                      "restarted": restarted}, fitted_mean  # fmt: skip
+
+
+def _interrupted(idata, draws: int) -> bool:
+    """Whether nutpie's trace is one it returned on Ctrl-C (what it had): fewer than ``draws`` per chain, or a chain
+    that stopped short of the others (nutpie pads it with NaN; seen when one chain had finished)."""
+    if idata.posterior.sizes.get("draw", 0) < draws:
+        return True
+    return "logp" in idata.sample_stats and bool(np.isnan(idata.sample_stats["logp"].values).any())
 
 
 MINOR_MODE_SHARE = 0.01
