@@ -56,6 +56,12 @@ def compare_fits(fits: Sequence) -> pd.DataFrame:
     return table
 
 
+def separated(elpd_diff: float, dse: float) -> bool:
+    """Whether PSIS-LOO separates a fit from the best: its elpd difference (elpd_diff <= 0) is more than twice that
+    difference's standard error ``dse``."""
+    return abs(elpd_diff) > 2 * dse
+
+
 def _flagged(table: pd.DataFrame, value: bool) -> pd.Series:
     """Per row, whether its fit's adequacy flag is ``value`` (False where the fit has no flag: fit.json written
     before the adequacy checks, or a table without the column)."""
@@ -74,7 +80,7 @@ def favoured(table: pd.DataFrame) -> str:
     if not _flagged(ranked, True).iloc[0]:
         return str(best["fit"])
     follows = ranked[_flagged(ranked, False)]
-    if len(follows) and -follows.iloc[0]["elpd_diff"] <= 2 * follows.iloc[0]["dse"]:
+    if len(follows) and not separated(follows.iloc[0]["elpd_diff"], follows.iloc[0]["dse"]):
         return str(follows.iloc[0]["fit"])
     return str(best["fit"])
 
@@ -92,8 +98,8 @@ def verdict(table: pd.DataFrame) -> list[str]:
     table = table[table["converged"].astype(bool)] if table["converged"].any() else table
     best = table.iloc[0]
     lines = [f"best by PSIS-LOO: {best['fit']} (elpd_loo {best['elpd']:.1f} +/- {best['se']:.1f})"]
-    close = [r for _, r in table.iloc[1:].iterrows() if abs(r["elpd_diff"]) <= 2 * r["dse"]]  # elpd_diff <= 0
-    worse = [r for _, r in table.iloc[1:].iterrows() if abs(r["elpd_diff"]) > 2 * r["dse"]]
+    close = [r for _, r in table.iloc[1:].iterrows() if not separated(r["elpd_diff"], r["dse"])]
+    worse = [r for _, r in table.iloc[1:].iterrows() if separated(r["elpd_diff"], r["dse"])]
     if close:
         lines.append("not separable from it (elpd difference within 2 standard errors): "
                      + ", ".join(f"{r['fit']} ({r['elpd_diff']:.1f} +/- {r['dse']:.1f})" for r in close))  # fmt: skip
@@ -118,4 +124,4 @@ def verdict(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-__all__ = ["compare_fits", "favoured", "verdict"]
+__all__ = ["compare_fits", "favoured", "separated", "verdict"]

@@ -93,7 +93,7 @@ def _headline(fits: list[FitRun], comparison: pd.DataFrame | None, levels: dict[
                "not separable), but misses the data systematically.")  # fmt: skip
     elif comparison is not None:
         lead, dse = _behind(comparison.iloc[1]["fit"], comparison)
-        clear = "a clear lead" if lead > 2 * dse else "less than twice its standard error: not a clear lead"
+        clear = "a clear lead" if compare.separated(lead, dse) else "less than twice its standard error: not a clear lead"
         why = (f"Best model: {best.label}, first of {len(fits)} by PSIS-LOO (ahead of {comparison.iloc[1]['fit']} by "
                f"{lead:.1f} +- {dse:.1f} elpd, {clear}).")  # fmt: skip
     else:
@@ -167,7 +167,7 @@ def _rivals_text(best: FitRun, rivals: list[FitRun], comparison: pd.DataFrame) -
     parts = []
     for fit in rivals:
         behind, dse = _behind(fit.label, comparison)
-        within = "within" if behind <= 2 * dse else "more than"
+        within = "more than" if compare.separated(behind, dse) else "within"
         parts.append(f"{fit.label} ({behind:.1f} +- {dse:.1f} elpd behind, {within} twice the standard error)")
     return (f"{best.label} ranks first by PSIS-LOO but misses the data systematically; the fit(s) whose curve follows "
             f"the data: {', '.join(parts)}. {_loo_against_adequacy(rivals[0], best)}")
